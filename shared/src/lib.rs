@@ -6,6 +6,7 @@ pub mod access;
 pub mod auth;
 pub mod catalog;
 pub mod cursor;
+pub mod edge;
 pub mod event;
 pub mod ids;
 pub mod limits;

@@ -1,0 +1,179 @@
+//! `auditctl`: set up and run the audit log locally, and administer it.
+
+use std::process::ExitCode;
+
+use audit_log::access::Authenticator;
+use audit_log::auth::{generate_key, key_hash, Role};
+use audit_log::ids::OrgId;
+use audit_log::limits::{MAX_NAME_LEN, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
+use audit_log::store::{ApiKeyRecord, OrgSettings};
+use audit_log::time::Timestamp;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "auditctl", about = "Run and administer the audit log", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the tables on the configured endpoints (idempotent).
+    Init,
+    /// Host the ingest and query handlers on one HTTP port.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: String,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Manage organization settings.
+    Orgs {
+        #[command(subcommand)]
+        command: OrgsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; prints the key alone on stdout (it is shown only once).
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long, value_parser = ["admin", "member", "ingest"])]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List an org's keys (ids, roles, names; never the keys).
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Revoke a key by its id; takes effect within the key cache time (30 s).
+    Revoke {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        key_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgsCommand {
+    /// Set an org's settings.
+    Set {
+        #[arg(long)]
+        org: String,
+        #[arg(long, action = clap::ArgAction::Set)]
+        uses_teams: bool,
+        #[arg(long, default_value_t = audit_log::limits::DEFAULT_RETENTION_DAYS)]
+        retention_days: u32,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("auditctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn org(s: &str) -> Result<OrgId, String> {
+    OrgId::parse(s).map_err(|e| format!("--org {e}"))
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let store = auditctl::store_from_env().await;
+    match cli.command {
+        Command::Init => {
+            store.ensure_tables().await.map_err(|e| e.to_string())?;
+            let t = store.tables();
+            eprintln!("tables ready: {} and {}", t.events, t.control);
+        }
+        Command::Serve { listen } => {
+            let secret = auditctl::cursor_secret_from_env().map_err(|e| e.to_string())?;
+            let apps = auditctl::apps(store, &secret, Authenticator::from_env);
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            eprintln!("serving on http://{listen}");
+            auditctl::server::serve(listener, apps, shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Command::Keys { command } => match command {
+            KeysCommand::Create { org: o, role, name } => {
+                if name.chars().count() > MAX_NAME_LEN {
+                    return Err(format!("--name must be at most {MAX_NAME_LEN} characters"));
+                }
+                let key = generate_key();
+                let hash = key_hash(&key);
+                let record = ApiKeyRecord {
+                    key_id: format!("key_{}", &hash[..16]),
+                    key_hash: hash,
+                    org_id: org(&o)?,
+                    role: Role::parse(&role).ok_or("--role must be admin, member or ingest")?,
+                    name,
+                    created_at: Timestamp::now(),
+                    revoked_at: None,
+                };
+                store.put_key(&record).await.map_err(|e| e.to_string())?;
+                eprintln!("created {} key {} for org {}", role, record.key_id, record.org_id);
+                println!("{key}");
+            }
+            KeysCommand::List { org: o } => {
+                for k in store.list_keys(&org(&o)?).await.map_err(|e| e.to_string())? {
+                    let state = k.revoked_at.map_or("active".to_string(), |t| format!("revoked {t}"));
+                    println!("{}\t{}\t{}\t{}\t{}", k.key_id, k.role.as_str(), k.name, k.created_at, state);
+                }
+            }
+            KeysCommand::Revoke { org: o, key_id } => {
+                if !store.revoke_key(&org(&o)?, &key_id, Timestamp::now()).await.map_err(|e| e.to_string())? {
+                    return Err(format!("org {o} has no key {key_id}"));
+                }
+                eprintln!("revoked {key_id}");
+            }
+        },
+        Command::Orgs { command: OrgsCommand::Set { org: o, uses_teams, retention_days } } => {
+            if !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&retention_days) {
+                return Err(format!("--retention-days must be from {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}"));
+            }
+            store
+                .put_org_settings(&org(&o)?, OrgSettings { uses_teams, retention_days })
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!("org {o}: uses_teams={uses_teams}, retention_days={retention_days}");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+}

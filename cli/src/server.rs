@@ -1,0 +1,45 @@
+//! The local server: one port, `POST /v1/events` to the ingest handler and
+//! everything else to the query handler, exactly as API Gateway routes them.
+
+use std::sync::Arc;
+
+use audit_log::edge;
+use audit_log::limits::MAX_BODY_BYTES;
+use audit_log::problem::Problem;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Router;
+use http::Method;
+use tokio::net::TcpListener;
+
+use crate::Apps;
+
+pub fn router(apps: Arc<Apps>) -> Router {
+    Router::new().fallback(dispatch).with_state(apps)
+}
+
+async fn dispatch(State(apps): State<Arc<Apps>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    // Read at most one byte past the limit: enough to know it was exceeded.
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
+        Ok(b) => b,
+        Err(_) => return into_axum(edge::problem(&Problem::too_large(MAX_BODY_BYTES))),
+    };
+    let req = http::Request::from_parts(parts, bytes);
+    let response = if req.method() == Method::POST && req.uri().path().trim_end_matches('/') == "/v1/events" {
+        ingest::handle(&apps.ingest, req).await
+    } else {
+        query::handle(&apps.query, req).await
+    };
+    into_axum(response)
+}
+
+fn into_axum(response: http::Response<String>) -> Response {
+    response.map(Body::from)
+}
+
+/// Serves until the future `shutdown` completes.
+pub async fn serve(listener: TcpListener, apps: Arc<Apps>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(apps)).with_graceful_shutdown(shutdown).await
+}

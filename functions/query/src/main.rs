@@ -1,0 +1,23 @@
+//! Lambda entry point: build clients once, then serve the read API.
+
+use audit_log::access::Authenticator;
+use audit_log::cursor::CursorCodec;
+use audit_log::store::{Store, Tables};
+use lambda_http::{run, service_fn, Body, Error, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let secret = std::env::var("AUDIT_CURSOR_SECRET").map_err(|_| "AUDIT_CURSOR_SECRET must be set")?;
+    let config = audit_log::aws_config().await;
+    let app = query::App {
+        store: Store::new(aws_sdk_dynamodb::Client::new(&config), Tables::from_env()),
+        auth: Authenticator::from_env(),
+        cursors: CursorCodec::new(secret.into_bytes()),
+    };
+    let app = &app;
+    run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(query::handle(app, req).await.map(Body::from))
+    }))
+    .await
+}

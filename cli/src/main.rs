@@ -80,7 +80,9 @@ enum OrgsCommand {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,28 +133,63 @@ async fn run(cli: Cli) -> Result<(), String> {
                     revoked_at: None,
                 };
                 store.put_key(&record).await.map_err(|e| e.to_string())?;
-                eprintln!("created {} key {} for org {}", role, record.key_id, record.org_id);
+                eprintln!(
+                    "created {} key {} for org {}",
+                    role, record.key_id, record.org_id
+                );
                 println!("{key}");
             }
             KeysCommand::List { org: o } => {
-                for k in store.list_keys(&org(&o)?).await.map_err(|e| e.to_string())? {
-                    let state = k.revoked_at.map_or("active".to_string(), |t| format!("revoked {t}"));
-                    println!("{}\t{}\t{}\t{}\t{}", k.key_id, k.role.as_str(), k.name, k.created_at, state);
+                for k in store
+                    .list_keys(&org(&o)?)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    let state = k
+                        .revoked_at
+                        .map_or("active".to_string(), |t| format!("revoked {t}"));
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        k.key_id,
+                        k.role.as_str(),
+                        k.name,
+                        k.created_at,
+                        state
+                    );
                 }
             }
             KeysCommand::Revoke { org: o, key_id } => {
-                if !store.revoke_key(&org(&o)?, &key_id, Timestamp::now()).await.map_err(|e| e.to_string())? {
+                if !store
+                    .revoke_key(&org(&o)?, &key_id, Timestamp::now())
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
                     return Err(format!("org {o} has no key {key_id}"));
                 }
                 eprintln!("revoked {key_id}");
             }
         },
-        Command::Orgs { command: OrgsCommand::Set { org: o, uses_teams, retention_days } } => {
+        Command::Orgs {
+            command:
+                OrgsCommand::Set {
+                    org: o,
+                    uses_teams,
+                    retention_days,
+                },
+        } => {
             if !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&retention_days) {
-                return Err(format!("--retention-days must be from {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}"));
+                return Err(format!(
+                    "--retention-days must be from {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}"
+                ));
             }
             store
-                .put_org_settings(&org(&o)?, OrgSettings { uses_teams, retention_days })
+                .put_org_settings(
+                    &org(&o)?,
+                    OrgSettings {
+                        uses_teams,
+                        retention_days,
+                    },
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!("org {o}: uses_teams={uses_teams}, retention_days={retention_days}");
@@ -165,10 +202,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

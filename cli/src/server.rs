@@ -27,11 +27,12 @@ async fn dispatch(State(apps): State<Arc<Apps>>, req: Request) -> Response {
         Err(_) => return into_axum(edge::problem(&Problem::too_large(MAX_BODY_BYTES))),
     };
     let req = http::Request::from_parts(parts, bytes);
-    let response = if req.method() == Method::POST && req.uri().path().trim_end_matches('/') == "/v1/events" {
-        ingest::handle(&apps.ingest, req).await
-    } else {
-        query::handle(&apps.query, req).await
-    };
+    let response =
+        if req.method() == Method::POST && req.uri().path().trim_end_matches('/') == "/v1/events" {
+            ingest::handle(&apps.ingest, req).await
+        } else {
+            query::handle(&apps.query, req).await
+        };
     into_axum(response)
 }
 
@@ -40,6 +41,12 @@ fn into_axum(response: http::Response<String>) -> Response {
 }
 
 /// Serves until the future `shutdown` completes.
-pub async fn serve(listener: TcpListener, apps: Arc<Apps>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(apps)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: TcpListener,
+    apps: Arc<Apps>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(apps))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -54,7 +54,11 @@ impl Authenticator {
         Self::new(ttl)
     }
 
-    pub async fn authenticate(&self, store: &Store, authorization: Option<&str>) -> Result<Caller, AuthError> {
+    pub async fn authenticate(
+        &self,
+        store: &Store,
+        authorization: Option<&str>,
+    ) -> Result<Caller, AuthError> {
         let key = bearer_key(authorization).ok_or(AuthError::Missing)?;
         let hash = key_hash(key);
         if let Some(cached) = self.cached(&hash) {

@@ -62,13 +62,22 @@ impl CursorCodec {
         format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
-    pub fn decode(&self, org: &OrgId, fingerprint: &str, cursor: &str) -> Result<CursorKey, CursorError> {
+    pub fn decode(
+        &self,
+        org: &OrgId,
+        fingerprint: &str,
+        cursor: &str,
+    ) -> Result<CursorKey, CursorError> {
         let (payload, tag) = cursor.split_once('.').ok_or(CursorError::Malformed)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| CursorError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| CursorError::Malformed)?;
         self.mac(org, fingerprint, payload)
             .verify_slice(&tag)
             .map_err(|_| CursorError::BadSignature)?;
-        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| CursorError::Malformed)?;
+        let json = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| CursorError::Malformed)?;
         serde_json::from_slice(&json).map_err(|_| CursorError::Malformed)
     }
 }
@@ -100,13 +109,19 @@ mod tests {
     #[test]
     fn foreign_org_cursor_is_rejected() {
         let c = codec().encode(&org("a"), "f", &key());
-        assert_eq!(codec().decode(&org("b"), "f", &c), Err(CursorError::BadSignature));
+        assert_eq!(
+            codec().decode(&org("b"), "f", &c),
+            Err(CursorError::BadSignature)
+        );
     }
 
     #[test]
     fn cursor_for_other_filters_is_rejected() {
         let c = codec().encode(&org("a"), "group=users", &key());
-        assert_eq!(codec().decode(&org("a"), "group=chains", &c), Err(CursorError::BadSignature));
+        assert_eq!(
+            codec().decode(&org("a"), "group=chains", &c),
+            Err(CursorError::BadSignature)
+        );
     }
 
     #[test]
@@ -123,7 +138,10 @@ mod tests {
     #[test]
     fn other_secret_is_rejected() {
         let c = CursorCodec::new(b"other".to_vec()).encode(&org("a"), "f", &key());
-        assert_eq!(codec().decode(&org("a"), "f", &c), Err(CursorError::BadSignature));
+        assert_eq!(
+            codec().decode(&org("a"), "f", &c),
+            Err(CursorError::BadSignature)
+        );
     }
 
     #[test]

@@ -25,12 +25,20 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
 
 fn respond(status: u16, content_type: &str, body: String) -> HttpResponse {
     let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, http::HeaderValue::from_str(content_type).unwrap_or(http::HeaderValue::from_static("application/json")));
+    headers.insert(
+        CONTENT_TYPE,
+        http::HeaderValue::from_str(content_type)
+            .unwrap_or(http::HeaderValue::from_static("application/json")),
+    );
     // Audit data is per-org and private: never cache it in shared caches.
     headers.insert(CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-    headers.insert("x-content-type-options", http::HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        http::HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -44,9 +52,10 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> HttpResponse {
 pub fn problem(p: &Problem) -> HttpResponse {
     let mut response = respond(p.status, problem::CONTENT_TYPE, p.to_json());
     if p.status == 401 {
-        response
-            .headers_mut()
-            .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        response.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
     }
     response
 }
@@ -54,8 +63,12 @@ pub fn problem(p: &Problem) -> HttpResponse {
 impl From<&AuthError> for Problem {
     fn from(e: &AuthError) -> Self {
         match e {
-            AuthError::Missing => Problem::unauthorized("Send an API key as Authorization: Bearer <key>."),
-            AuthError::Invalid => Problem::unauthorized("The API key is invalid or has been revoked."),
+            AuthError::Missing => {
+                Problem::unauthorized("Send an API key as Authorization: Bearer <key>.")
+            }
+            AuthError::Invalid => {
+                Problem::unauthorized("The API key is invalid or has been revoked.")
+            }
             AuthError::Store(_) => Problem::unavailable(),
         }
     }

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cursor;
 pub mod edge;
 pub mod event;
+pub mod export;
 pub mod ids;
 pub mod limits;
 pub mod plan;

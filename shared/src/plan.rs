@@ -106,7 +106,11 @@ pub fn plan(org: &OrgId, q: &ActivityQuery) -> QueryPlan {
     let mut filters: Vec<String> = Vec::new();
     if index != Index::ByAction && !q.actions.is_empty() {
         let attr = b.name("action");
-        let list: Vec<String> = q.actions.iter().map(|a| b.value(a.as_str().to_string())).collect();
+        let list: Vec<String> = q
+            .actions
+            .iter()
+            .map(|a| b.value(a.as_str().to_string()))
+            .collect();
         filters.push(format!("{attr} IN ({})", list.join(", ")));
     }
     if let Some(group) = q.group {
@@ -152,7 +156,10 @@ pub fn plan(org: &OrgId, q: &ActivityQuery) -> QueryPlan {
 /// When several actions all belong to one group, that group's index serves them.
 fn common_group(q: &ActivityQuery) -> Option<Group> {
     let first = q.actions.first()?.group();
-    q.actions.iter().all(|a| a.group() == first).then_some(first)
+    q.actions
+        .iter()
+        .all(|a| a.group() == first)
+        .then_some(first)
 }
 
 #[derive(Default)]
@@ -184,7 +191,10 @@ mod tests {
     }
 
     fn plan_for(pairs: &[(&str, &str)]) -> QueryPlan {
-        plan(&org(), &ActivityQuery::parse(pairs.iter().copied()).unwrap())
+        plan(
+            &org(),
+            &ActivityQuery::parse(pairs.iter().copied()).unwrap(),
+        )
     }
 
     #[test]
@@ -198,7 +208,10 @@ mod tests {
 
     #[test]
     fn date_range_is_a_key_condition_on_ts() {
-        let p = plan_for(&[("from", "2026-11-01T00:00:00Z"), ("to", "2026-11-02T00:00:00Z")]);
+        let p = plan_for(&[
+            ("from", "2026-11-01T00:00:00Z"),
+            ("to", "2026-11-02T00:00:00Z"),
+        ]);
         assert_eq!(p.index, Index::ByTime);
         assert_eq!(p.key_condition, "#pk = :v0 AND #ts BETWEEN :v1 AND :v2");
         assert_eq!(p.values[":v1"], "1793491200000");
@@ -208,7 +221,11 @@ mod tests {
 
     #[test]
     fn actor_wins_over_action_and_group() {
-        let p = plan_for(&[("actor", "usr_1"), ("action", "MODEL_DEPLOYED"), ("group", "models")]);
+        let p = plan_for(&[
+            ("actor", "usr_1"),
+            ("action", "MODEL_DEPLOYED"),
+            ("group", "models"),
+        ]);
         assert_eq!(p.index, Index::ByActor);
         assert_eq!(p.partition, "ORG#acme#ACTOR#usr_1");
         let f = p.filter.unwrap();
@@ -218,7 +235,10 @@ mod tests {
 
     #[test]
     fn system_actor_has_its_own_partition() {
-        assert_eq!(plan_for(&[("actor", "system")]).partition, "ORG#acme#ACTOR#system");
+        assert_eq!(
+            plan_for(&[("actor", "system")]).partition,
+            "ORG#acme#ACTOR#system"
+        );
     }
 
     #[test]
@@ -253,7 +273,11 @@ mod tests {
 
     #[test]
     fn text_and_resource_become_filters() {
-        let p = plan_for(&[("q", "Llama prod"), ("resource_type", "deployment"), ("resource_id", "dep_1")]);
+        let p = plan_for(&[
+            ("q", "Llama prod"),
+            ("resource_type", "deployment"),
+            ("resource_id", "dep_1"),
+        ]);
         let f = p.filter.unwrap();
         assert!(f.contains("#resource.#type = "), "{f}");
         assert!(f.contains("#resource.#id = "), "{f}");
@@ -265,8 +289,22 @@ mod tests {
     #[test]
     fn placeholders_used_and_defined_are_the_same_set() {
         // DynamoDB rejects both undefined and unused placeholders.
-        let p = plan_for(&[("q", "x"), ("group", "users"), ("action", "USER_INVITED"), ("action", "USER_REMOVED"), ("actor", "u"), ("resource_type", "user"), ("resource_id", "r"), ("from", "2026-01-01"), ("to", "2026-02-01")]);
-        let text = format!("{} {}", p.key_condition, p.filter.clone().unwrap_or_default());
+        let p = plan_for(&[
+            ("q", "x"),
+            ("group", "users"),
+            ("action", "USER_INVITED"),
+            ("action", "USER_REMOVED"),
+            ("actor", "u"),
+            ("resource_type", "user"),
+            ("resource_id", "r"),
+            ("from", "2026-01-01"),
+            ("to", "2026-02-01"),
+        ]);
+        let text = format!(
+            "{} {}",
+            p.key_condition,
+            p.filter.clone().unwrap_or_default()
+        );
         let used: std::collections::BTreeSet<&str> = text
             .split(|c: char| !(c.is_alphanumeric() || c == '#' || c == ':' || c == '_'))
             .filter(|t| t.starts_with('#') || t.starts_with(':'))

@@ -47,8 +47,16 @@ impl Problem {
 
     pub fn too_large(limit: usize) -> Self {
         Problem {
-            errors: vec![FieldError::new("body", format!("must be at most {limit} bytes"))],
-            ..Problem::new(413, "body-too-large", "Request body too large", format!("The body must be at most {limit} bytes."))
+            errors: vec![FieldError::new(
+                "body",
+                format!("must be at most {limit} bytes"),
+            )],
+            ..Problem::new(
+                413,
+                "body-too-large",
+                "Request body too large",
+                format!("The body must be at most {limit} bytes."),
+            )
         }
     }
 
@@ -69,16 +77,31 @@ impl Problem {
     }
 
     pub fn method_not_allowed() -> Self {
-        Problem::new(405, "method-not-allowed", "Method not allowed", "This route does not accept that method.")
+        Problem::new(
+            405,
+            "method-not-allowed",
+            "Method not allowed",
+            "This route does not accept that method.",
+        )
     }
 
     /// Internal errors say nothing about the internals; the log line does.
     pub fn internal() -> Self {
-        Problem::new(500, "internal", "Internal error", "Something went wrong on our side; the request can be retried.")
+        Problem::new(
+            500,
+            "internal",
+            "Internal error",
+            "Something went wrong on our side; the request can be retried.",
+        )
     }
 
     pub fn unavailable() -> Self {
-        Problem::new(503, "unavailable", "Service unavailable", "A dependency is unavailable; retry with backoff.")
+        Problem::new(
+            503,
+            "unavailable",
+            "Service unavailable",
+            "A dependency is unavailable; retry with backoff.",
+        )
     }
 
     pub fn to_json(&self) -> String {
@@ -92,12 +115,18 @@ mod tests {
 
     #[test]
     fn invalid_problem_names_the_field() {
-        let p = Problem::invalid(vec![FieldError::new("actor.email", "must be an email address")]);
+        let p = Problem::invalid(vec![FieldError::new(
+            "actor.email",
+            "must be an email address",
+        )]);
         assert_eq!(p.status, 400);
         assert_eq!(p.detail, "actor.email must be an email address");
         let json: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
         assert_eq!(json["errors"][0]["field"], "actor.email");
-        assert_eq!(json["type"], "https://auditlog.dev/problems/invalid-request");
+        assert_eq!(
+            json["type"],
+            "https://auditlog.dev/problems/invalid-request"
+        );
     }
 
     #[test]

@@ -14,9 +14,9 @@ pub struct PageSize(u32);
 
 impl PageSize {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let n: u32 = s
-            .parse()
-            .map_err(|_| format!("must be a whole number from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}"))?;
+        let n: u32 = s.parse().map_err(|_| {
+            format!("must be a whole number from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}")
+        })?;
         if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&n) {
             return Err(format!("must be from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}"));
         }
@@ -73,7 +73,9 @@ const DAY_MILLIS: i64 = 86_400_000;
 impl ActivityQuery {
     /// Parses query-string pairs. Unknown parameters are rejected so a typo
     /// never silently widens a search.
-    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, FieldError> {
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, FieldError> {
         let mut q = ActivityQuery::default();
         let mut seen_single: Vec<&str> = Vec::new();
         for (name, value) in pairs {
@@ -87,7 +89,9 @@ impl ActivityQuery {
             match name {
                 "q" => {
                     if value.chars().count() > MAX_QUERY_TEXT_LEN {
-                        return Err(bad(&format!("must be at most {MAX_QUERY_TEXT_LEN} characters")));
+                        return Err(bad(&format!(
+                            "must be at most {MAX_QUERY_TEXT_LEN} characters"
+                        )));
                     }
                     if value.chars().any(char::is_control) {
                         return Err(bad("must not contain control characters"));
@@ -95,18 +99,22 @@ impl ActivityQuery {
                     q.text = value.split_whitespace().map(str::to_lowercase).collect();
                 }
                 "group" => {
-                    q.group = Some(Group::parse(value).ok_or_else(|| {
-                        bad("is not a known group (see GET /v1/event-types)")
-                    })?);
+                    q.group =
+                        Some(Group::parse(value).ok_or_else(|| {
+                            bad("is not a known group (see GET /v1/event-types)")
+                        })?);
                 }
                 "action" => {
-                    let action = Action::parse(value)
-                        .ok_or_else(|| bad("is not a known event type (see GET /v1/event-types)"))?;
+                    let action = Action::parse(value).ok_or_else(|| {
+                        bad("is not a known event type (see GET /v1/event-types)")
+                    })?;
                     if !q.actions.contains(&action) {
                         q.actions.push(action);
                     }
                     if q.actions.len() > MAX_ACTION_FILTERS {
-                        return Err(bad(&format!("may be given at most {MAX_ACTION_FILTERS} times")));
+                        return Err(bad(&format!(
+                            "may be given at most {MAX_ACTION_FILTERS} times"
+                        )));
                     }
                 }
                 "actor" => {
@@ -118,12 +126,15 @@ impl ActivityQuery {
                 }
                 "resource_type" => {
                     if value.is_empty() || value.len() > MAX_RESOURCE_TYPE_LEN {
-                        return Err(bad(&format!("must be 1 to {MAX_RESOURCE_TYPE_LEN} characters")));
+                        return Err(bad(&format!(
+                            "must be 1 to {MAX_RESOURCE_TYPE_LEN} characters"
+                        )));
                     }
                     q.resource_type = Some(value.to_string());
                 }
                 "resource_id" => {
-                    q.resource_id = Some(ResourceId::parse(value).map_err(|e| bad(&e.to_string()))?);
+                    q.resource_id =
+                        Some(ResourceId::parse(value).map_err(|e| bad(&e.to_string()))?);
                 }
                 "from" => q.from = Some(parse_bound(value, false).map_err(|e| bad(&e))?),
                 "to" => q.to = Some(parse_bound(value, true).map_err(|e| bad(&e))?),
@@ -195,14 +206,23 @@ mod tests {
     #[test]
     fn limit_out_of_range_is_rejected() {
         for bad in ["0", "201", "-1", "ten", ""] {
-            assert_eq!(parse(&[("limit", bad)]).unwrap_err().field, "limit", "{bad}");
+            assert_eq!(
+                parse(&[("limit", bad)]).unwrap_err().field,
+                "limit",
+                "{bad}"
+            );
         }
         assert_eq!(parse(&[("limit", "200")]).unwrap().limit.get(), 200);
     }
 
     #[test]
     fn repeated_actions_are_collected_and_sorted() {
-        let q = parse(&[("action", "USER_INVITED"), ("action", "MODEL_DEPLOYED"), ("action", "USER_INVITED")]).unwrap();
+        let q = parse(&[
+            ("action", "USER_INVITED"),
+            ("action", "MODEL_DEPLOYED"),
+            ("action", "USER_INVITED"),
+        ])
+        .unwrap();
         assert_eq!(q.actions, [Action::ModelDeployed, Action::UserInvited]);
     }
 
@@ -215,13 +235,24 @@ mod tests {
 
     #[test]
     fn single_parameters_may_not_repeat() {
-        assert_eq!(parse(&[("group", "users"), ("group", "chains")]).unwrap_err().field, "group");
+        assert_eq!(
+            parse(&[("group", "users"), ("group", "chains")])
+                .unwrap_err()
+                .field,
+            "group"
+        );
     }
 
     #[test]
     fn actor_system_is_the_system_filter() {
-        assert_eq!(parse(&[("actor", "system")]).unwrap().actor, Some(ActorFilter::System));
-        assert!(matches!(parse(&[("actor", "usr_1")]).unwrap().actor, Some(ActorFilter::Actor(_))));
+        assert_eq!(
+            parse(&[("actor", "system")]).unwrap().actor,
+            Some(ActorFilter::System)
+        );
+        assert!(matches!(
+            parse(&[("actor", "usr_1")]).unwrap().actor,
+            Some(ActorFilter::Actor(_))
+        ));
         assert_eq!(parse(&[("actor", "a b")]).unwrap_err().field, "actor");
     }
 
@@ -234,7 +265,11 @@ mod tests {
 
     #[test]
     fn from_after_to_is_rejected() {
-        let e = parse(&[("from", "2026-11-02T00:00:00Z"), ("to", "2026-11-01T00:00:00Z")]).unwrap_err();
+        let e = parse(&[
+            ("from", "2026-11-02T00:00:00Z"),
+            ("to", "2026-11-01T00:00:00Z"),
+        ])
+        .unwrap_err();
         assert_eq!(e.field, "from");
     }
 

@@ -38,7 +38,9 @@ impl Timestamp {
     /// midnight), for query parameters.
     pub fn parse_lenient(s: &str) -> Result<Self, TimestampError> {
         if let Ok(date) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            let dt = date.and_hms_opt(0, 0, 0).ok_or(TimestampError::OutOfRange)?;
+            let dt = date
+                .and_hms_opt(0, 0, 0)
+                .ok_or(TimestampError::OutOfRange)?;
             return Self::from_millis(Utc.from_utc_datetime(&dt).timestamp_millis());
         }
         Self::parse(s)

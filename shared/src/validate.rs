@@ -89,7 +89,11 @@ const EVENT_FIELDS: &[&str] = &[
 ];
 
 /// Parses one event. `prefix` is prepended to field names (`events[3].`).
-pub fn parse_event(value: &Value, now: Timestamp, prefix: &str) -> Result<NewEvent, Vec<FieldError>> {
+pub fn parse_event(
+    value: &Value,
+    now: Timestamp,
+    prefix: &str,
+) -> Result<NewEvent, Vec<FieldError>> {
     let mut p = Parser {
         prefix,
         errors: Vec::new(),
@@ -115,7 +119,10 @@ pub fn parse_event(value: &Value, now: Timestamp, prefix: &str) -> Result<NewEve
         Some(Value::String(s)) => {
             let parsed = Action::parse(s);
             if parsed.is_none() {
-                p.error::<()>("action", "is not a known event type (see GET /v1/event-types)");
+                p.error::<()>(
+                    "action",
+                    "is not a known event type (see GET /v1/event-types)",
+                );
             }
             parsed
         }
@@ -159,8 +166,15 @@ pub fn parse_event(value: &Value, now: Timestamp, prefix: &str) -> Result<NewEve
     }
     match (action, actor, resource, context, metadata) {
         (Some(action), Some(actor), Some(resource), Some(context), Some(metadata)) => {
-            let content_hash =
-                content_hash(id.as_ref(), action, occurred_at, &actor, &resource, &context, &metadata);
+            let content_hash = content_hash(
+                id.as_ref(),
+                action,
+                occurred_at,
+                &actor,
+                &resource,
+                &context,
+                &metadata,
+            );
             Ok(NewEvent {
                 id: id.unwrap_or_else(EventId::generate),
                 action,
@@ -216,7 +230,12 @@ impl Parser<'_> {
         None
     }
 
-    fn id<T>(&mut self, field: &str, v: &Value, parse: fn(String) -> Result<T, IdError>) -> Option<T> {
+    fn id<T>(
+        &mut self,
+        field: &str,
+        v: &Value,
+        parse: fn(String) -> Result<T, IdError>,
+    ) -> Option<T> {
         match v {
             Value::String(s) => match parse(s.clone()) {
                 Ok(id) => Some(id),
@@ -245,7 +264,12 @@ impl Parser<'_> {
         }
     }
 
-    fn object<'v>(&mut self, field: &str, v: &'v Value, allowed: &[&str]) -> Option<&'v Map<String, Value>> {
+    fn object<'v>(
+        &mut self,
+        field: &str,
+        v: &'v Value,
+        allowed: &[&str],
+    ) -> Option<&'v Map<String, Value>> {
         let Some(obj) = v.as_object() else {
             return self.error(field, "must be an object");
         };
@@ -268,7 +292,10 @@ impl Parser<'_> {
                 "service" => Some(ActorType::Service),
                 // A system actor is the same as no actor at all.
                 "system" => return Some(None),
-                _ => self.error("actor.type", "must be one of user, api_key, service, system"),
+                _ => self.error(
+                    "actor.type",
+                    "must be one of user, api_key, service, system",
+                ),
             },
             Some(_) => self.error("actor.type", "must be a string"),
             None => self.error("actor.type", "is required"),
@@ -277,8 +304,14 @@ impl Parser<'_> {
             Some(v) => self.id("actor.id", v, ActorId::parse),
             None => self.error("actor.id", "is required"),
         };
-        if id.as_ref().is_some_and(|id| id.as_str() == crate::event::SYSTEM_ACTOR) {
-            self.error::<()>("actor.id", "\"system\" is reserved for system events (send no actor)");
+        if id
+            .as_ref()
+            .is_some_and(|id| id.as_str() == crate::event::SYSTEM_ACTOR)
+        {
+            self.error::<()>(
+                "actor.id",
+                "\"system\" is reserved for system events (send no actor)",
+            );
             return None;
         }
         let name = self.text("actor.name", obj.get("name"), MAX_NAME_LEN);
@@ -335,8 +368,16 @@ impl Parser<'_> {
                 return None;
             }
         }
-        let user_agent = self.text("context.user_agent", obj.get("user_agent"), MAX_USER_AGENT_LEN);
-        let request_id = self.text("context.request_id", obj.get("request_id"), MAX_REQUEST_ID_LEN);
+        let user_agent = self.text(
+            "context.user_agent",
+            obj.get("user_agent"),
+            MAX_USER_AGENT_LEN,
+        );
+        let request_id = self.text(
+            "context.request_id",
+            obj.get("request_id"),
+            MAX_REQUEST_ID_LEN,
+        );
         Some(Context {
             ip: ip?,
             user_agent: user_agent?,
@@ -351,7 +392,10 @@ impl Parser<'_> {
         if obj.len() > MAX_METADATA_KEYS {
             return self.error(
                 "metadata",
-                format!("must have at most {MAX_METADATA_KEYS} keys (got {})", obj.len()),
+                format!(
+                    "must have at most {MAX_METADATA_KEYS} keys (got {})",
+                    obj.len()
+                ),
             );
         }
         if depth(v) > MAX_METADATA_DEPTH {
@@ -513,7 +557,10 @@ mod tests {
     #[test]
     fn every_problem_is_reported_with_its_field() {
         let v = json!({"action": 5, "resource": {"id": "a b"}, "actor": {"type": "robot", "id": "x"}, "colour": "red"});
-        let mut f = fields(&errors_for(v)).into_iter().map(String::from).collect::<Vec<_>>();
+        let mut f = fields(&errors_for(v))
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
         f.sort();
         assert_eq!(f, ["action", "actor.type", "colour", "resource.id"]);
     }
@@ -524,7 +571,10 @@ mod tests {
         v["resource"]["type"] = json!("chain");
         assert_eq!(fields(&errors_for(v.clone())), ["resource.type"]);
         v["resource"].as_object_mut().unwrap().remove("type");
-        assert_eq!(parse_event(&v, now(), "").unwrap().resource.kind, "deployment");
+        assert_eq!(
+            parse_event(&v, now(), "").unwrap().resource.kind,
+            "deployment"
+        );
     }
 
     #[test]
@@ -532,7 +582,10 @@ mod tests {
         let mut v = valid();
         v["context"]["ip"] = json!("999.1.1.1");
         v["actor"]["email"] = json!("nobody");
-        let mut f = fields(&errors_for(v)).into_iter().map(String::from).collect::<Vec<_>>();
+        let mut f = fields(&errors_for(v))
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
         f.sort();
         assert_eq!(f, ["actor.email", "context.ip"]);
     }

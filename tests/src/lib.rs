@@ -36,10 +36,18 @@ impl Stack {
         require_stack();
         let store = auditctl::store_from_env().await;
         store.ensure_tables().await.expect("create tables");
-        let apps = auditctl::apps(store.clone(), CURSOR_SECRET, || Authenticator::new(Duration::ZERO));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let apps = auditctl::apps(store.clone(), CURSOR_SECRET, || {
+            Authenticator::new(Duration::ZERO)
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("addr");
-        tokio::spawn(auditctl::server::serve(listener, apps, std::future::pending()));
+        tokio::spawn(auditctl::server::serve(
+            listener,
+            apps,
+            std::future::pending(),
+        ));
         Stack {
             base: format!("http://{addr}"),
             store,
@@ -49,9 +57,19 @@ impl Stack {
 
     /// A fresh org with the given settings.
     pub async fn org(&self, label: &str, uses_teams: bool) -> OrgId {
-        let org = OrgId::parse(format!("{label}-{}", ulid::Ulid::new().to_string().to_lowercase())).expect("org id");
+        let org = OrgId::parse(format!(
+            "{label}-{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ))
+        .expect("org id");
         self.store
-            .put_org_settings(&org, OrgSettings { uses_teams, retention_days: 365 })
+            .put_org_settings(
+                &org,
+                OrgSettings {
+                    uses_teams,
+                    retention_days: 365,
+                },
+            )
             .await
             .expect("org settings");
         org
@@ -78,7 +96,8 @@ impl Stack {
     }
 
     pub async fn post(&self, key: &str, body: &Value) -> (u16, Value) {
-        self.post_raw(key, serde_json::to_vec(body).expect("json")).await
+        self.post_raw(key, serde_json::to_vec(body).expect("json"))
+            .await
     }
 
     pub async fn post_raw(&self, key: &str, body: Vec<u8>) -> (u16, Value) {
@@ -119,7 +138,15 @@ impl Stack {
                     pairs.append_pair("cursor", c);
                 }
             }
-            let (status, body) = read(self.http.get(url).bearer_auth(key).send().await.expect("GET")).await;
+            let (status, body) = read(
+                self.http
+                    .get(url)
+                    .bearer_auth(key)
+                    .send()
+                    .await
+                    .expect("GET"),
+            )
+            .await;
             assert_eq!(status, 200, "{body}");
             let page = body["events"].as_array().expect("events array");
             assert!(page.len() <= limit, "page larger than limit");
@@ -143,7 +170,10 @@ async fn read(r: reqwest::Response) -> (u16, Value) {
         .to_string();
     let text = r.text().await.expect("body");
     if status >= 400 {
-        assert_eq!(content_type, "application/problem+json", "error {status} must be problem+json: {text}");
+        assert_eq!(
+            content_type, "application/problem+json",
+            "error {status} must be problem+json: {text}"
+        );
     }
     let body = serde_json::from_str(&text).unwrap_or(json!({ "raw": text }));
     (status, body)

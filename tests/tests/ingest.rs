@@ -32,14 +32,24 @@ async fn every_catalog_action_ingests_and_comes_back_with_its_description() {
     assert_eq!(all.len(), Action::ALL.len() * 2);
 }
 
-async fn assert_rejected_and_nothing_stored(s: &Stack, org_key: &str, admin: &str, body: Vec<u8>, status: u16, field: &str) {
+async fn assert_rejected_and_nothing_stored(
+    s: &Stack,
+    org_key: &str,
+    admin: &str,
+    body: Vec<u8>,
+    status: u16,
+    field: &str,
+) {
     let (got, problem) = s.post_raw(org_key, body).await;
     assert_eq!(got, status, "{problem}");
     let fields: Vec<&str> = problem["errors"]
         .as_array()
         .map(|e| e.iter().filter_map(|x| x["field"].as_str()).collect())
         .unwrap_or_default();
-    assert!(fields.iter().any(|f| f.ends_with(field)), "expected {field} in {problem}");
+    assert!(
+        fields.iter().any(|f| f.ends_with(field)),
+        "expected {field} in {problem}"
+    );
     let all = s.all_pages(admin, &[], 200).await;
     assert!(all.is_empty(), "nothing may be stored, found {}", all.len());
 }
@@ -65,7 +75,11 @@ async fn invalid_events_are_rejected_naming_the_problem_and_nothing_is_stored() 
         (serde_json::to_vec(&unknown).unwrap(), 400, "action"),
         (serde_json::to_vec(&bad_time).unwrap(), 400, "occurred_at"),
         (serde_json::to_vec(&big_meta).unwrap(), 400, "metadata"),
-        (serde_json::to_vec(&json!({ "events": batch_101 })).unwrap(), 400, "events"),
+        (
+            serde_json::to_vec(&json!({ "events": batch_101 })).unwrap(),
+            400,
+            "events",
+        ),
         (vec![b'{'; 2 * MAX_BODY_BYTES], 413, "body"),
         (b"{not json".to_vec(), 400, "body"),
     ];
@@ -94,7 +108,10 @@ async fn same_id_twice_stores_one_event_and_other_content_is_a_conflict() {
 
     let all = s.all_pages(&admin, &[], 50).await;
     assert_eq!(all.len(), 1);
-    assert_eq!(all[0]["resource"]["name"], "llama-3", "the stored event is unchanged");
+    assert_eq!(
+        all[0]["resource"]["name"], "llama-3",
+        "the stored event is unchanged"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +134,11 @@ async fn batch_of_100_with_3_invalid_stores_exactly_the_97() {
     let invalid = [7usize, 42, 99];
     let events: Vec<Value> = (0..100)
         .map(|i| {
-            let mut e = event(&format!("evt_{i:03}"), Action::ALL[i % Action::ALL.len()], i % 5 == 0);
+            let mut e = event(
+                &format!("evt_{i:03}"),
+                Action::ALL[i % Action::ALL.len()],
+                i % 5 == 0,
+            );
             if invalid.contains(&i) {
                 e["occurred_at"] = json!("2999-01-01T00:00:00Z");
             }
@@ -132,7 +153,11 @@ async fn batch_of_100_with_3_invalid_stores_exactly_the_97() {
     assert_eq!(results.len(), 100);
     for (i, r) in results.iter().enumerate() {
         assert_eq!(r["index"], i);
-        let expected = if invalid.contains(&i) { "invalid" } else { "created" };
+        let expected = if invalid.contains(&i) {
+            "invalid"
+        } else {
+            "created"
+        };
         assert_eq!(r["result"], expected, "{r}");
         if invalid.contains(&i) {
             assert_eq!(r["errors"][0]["field"], format!("events[{i}].occurred_at"));
@@ -161,9 +186,17 @@ async fn batch_reports_conflicts_by_index() {
     let mut changed = original.clone();
     changed["metadata"] = json!({"email": "other@example.com"});
     let (status, body) = s
-        .post(&ingest, &json!({"events": [event("evt_new", Action::UserInvited, false), changed, original]}))
+        .post(
+            &ingest,
+            &json!({"events": [event("evt_new", Action::UserInvited, false), changed, original]}),
+        )
         .await;
     assert_eq!(status, 200);
-    let results: Vec<&str> = body["results"].as_array().unwrap().iter().map(|r| r["result"].as_str().unwrap()).collect();
+    let results: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
     assert_eq!(results, ["created", "conflict", "duplicate"]);
 }

@@ -31,7 +31,9 @@ async fn every_sample_event_runs_through_its_handler() {
     let org = s.org("samples", false).await;
     let (ingest_key, _) = s.key(&org, Role::Ingest).await;
     let (admin_key, _) = s.key(&org, Role::Admin).await;
-    let apps = auditctl::apps(s.store.clone(), CURSOR_SECRET, || Authenticator::new(Duration::ZERO));
+    let apps = auditctl::apps(s.store.clone(), CURSOR_SECRET, || {
+        Authenticator::new(Duration::ZERO)
+    });
 
     let mut seen: Vec<String> = std::fs::read_dir(events_dir())
         .expect("events/")
@@ -39,13 +41,25 @@ async fn every_sample_event_runs_through_its_handler() {
         .collect();
     seen.sort();
 
-    let single = ingest::handle(&apps.ingest, load("ingest-single.json", &ingest_key, &admin_key)).await;
+    let single = ingest::handle(
+        &apps.ingest,
+        load("ingest-single.json", &ingest_key, &admin_key),
+    )
+    .await;
     assert_eq!(single.status(), 201, "{}", single.body());
-    let batch = ingest::handle(&apps.ingest, load("ingest-batch.json", &ingest_key, &admin_key)).await;
+    let batch = ingest::handle(
+        &apps.ingest,
+        load("ingest-batch.json", &ingest_key, &admin_key),
+    )
+    .await;
     assert_eq!(batch.status(), 200, "{}", batch.body());
     assert_eq!(body(&batch)["summary"]["created"], 3);
 
-    let list = query::handle(&apps.query, load("query-list.json", &ingest_key, &admin_key)).await;
+    let list = query::handle(
+        &apps.query,
+        load("query-list.json", &ingest_key, &admin_key),
+    )
+    .await;
     assert_eq!(list.status(), 200, "{}", list.body());
     let ids: Vec<String> = body(&list)["events"]
         .as_array()
@@ -53,7 +67,11 @@ async fn every_sample_event_runs_through_its_handler() {
         .iter()
         .map(|e| e["id"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert_eq!(ids, ["evt_sample_1"], "the list sample's filters select Ada's deployment");
+    assert_eq!(
+        ids,
+        ["evt_sample_1"],
+        "the list sample's filters select Ada's deployment"
+    );
 
     let get = query::handle(&apps.query, load("query-get.json", &ingest_key, &admin_key)).await;
     assert_eq!(get.status(), 200, "{}", get.body());
@@ -62,18 +80,25 @@ async fn every_sample_event_runs_through_its_handler() {
         "Ada Lovelace deployed model llama-3 (deployment dep_42)"
     );
 
-    let types = query::handle(&apps.query, load("query-event-types.json", &ingest_key, &admin_key)).await;
+    let types = query::handle(
+        &apps.query,
+        load("query-event-types.json", &ingest_key, &admin_key),
+    )
+    .await;
     assert_eq!(types.status(), 200);
 
     // The export samples are the export function's triggers; until that
     // function exists they must at least be the typed events it will take.
     let schedule: aws_lambda_events::event::eventbridge::EventBridgeEvent<Value> =
-        serde_json::from_str(&std::fs::read_to_string(events_dir().join("export-schedule.json")).expect("file"))
-            .expect("an EventBridge event");
+        serde_json::from_str(
+            &std::fs::read_to_string(events_dir().join("export-schedule.json")).expect("file"),
+        )
+        .expect("an EventBridge event");
     assert_eq!(schedule.detail_type, "Scheduled Event");
-    let jobs: aws_lambda_events::event::sqs::SqsEvent =
-        serde_json::from_str(&std::fs::read_to_string(events_dir().join("export-jobs.json")).expect("file"))
-            .expect("an SQS event");
+    let jobs: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(
+        &std::fs::read_to_string(events_dir().join("export-jobs.json")).expect("file"),
+    )
+    .expect("an SQS event");
     assert_eq!(jobs.records.len(), 2);
 
     let exercised = [

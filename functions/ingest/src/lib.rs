@@ -59,14 +59,25 @@ pub async fn handle<B: AsRef<[u8]>>(app: &App, req: Request<B>) -> HttpResponse 
     response
 }
 
-async fn route<B: AsRef<[u8]>>(app: &App, req: &Request<B>) -> (HttpResponse, Option<String>, usize) {
+async fn route<B: AsRef<[u8]>>(
+    app: &App,
+    req: &Request<B>,
+) -> (HttpResponse, Option<String>, usize) {
     if req.uri().path().trim_end_matches('/') != "/v1/events" {
-        return (edge::problem(&Problem::not_found("No such route.")), None, 0);
+        return (
+            edge::problem(&Problem::not_found("No such route.")),
+            None,
+            0,
+        );
     }
     if req.method() != Method::POST {
         return (edge::problem(&Problem::method_not_allowed()), None, 0);
     }
-    let caller = match app.auth.authenticate(&app.store, edge::authorization(req.headers())).await {
+    let caller = match app
+        .auth
+        .authenticate(&app.store, edge::authorization(req.headers()))
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             if let audit_log::access::AuthError::Store(err) = &e {
@@ -76,7 +87,11 @@ async fn route<B: AsRef<[u8]>>(app: &App, req: &Request<B>) -> (HttpResponse, Op
         }
     };
     let org = Some(caller.principal.org_id.to_string());
-    if let Err(denied) = authorize(caller.principal.role, access(&caller), Permission::WriteEvents) {
+    if let Err(denied) = authorize(
+        caller.principal.role,
+        access(&caller),
+        Permission::WriteEvents,
+    ) {
         return (edge::problem(&Problem::from(&denied)), org, 0);
     }
     let body = req.body().as_ref();
@@ -134,7 +149,12 @@ async fn ingest_one(app: &App, caller: &Caller, new: NewEvent, now: Timestamp) -
     }
 }
 
-async fn ingest_batch(app: &App, caller: &Caller, values: Vec<serde_json::Value>, now: Timestamp) -> HttpResponse {
+async fn ingest_batch(
+    app: &App,
+    caller: &Caller,
+    values: Vec<serde_json::Value>,
+    now: Timestamp,
+) -> HttpResponse {
     let mut results: Vec<Option<BatchResult>> = (0..values.len()).map(|_| None).collect();
     let mut valid = Vec::with_capacity(values.len());
     for (index, value) in values.iter().enumerate() {
@@ -154,7 +174,11 @@ async fn ingest_batch(app: &App, caller: &Caller, values: Vec<serde_json::Value>
     let stored: Vec<(usize, String, Stored)> = stream::iter(valid)
         .map(|(index, new)| async move {
             let event = Event::from_new(caller.principal.org_id.clone(), new, now);
-            (index, event.id.to_string(), store_event(app, caller, &event).await)
+            (
+                index,
+                event.id.to_string(),
+                store_event(app, caller, &event).await,
+            )
         })
         .buffer_unordered(INGEST_WRITE_CONCURRENCY)
         .collect()

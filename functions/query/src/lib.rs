@@ -47,14 +47,21 @@ pub async fn handle<B>(app: &App, req: Request<B>) -> HttpResponse {
 async fn route<B>(app: &App, req: &Request<B>) -> (HttpResponse, Option<String>) {
     let path = req.uri().path().trim_end_matches('/');
     let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let known = matches!(segments.as_slice(), ["v1", "events"] | ["v1", "events", _] | ["v1", "event-types"]);
+    let known = matches!(
+        segments.as_slice(),
+        ["v1", "events"] | ["v1", "events", _] | ["v1", "event-types"]
+    );
     if !known {
         return (edge::problem(&Problem::not_found("No such route.")), None);
     }
     if req.method() != Method::GET {
         return (edge::problem(&Problem::method_not_allowed()), None);
     }
-    let caller = match app.auth.authenticate(&app.store, edge::authorization(req.headers())).await {
+    let caller = match app
+        .auth
+        .authenticate(&app.store, edge::authorization(req.headers()))
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             if let AuthError::Store(err) = &e {
@@ -67,7 +74,13 @@ async fn route<B>(app: &App, req: &Request<B>) -> (HttpResponse, Option<String>)
     let response = match segments.as_slice() {
         // The catalog is public knowledge: any valid key may read it.
         ["v1", "event-types"] => event_types(),
-        _ => match authorize(caller.principal.role, OrgAccess { uses_teams: caller.org.uses_teams }, Permission::ReadEvents) {
+        _ => match authorize(
+            caller.principal.role,
+            OrgAccess {
+                uses_teams: caller.org.uses_teams,
+            },
+            Permission::ReadEvents,
+        ) {
             Err(denied) => edge::problem(&Problem::from(&denied)),
             Ok(()) => match segments.as_slice() {
                 ["v1", "events", id] => get_event(app, &caller, id).await,
@@ -94,7 +107,17 @@ async fn list_events(app: &App, caller: &Caller, query: Option<&str>) -> HttpRes
         },
     };
     let plan = plan(org, &q);
-    match app.store.find_events(org, &plan, start.as_ref(), q.limit.get(), ReadBudget::default()).await {
+    match app
+        .store
+        .find_events(
+            org,
+            &plan,
+            start.as_ref(),
+            q.limit.get(),
+            ReadBudget::default(),
+        )
+        .await
+    {
         Ok(page) => {
             let events: Vec<_> = page.events.iter().map(Event::view).collect();
             let next = page.next.map(|k| app.cursors.encode(org, &fingerprint, &k));
@@ -108,7 +131,11 @@ async fn list_events(app: &App, caller: &Caller, query: Option<&str>) -> HttpRes
 }
 
 async fn get_event(app: &App, caller: &Caller, id: &str) -> HttpResponse {
-    let not_found = || edge::problem(&Problem::not_found("No event with that id in your organization."));
+    let not_found = || {
+        edge::problem(&Problem::not_found(
+            "No event with that id in your organization.",
+        ))
+    };
     let Ok(id) = EventId::parse(id) else {
         return not_found();
     };

@@ -8,7 +8,8 @@ use lambda_http::{run, service_fn, Body, Error, Request};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let secret = std::env::var("AUDIT_CURSOR_SECRET").map_err(|_| "AUDIT_CURSOR_SECRET must be set")?;
+    let secret =
+        std::env::var("AUDIT_CURSOR_SECRET").map_err(|_| "AUDIT_CURSOR_SECRET must be set")?;
     let config = audit_log::aws_config().await;
     let app = query::App {
         store: Store::new(aws_sdk_dynamodb::Client::new(&config), Tables::from_env()),

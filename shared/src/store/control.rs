@@ -95,7 +95,11 @@ impl Store {
         }
     }
 
-    pub async fn put_org_settings(&self, org: &OrgId, settings: OrgSettings) -> Result<(), StoreError> {
+    pub async fn put_org_settings(
+        &self,
+        org: &OrgId,
+        settings: OrgSettings,
+    ) -> Result<(), StoreError> {
         let item = serde_dynamo::to_item(OrgItem {
             pk: keys::org(org),
             sk: ORG_SK.into(),
@@ -188,7 +192,12 @@ impl Store {
     }
 
     /// Marks a key revoked; returns false when the org has no such key.
-    pub async fn revoke_key(&self, org: &OrgId, key_id: &str, at: Timestamp) -> Result<bool, StoreError> {
+    pub async fn revoke_key(
+        &self,
+        org: &OrgId,
+        key_id: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
         let Some(record) = self
             .list_keys(org)
             .await?

@@ -93,7 +93,12 @@ impl EventItem {
     fn decode(self) -> Result<Event, StoreError> {
         let metadata = match serde_json::from_str(&self.metadata) {
             Ok(serde_json::Value::Object(m)) => m,
-            _ => return Err(StoreError::Corrupt(format!("metadata of event {}", self.id))),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "metadata of event {}",
+                    self.id
+                )))
+            }
         };
         Ok(Event {
             id: self.id,
@@ -142,7 +147,11 @@ impl Default for ReadBudget {
 impl Store {
     /// Stores an event exactly once: a conditional put; when the id already
     /// exists, the stored twin decides between duplicate and conflict.
-    pub async fn put_event(&self, event: &Event, retention_days: u32) -> Result<PutOutcome, StoreError> {
+    pub async fn put_event(
+        &self,
+        event: &Event,
+        retention_days: u32,
+    ) -> Result<PutOutcome, StoreError> {
         let item: Item = serde_dynamo::to_item(EventItem::encode(event, retention_days))
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let result = self
@@ -214,7 +223,7 @@ impl Store {
             // needed to learn whether another page exists. With a filter, read
             // ahead more generously, doubling each round trip.
             let read_limit = if plan.has_filter() {
-                ((remaining + 1) * 4 << round_trips.min(4)).min(1000)
+                (((remaining + 1) * 4) << round_trips.min(4)).min(1000)
             } else {
                 remaining + 1
             };
@@ -250,13 +259,17 @@ impl Store {
             match out.last_evaluated_key {
                 None => return Ok(Page { events, next: None }),
                 Some(lek) => {
-                    let spent = round_trips >= budget.max_round_trips || items_read >= budget.max_items_read;
+                    let spent = round_trips >= budget.max_round_trips
+                        || items_read >= budget.max_items_read;
                     if events.len() == limit || spent {
                         let next = match events.last() {
                             Some(e) if events.len() == limit => cursor_key(e),
                             _ => cursor_from_key(&lek)?,
                         };
-                        return Ok(Page { events, next: Some(next) });
+                        return Ok(Page {
+                            events,
+                            next: Some(next),
+                        });
                     }
                     exclusive_start = Some(lek);
                 }
@@ -275,7 +288,9 @@ fn cursor_key(e: &Event) -> CursorKey {
 fn cursor_from_key(key: &Item) -> Result<CursorKey, StoreError> {
     let s = |name: &str| match key.get(name) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(StoreError::Corrupt(format!("last evaluated key lacks {name}"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "last evaluated key lacks {name}"
+        ))),
     };
     let sk = s("SK")?;
     Ok(CursorKey {

@@ -44,7 +44,8 @@ impl Tables {
     pub fn from_env() -> Self {
         Tables {
             events: std::env::var("AUDIT_EVENTS_TABLE").unwrap_or_else(|_| "audit-events".into()),
-            control: std::env::var("AUDIT_CONTROL_TABLE").unwrap_or_else(|_| "audit-control".into()),
+            control: std::env::var("AUDIT_CONTROL_TABLE")
+                .unwrap_or_else(|_| "audit-control".into()),
         }
     }
 }

@@ -2,8 +2,8 @@
 //! specs and the template test compares `template.yaml` against them.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -30,11 +30,31 @@ pub const EVENTS: TableSpec = TableSpec {
     partition: "PK",
     sort: "SK",
     indexes: &[
-        IndexSpec { name: "by_time", partition: "PK", sort: "ts" },
-        IndexSpec { name: "by_actor", partition: "actor_pk", sort: "ts" },
-        IndexSpec { name: "by_action", partition: "action_pk", sort: "ts" },
-        IndexSpec { name: "by_group", partition: "group_pk", sort: "ts" },
-        IndexSpec { name: "by_recorded", partition: "PK", sort: "rts" },
+        IndexSpec {
+            name: "by_time",
+            partition: "PK",
+            sort: "ts",
+        },
+        IndexSpec {
+            name: "by_actor",
+            partition: "actor_pk",
+            sort: "ts",
+        },
+        IndexSpec {
+            name: "by_action",
+            partition: "action_pk",
+            sort: "ts",
+        },
+        IndexSpec {
+            name: "by_group",
+            partition: "group_pk",
+            sort: "ts",
+        },
+        IndexSpec {
+            name: "by_recorded",
+            partition: "PK",
+            sort: "rts",
+        },
     ],
     ttl_attribute: Some("expires_at"),
 };
@@ -96,7 +116,11 @@ pub async fn ensure_table(ddb: &Client, name: &str, spec: &TableSpec) -> Result<
                 .index_name(index.name)
                 .key_schema(key(index.partition, KeyType::Hash)?)
                 .key_schema(key(index.sort, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .map_err(|e| StoreError::Invalid(e.to_string()))?,
         );
@@ -104,7 +128,12 @@ pub async fn ensure_table(ddb: &Client, name: &str, spec: &TableSpec) -> Result<
     match req.send().await {
         Ok(_) => {}
         // Another process created it between our describe and create.
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(false),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            return Ok(false)
+        }
         Err(e) => return Err(dynamo_error("CreateTable", e)),
     }
     if let Some(attr) = spec.ttl_attribute {
@@ -131,7 +160,16 @@ mod tests {
     #[test]
     fn events_table_has_the_five_designed_indexes() {
         let names: Vec<_> = EVENTS.indexes.iter().map(|i| i.name).collect();
-        assert_eq!(names, ["by_time", "by_actor", "by_action", "by_group", "by_recorded"]);
+        assert_eq!(
+            names,
+            [
+                "by_time",
+                "by_actor",
+                "by_action",
+                "by_group",
+                "by_recorded"
+            ]
+        );
     }
 
     #[test]

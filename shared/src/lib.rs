@@ -22,5 +22,7 @@ pub mod validate;
 /// standard `AWS_ENDPOINT_URL*` variables, so the local stack needs no code path
 /// of its own.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
 }

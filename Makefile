@@ -1,0 +1,42 @@
+# Local development entry points.
+#   make run    the API on http://127.0.0.1:$(PORT) (default 3000) against a local stack
+#   make test   cargo fmt --check, clippy -D warnings and cargo test against a fresh stack
+# The local stack (DynamoDB Local + moto_server on loopback) is scripts/stack.sh; it
+# installs its tools into .tools and .venv on first use.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+.PHONY: help install run test fmt clippy stack-up stack-down stack-status clean-local
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-13s %s\n", $$1, $$2 }'
+
+install: ## install DynamoDB Local (.tools) and moto (.venv) if missing
+	bash scripts/stack.sh install
+
+run: ## persistent stack + auditctl init + demo org/keys + auditctl serve (PORT=3000)
+	bash scripts/run.sh
+
+test: ## fmt check, clippy and cargo test against a fresh in-memory stack
+	bash scripts/stack.sh with-stack bash scripts/test.sh
+
+fmt: ## format the workspace
+	cargo fmt --all
+
+clippy: ## lint the workspace like CI does
+	cargo clippy --workspace --all-targets -- -D warnings
+
+stack-up: ## start the persistent stack in the background (env in .local/stack.env)
+	bash scripts/stack.sh up --persistent
+
+stack-down: ## stop the stack started by stack-up
+	bash scripts/stack.sh down
+
+stack-status: ## list the stacks started from this checkout
+	bash scripts/stack.sh status
+
+clean-local: ## stop every local stack and delete .local (data, keys, logs)
+	bash scripts/stack.sh down --all
+	rm -rf .local

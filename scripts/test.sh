@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `make test`: formatting, lints and the test suite. Needs the local stack's environment,
+# so run it through `scripts/stack.sh with-stack scripts/test.sh` (which `make test` does).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+[[ -n "${AWS_ENDPOINT_URL_DYNAMODB:-}" && -n "${AWS_ENDPOINT_URL:-}" ]] || {
+  echo "test: error: no local stack environment; run 'make test' (or scripts/stack.sh with-stack scripts/test.sh)" >&2
+  exit 2
+}
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace

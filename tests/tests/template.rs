@@ -1,0 +1,788 @@
+//! `template.yaml` read as data and held to the code and to the deployment
+//! contract: the tables `auditctl init` creates, least-privilege roles, the
+//! export queue, and how `sam build` builds each function. No network.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::path::Path;
+
+use audit_log::store::schema::{TableSpec, CONTROL, EVENTS};
+use serde_yaml::Value;
+
+// ---------------------------------------------------------------- reading
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace")
+}
+
+fn template() -> Value {
+    let path = workspace().join("template.yaml");
+    let text = std::fs::read_to_string(&path).expect("template.yaml is readable");
+    serde_yaml::from_str(&text).expect("template.yaml is valid YAML")
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    t["Resources"]
+        .get(name)
+        .unwrap_or_else(|| panic!("template.yaml has no resource {name}"))
+}
+
+/// Logical names of the resources of one type, in template order.
+fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<&'a str> {
+    let Some(resources) = t["Resources"].as_mapping() else {
+        return Vec::new();
+    };
+    resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .filter_map(|(name, _)| name.as_str())
+        .collect()
+}
+
+/// A function property, falling back to `Globals.Function`.
+fn function_property<'a>(t: &'a Value, function: &str, key: &str) -> &'a Value {
+    let own = &resource(t, function)["Properties"][key];
+    if own.is_null() {
+        &t["Globals"]["Function"][key]
+    } else {
+        own
+    }
+}
+
+/// A sequence's items, a single value as one item, nothing for null.
+fn one_or_many(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Sequence(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+fn number(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str()?.parse().ok())
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().map_or_else(|| format!("{v:?}"), str::to_owned)
+}
+
+/// `!GetAtt x` or `{Fn::GetAtt: x}` as `("GetAtt", x)`; `!Ref x` as `("Ref", x)`.
+fn intrinsic(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(tagged) => Some((
+            tagged.tag.to_string().trim_start_matches('!').to_owned(),
+            &tagged.value,
+        )),
+        Value::Mapping(m) if m.len() == 1 => {
+            let (key, arg) = m.iter().next()?;
+            let key = key.as_str()?;
+            let name = if key == "Ref" {
+                key
+            } else {
+                key.strip_prefix("Fn::")?
+            };
+            Some((name.to_owned(), arg))
+        }
+        _ => None,
+    }
+}
+
+/// What a reference names, so a message can say "on EventsTable":
+/// `!Ref EventsTable` and `!GetAtt EventsTable.Arn` are `EventsTable`,
+/// `!Sub '${EventsTable.Arn}/index/*'` is `EventsTable/index/*`, other
+/// `${...}` stay as written, and a plain string is itself.
+fn target(v: &Value) -> String {
+    // Before `as_str`, which looks through tags.
+    let Some((tag, arg)) = intrinsic(v) else {
+        return text(v);
+    };
+    let resolved = match tag.as_str() {
+        "Ref" => arg.as_str().map(str::to_owned),
+        "GetAtt" => match arg {
+            Value::String(s) => Some(s.strip_suffix(".Arn").unwrap_or(s).to_owned()),
+            Value::Sequence(parts) if parts.len() == 2 && parts[1].as_str() == Some("Arn") => {
+                parts[0].as_str().map(str::to_owned)
+            }
+            _ => None,
+        },
+        "Sub" => arg
+            .as_str()
+            .or_else(|| arg.get(0)?.as_str())
+            .map(arns_to_names),
+        _ => None,
+    };
+    resolved.unwrap_or_else(|| format!("<unresolved {v:?}>"))
+}
+
+/// `${Name.Arn}` becomes `Name`; every other `${...}` is kept.
+fn arns_to_names(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        let whole = &rest[start..=start + len];
+        out.push_str(&rest[..start]);
+        match whole[2..whole.len() - 1].strip_suffix(".Arn") {
+            Some(name) => out.push_str(name),
+            None => out.push_str(whole),
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Differences between two sets, named from both sides; nothing when equal.
+fn set_diff<T: Ord + Debug>(
+    what: &str,
+    template: &BTreeSet<T>,
+    code: &BTreeSet<T>,
+    out: &mut Vec<String>,
+) {
+    let only_template: Vec<_> = template.difference(code).collect();
+    let only_code: Vec<_> = code.difference(template).collect();
+    if !only_template.is_empty() || !only_code.is_empty() {
+        out.push(format!(
+            "{what}: only in template.yaml {only_template:?}, only in schema.rs {only_code:?}"
+        ));
+    }
+}
+
+// ---------------------------------------------------------------- 1. tables
+
+type KeySchema = BTreeSet<(String, String)>;
+
+/// A table as sets, so order in the template does not matter.
+#[derive(Debug, Default)]
+struct Table {
+    billing: String,
+    keys: KeySchema,
+    attributes: BTreeSet<(String, String)>,
+    /// (name, key schema, projection type)
+    indexes: BTreeSet<(String, KeySchema, String)>,
+    local_indexes: usize,
+    ttl: Option<String>,
+}
+
+fn spec_keys(partition: &str, sort: &str) -> KeySchema {
+    [("HASH", partition), ("RANGE", sort)]
+        .into_iter()
+        .map(|(kind, name)| (kind.to_owned(), name.to_owned()))
+        .collect()
+}
+
+/// What `auditctl init` creates (see `schema::ensure_table`).
+fn table_from_spec(spec: &TableSpec) -> Table {
+    Table {
+        billing: "PAY_PER_REQUEST".to_owned(),
+        keys: spec_keys(spec.partition, spec.sort),
+        attributes: spec
+            .key_attributes()
+            .into_iter()
+            .map(|a| (a.to_owned(), "S".to_owned()))
+            .collect(),
+        indexes: spec
+            .indexes
+            .iter()
+            .map(|i| {
+                let keys = spec_keys(i.partition, i.sort);
+                (i.name.to_owned(), keys, "ALL".to_owned())
+            })
+            .collect(),
+        local_indexes: 0,
+        ttl: spec.ttl_attribute.map(str::to_owned),
+    }
+}
+
+fn template_keys(v: &Value) -> KeySchema {
+    one_or_many(v)
+        .into_iter()
+        .map(|k| (text(&k["KeyType"]), text(&k["AttributeName"])))
+        .collect()
+}
+
+fn table_from_template(t: &Value, name: &str) -> Table {
+    let table = resource(t, name);
+    assert_eq!(
+        table["Type"].as_str(),
+        Some("AWS::DynamoDB::Table"),
+        "{name} is a DynamoDB table"
+    );
+    let p = &table["Properties"];
+    let ttl = &p["TimeToLiveSpecification"];
+    Table {
+        billing: text(&p["BillingMode"]),
+        keys: template_keys(&p["KeySchema"]),
+        attributes: one_or_many(&p["AttributeDefinitions"])
+            .into_iter()
+            .map(|a| (text(&a["AttributeName"]), text(&a["AttributeType"])))
+            .collect(),
+        indexes: one_or_many(&p["GlobalSecondaryIndexes"])
+            .into_iter()
+            .map(|i| {
+                (
+                    text(&i["IndexName"]),
+                    template_keys(&i["KeySchema"]),
+                    text(&i["Projection"]["ProjectionType"]),
+                )
+            })
+            .collect(),
+        local_indexes: one_or_many(&p["LocalSecondaryIndexes"]).len(),
+        ttl: (ttl["Enabled"].as_bool() == Some(true)).then(|| text(&ttl["AttributeName"])),
+    }
+}
+
+fn table_differences(name: &str, template: &Table, code: &Table) -> Vec<String> {
+    let mut out = Vec::new();
+    if template.billing != code.billing {
+        out.push(format!(
+            "{name} BillingMode: template.yaml {:?}, auditctl init {:?}",
+            template.billing, code.billing
+        ));
+    }
+    set_diff(
+        &format!("{name} KeySchema"),
+        &template.keys,
+        &code.keys,
+        &mut out,
+    );
+    set_diff(
+        &format!("{name} AttributeDefinitions"),
+        &template.attributes,
+        &code.attributes,
+        &mut out,
+    );
+    set_diff(
+        &format!("{name} GlobalSecondaryIndexes"),
+        &template.indexes,
+        &code.indexes,
+        &mut out,
+    );
+    if template.local_indexes != code.local_indexes {
+        out.push(format!(
+            "{name} LocalSecondaryIndexes: template.yaml has {}, schema.rs has none",
+            template.local_indexes
+        ));
+    }
+    if template.ttl != code.ttl {
+        out.push(format!(
+            "{name} TTL attribute: template.yaml {:?}, schema.rs {:?}",
+            template.ttl, code.ttl
+        ));
+    }
+    out
+}
+
+#[test]
+fn template_tables_match_the_code() {
+    let t = template();
+    let mut differences = Vec::new();
+    for (name, spec) in [("EventsTable", &EVENTS), ("ControlTable", &CONTROL)] {
+        let ours = table_from_template(&t, name);
+        differences.extend(table_differences(name, &ours, &table_from_spec(spec)));
+    }
+    assert!(
+        differences.is_empty(),
+        "template.yaml and audit_log::store::schema disagree:\n  {}",
+        differences.join("\n  ")
+    );
+}
+
+#[test]
+fn a_table_difference_is_named() {
+    let mut t = template();
+    let gsis = t["Resources"]["EventsTable"]["Properties"]["GlobalSecondaryIndexes"]
+        .as_sequence_mut()
+        .expect("EventsTable has GSIs");
+    gsis.retain(|i| i["IndexName"].as_str() != Some("by_group"));
+    let ours = table_from_template(&t, "EventsTable");
+    let differences = table_differences("EventsTable", &ours, &table_from_spec(&EVENTS));
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert!(
+        differences[0].starts_with("EventsTable GlobalSecondaryIndexes")
+            && differences[0].contains("only in schema.rs [(\"by_group\""),
+        "{differences:?}"
+    );
+}
+
+// ---------------------------------------------------------------- 2. IAM
+
+/// Which role each function runs as.
+const FUNCTION_ROLES: &[(&str, &str)] = &[
+    ("IngestFunction", "IngestRole"),
+    ("QueryFunction", "QueryRole"),
+    ("ExportFunction", "ExportRole"),
+];
+
+const LOGS: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
+const DESTINATION_SECRETS: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/${Stage}/destinations/*";
+
+/// A role's allow-list: (resource, actions on it).
+type Grants = &'static [(&'static str, &'static [&'static str])];
+
+/// Everything each role may do. Anything else fails.
+const ALLOWED: &[(&str, Grants)] = &[
+    (
+        "IngestRole",
+        &[
+            ("EventsTable", &["dynamodb:PutItem", "dynamodb:GetItem"]),
+            ("ControlTable", &["dynamodb:GetItem"]),
+            ("IngestLogGroup", LOGS),
+        ],
+    ),
+    (
+        "QueryRole",
+        &[
+            ("EventsTable", &["dynamodb:Query", "dynamodb:GetItem"]),
+            (
+                "EventsTable/index/*",
+                &["dynamodb:Query", "dynamodb:GetItem"],
+            ),
+            (
+                "ControlTable",
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:Query",
+                ],
+            ),
+            (
+                DESTINATION_SECRETS,
+                &[
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:DeleteSecret",
+                ],
+            ),
+            ("CursorSecret", &["secretsmanager:GetSecretValue"]),
+            ("ExportQueue", &["sqs:SendMessage"]),
+            ("QueryLogGroup", LOGS),
+        ],
+    ),
+    (
+        "ExportRole",
+        &[
+            ("EventsTable/index/by_recorded", &["dynamodb:Query"]),
+            ("EventsTable", &["dynamodb:GetItem"]),
+            (
+                "ControlTable",
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                ],
+            ),
+            (
+                "ExportQueue",
+                &[
+                    "sqs:SendMessage",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
+            ),
+            ("ExportDLQ", &["sqs:SendMessage"]),
+            (DESTINATION_SECRETS, &["secretsmanager:GetSecretValue"]),
+            // The parameter: only the role ARNs the operator listed.
+            ("ExportRoleArns", &["sts:AssumeRole"]),
+            ("ExportLogGroup", LOGS),
+        ],
+    ),
+];
+
+/// Actions that change the append-only events table.
+const EVENT_WRITES: &[&str] = &[
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+    "dynamodb:DeleteTable",
+    "dynamodb:UpdateTable",
+];
+
+fn is_allowed(role: &str, action: &str, resource: &str) -> bool {
+    ALLOWED
+        .iter()
+        .filter(|(r, _)| *r == role)
+        .flat_map(|(_, grants)| grants.iter())
+        .any(|(res, actions)| *res == resource && actions.contains(&action))
+}
+
+/// The statements of a policy document; both branches of an `!If`, none for
+/// `!Ref AWS::NoValue`.
+fn statements(v: &Value) -> Vec<&Value> {
+    one_or_many(v)
+        .into_iter()
+        .flat_map(|s| match intrinsic(s) {
+            Some((tag, arg)) if tag == "If" => one_or_many(arg)
+                .into_iter()
+                .skip(1)
+                .flat_map(statements)
+                .collect(),
+            Some((tag, arg)) if tag == "Ref" && arg.as_str() == Some("AWS::NoValue") => Vec::new(),
+            _ => vec![s],
+        })
+        .collect()
+}
+
+/// Every way the template gives a function a permission its allow-list does
+/// not name, as sentences like "QueryRole has dynamodb:PutItem on EventsTable".
+fn permission_violations(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let global = &t["Globals"]["Function"];
+    for key in ["Role", "Policies"] {
+        if !global[key].is_null() {
+            out.push(format!("Globals.Function sets {key}"));
+        }
+    }
+    for kind in ["AWS::Serverless::Function", "AWS::Lambda::Function"] {
+        for function in resources_of_type(t, kind) {
+            let props = &resource(t, function)["Properties"];
+            if !props["Policies"].is_null() {
+                out.push(format!("{function} has SAM Policies beside its role"));
+            }
+            let role = target(&props["Role"]);
+            match FUNCTION_ROLES.iter().find(|(f, _)| *f == function) {
+                Some((_, expected)) if role == *expected => {}
+                Some((_, expected)) => {
+                    out.push(format!("{function} runs as {role}, not {expected}"));
+                }
+                None => out.push(format!("{function} has no allow-list in this test")),
+            }
+        }
+    }
+    for kind in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
+        for name in resources_of_type(t, kind) {
+            out.push(format!(
+                "{name} ({kind}) grants permissions outside the roles' inline policies"
+            ));
+        }
+    }
+    for role in resources_of_type(t, "AWS::IAM::Role") {
+        out.extend(role_violations(role, &resource(t, role)["Properties"]));
+    }
+    out
+}
+
+fn role_violations(role: &str, props: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if !ALLOWED.iter().any(|(r, _)| *r == role) {
+        out.push(format!("{role} has no allow-list in this test"));
+    }
+    if !props["ManagedPolicyArns"].is_null() {
+        out.push(format!("{role} has managed policies"));
+    }
+    for policy in one_or_many(&props["Policies"]) {
+        for statement in statements(&policy["PolicyDocument"]["Statement"]) {
+            if statement["Effect"].as_str() != Some("Allow") {
+                continue;
+            }
+            for key in ["NotAction", "NotResource"] {
+                if !statement[key].is_null() {
+                    out.push(format!("{role} has an Allow with {key}"));
+                }
+            }
+            let resources: Vec<String> = one_or_many(&statement["Resource"])
+                .into_iter()
+                .map(target)
+                .collect();
+            for action in one_or_many(&statement["Action"]).into_iter().map(text) {
+                for resource in &resources {
+                    out.extend(grant_violation(role, &action, resource));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn grant_violation(role: &str, action: &str, resource: &str) -> Option<String> {
+    let grant = format!("{role} has {action} on {resource}");
+    if action.contains('*') {
+        return Some(format!("{grant}: a wildcard action"));
+    }
+    if resource == "*" {
+        return Some(format!("{grant}: Resource '*'"));
+    }
+    let on_events = resource == "EventsTable" || resource.starts_with("EventsTable/");
+    if on_events && role != "IngestRole" && EVENT_WRITES.contains(&action) {
+        return Some(format!(
+            "{grant}: the events table is append-only and only ingest puts"
+        ));
+    }
+    (!is_allowed(role, action, resource)).then(|| format!("{grant}: not on its allow-list"))
+}
+
+#[test]
+fn no_function_gains_a_permission_it_should_not_have() {
+    let violations = permission_violations(&template());
+    assert!(
+        violations.is_empty(),
+        "template.yaml grants more than the allow-list:\n  {}",
+        violations.join("\n  ")
+    );
+}
+
+/// Adds a statement to a role's `data` policy in a copy of the template.
+fn with_statement(role: &str, statement: &str) -> Value {
+    let mut t = template();
+    let statement: Value = serde_yaml::from_str(statement).expect("the statement is YAML");
+    let policies = t["Resources"][role]["Properties"]["Policies"]
+        .as_sequence_mut()
+        .expect("the role has inline policies");
+    let data = policies
+        .iter_mut()
+        .find(|p| p["PolicyName"].as_str() == Some("data"))
+        .expect("the role has a data policy");
+    data["PolicyDocument"]["Statement"]
+        .as_sequence_mut()
+        .expect("the data policy has statements")
+        .push(statement);
+    t
+}
+
+#[test]
+fn the_permission_check_fails_on_a_widened_role() {
+    let cases = [
+        (
+            "QueryRole",
+            "{ Effect: Allow, Action: dynamodb:PutItem, Resource: !GetAtt EventsTable.Arn }",
+            "QueryRole has dynamodb:PutItem on EventsTable: the events table is append-only",
+        ),
+        (
+            "ExportRole",
+            "{ Effect: Allow, Action: [dynamodb:DeleteItem], Resource: !Sub '${EventsTable.Arn}/index/*' }",
+            "ExportRole has dynamodb:DeleteItem on EventsTable/index/*: the events table is append-only",
+        ),
+        (
+            "IngestRole",
+            "{ Effect: Allow, Action: dynamodb:Query, Resource: { 'Fn::GetAtt': [EventsTable, Arn] } }",
+            "IngestRole has dynamodb:Query on EventsTable: not on its allow-list",
+        ),
+        (
+            "IngestRole",
+            "{ Effect: Allow, Action: 'logs:*', Resource: !GetAtt IngestLogGroup.Arn }",
+            "IngestRole has logs:* on IngestLogGroup: a wildcard action",
+        ),
+        (
+            "ExportRole",
+            "{ Effect: Allow, Action: sqs:ReceiveMessage, Resource: '*' }",
+            "ExportRole has sqs:ReceiveMessage on *: Resource '*'",
+        ),
+        (
+            "QueryRole",
+            "!If [SomeCondition, { Effect: Allow, Action: sqs:PurgeQueue, Resource: !GetAtt ExportDLQ.Arn }, !Ref AWS::NoValue]",
+            "QueryRole has sqs:PurgeQueue on ExportDLQ: not on its allow-list",
+        ),
+    ];
+    for (role, statement, expected) in cases {
+        let violations = permission_violations(&with_statement(role, statement));
+        assert!(
+            violations.iter().any(|v| v.starts_with(expected)),
+            "adding {statement} to {role} should report {expected:?}, got {violations:?}"
+        );
+    }
+
+    let mut t = template();
+    t["Resources"]["QueryFunction"]["Properties"]["Role"] =
+        serde_yaml::from_str("!GetAtt ExportRole.Arn").expect("a GetAtt");
+    assert!(
+        permission_violations(&t)
+            .contains(&"QueryFunction runs as ExportRole, not QueryRole".to_owned()),
+        "a function on another function's role is reported"
+    );
+}
+
+// ---------------------------------------------------------------- 3. export queue
+
+#[test]
+fn export_queue_matches_the_contract() {
+    let t = template();
+    let queue = &resource(&t, "ExportQueue")["Properties"];
+    let dlq = &resource(&t, "ExportDLQ")["Properties"];
+
+    let redrive = &queue["RedrivePolicy"];
+    assert_eq!(
+        target(&redrive["deadLetterTargetArn"]),
+        "ExportDLQ",
+        "ExportQueue's RedrivePolicy dead-letters to ExportDLQ"
+    );
+    let max_receives = number(&redrive["maxReceiveCount"]);
+    assert!(
+        max_receives.is_some_and(|n| n >= 1),
+        "ExportQueue's maxReceiveCount is at least 1, got {max_receives:?}"
+    );
+
+    let events: Vec<&Value> = resource(&t, "ExportFunction")["Properties"]["Events"]
+        .as_mapping()
+        .expect("ExportFunction has events")
+        .values()
+        .collect();
+    let sqs: Vec<&&Value> = events
+        .iter()
+        .filter(|e| e["Type"].as_str() == Some("SQS"))
+        .collect();
+    assert_eq!(sqs.len(), 1, "ExportFunction has one SQS event source");
+    let sqs = &sqs[0]["Properties"];
+    assert_eq!(
+        target(&sqs["Queue"]),
+        "ExportQueue",
+        "the SQS event reads ExportQueue"
+    );
+    let response_types: Vec<String> = one_or_many(&sqs["FunctionResponseTypes"])
+        .into_iter()
+        .map(text)
+        .collect();
+    assert_eq!(
+        response_types,
+        ["ReportBatchItemFailures"],
+        "the SQS event reports partial batch failures"
+    );
+
+    let timeout = number(function_property(&t, "ExportFunction", "Timeout")).unwrap_or(3);
+    let window = number(&sqs["MaximumBatchingWindowInSeconds"]).unwrap_or(0);
+    let visibility =
+        number(&queue["VisibilityTimeout"]).expect("ExportQueue sets a VisibilityTimeout");
+    assert!(
+        visibility >= 6 * timeout + window,
+        "ExportQueue's VisibilityTimeout ({visibility} s) must be at least 6 x ExportFunction's \
+         Timeout ({timeout} s) plus the batching window ({window} s)"
+    );
+
+    let retention = |q: &Value| number(&q["MessageRetentionPeriod"]).unwrap_or(345_600);
+    assert!(
+        retention(dlq) > retention(queue),
+        "ExportDLQ keeps messages longer than ExportQueue, or redriven jobs expire on arrival"
+    );
+
+    let schedules: Vec<&&Value> = events
+        .iter()
+        .filter(|e| matches!(e["Type"].as_str(), Some("Schedule" | "ScheduleV2")))
+        .collect();
+    assert_eq!(schedules.len(), 1, "ExportFunction has one schedule event");
+    let schedule = &schedules[0]["Properties"];
+    let expression = schedule["Schedule"]
+        .as_str()
+        .or_else(|| schedule["ScheduleExpression"].as_str())
+        .unwrap_or_default();
+    assert!(
+        expression.starts_with("rate(") || expression.starts_with("cron("),
+        "the schedule has a rate or cron expression, got {expression}"
+    );
+    assert_ne!(
+        schedule["Enabled"].as_bool(),
+        Some(false),
+        "the schedule is enabled"
+    );
+}
+
+// ---------------------------------------------------------------- 4. build
+
+#[test]
+fn every_function_is_built_by_cargo_lambda_for_arm64() {
+    let t = template();
+    let functions = resources_of_type(&t, "AWS::Serverless::Function");
+    let found: BTreeSet<&str> = functions.iter().copied().collect();
+    let expected: BTreeSet<&str> = FUNCTION_ROLES.iter().map(|(f, _)| *f).collect();
+    assert_eq!(found, expected, "the template's functions");
+
+    let mut binaries = BTreeMap::new();
+    for function in functions {
+        let metadata = &resource(&t, function)["Metadata"];
+        assert_eq!(
+            metadata["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{function} is built by cargo lambda"
+        );
+        let binary = metadata["BuildProperties"]["Binary"].as_str().unwrap_or("");
+        assert!(
+            !binary.is_empty(),
+            "{function} names its binary in Metadata.BuildProperties.Binary"
+        );
+        if let Some(other) = binaries.insert(binary.to_owned(), function) {
+            panic!("{function} and {other} both build binary {binary}");
+        }
+        let runtime = function_property(&t, function, "Runtime");
+        assert_eq!(
+            runtime.as_str(),
+            Some("provided.al2023"),
+            "{function}'s Runtime"
+        );
+        let architectures: Vec<String> =
+            one_or_many(function_property(&t, function, "Architectures"))
+                .into_iter()
+                .map(text)
+                .collect();
+        assert_eq!(architectures, ["arm64"], "{function}'s Architectures");
+        assert_eq!(
+            function_property(&t, function, "CodeUri").as_str(),
+            Some("."),
+            "{function}'s CodeUri is the workspace, where cargo lambda finds the binary"
+        );
+    }
+}
+
+/// The binaries the workspace builds, as `cargo metadata` lists them.
+fn workspace_binaries() -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .current_dir(workspace())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    packages
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter(|target| {
+            target["kind"]
+                .as_array()
+                .is_some_and(|k| k.contains(&"bin".into()))
+        })
+        .filter_map(|target| target["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+#[ignore = "the export function arrives with the export issue (#3); until then `sam build` cannot build ExportFunction"]
+fn every_function_binary_is_a_workspace_binary() {
+    let t = template();
+    let built = workspace_binaries();
+    let missing: Vec<String> = resources_of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .filter_map(|function| {
+            let binary = text(&resource(&t, function)["Metadata"]["BuildProperties"]["Binary"]);
+            (!built.contains(&binary)).then(|| format!("{function} -> {binary}"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "`sam build` runs `cargo lambda build --bin <Binary>`, but the workspace has no such \
+         binary for: {missing:?} (it builds {built:?})"
+    );
+}

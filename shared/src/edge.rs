@@ -23,7 +23,8 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn respond(status: u16, content_type: &str, body: String) -> HttpResponse {
+/// A response with the headers every answer carries (no caching, no sniffing).
+pub fn respond(status: u16, content_type: &str, body: String) -> HttpResponse {
     let mut response = Response::new(body);
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

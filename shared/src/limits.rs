@@ -37,6 +37,13 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_QUERY_TEXT_LEN: usize = 256;
 /// Most repeated `action` filters in one query.
 pub const MAX_ACTION_FILTERS: usize = 20;
+/// Most events in one CSV / NDJSON download (`GET /v1/events?format=csv`);
+/// beyond it the download stops and says so with `x-truncated: true`. Sized
+/// to stay under Lambda's 6 MB synchronous response limit (~1 KB an event);
+/// larger downloads need response streaming.
+pub const MAX_EXPORT_EVENTS: usize = 5_000;
+/// Page size used while collecting a download from the store.
+pub const EXPORT_PAGE_SIZE: usize = 200;
 /// Longest cursor accepted.
 pub const MAX_CURSOR_LEN: usize = 2048;
 /// Retention bounds for an org, in days, and the default.

@@ -130,6 +130,31 @@ pub fn plan(org: &OrgId, q: &ActivityQuery) -> QueryPlan {
         let v = b.value(rid.to_string());
         filters.push(format!("{r}.{i} = {v}"));
     }
+    if !q.exclude_actions.is_empty() {
+        let attr = b.name("action");
+        let list: Vec<String> = q
+            .exclude_actions
+            .iter()
+            .map(|a| b.value(a.as_str().to_string()))
+            .collect();
+        filters.push(format!("NOT ({attr} IN ({}))", list.join(", ")));
+    }
+    if !q.exclude_groups.is_empty() {
+        let attr = b.name("group");
+        let list: Vec<String> = q
+            .exclude_groups
+            .iter()
+            .map(|g| b.value(g.slug().to_string()))
+            .collect();
+        filters.push(format!("NOT ({attr} IN ({}))", list.join(", ")));
+    }
+    // Every item carries `actor_pk` (system events included), so excluding
+    // an actor is one comparison whatever its kind.
+    for actor in &q.exclude_actors {
+        let attr = b.name("actor_pk");
+        let v = b.value(keys::actor(org, actor.key()));
+        filters.push(format!("{attr} <> {v}"));
+    }
     for word in &q.text {
         let attr = b.name("search");
         let v = b.value(word.clone());
@@ -287,6 +312,31 @@ mod tests {
     }
 
     #[test]
+    fn negations_become_not_filters_and_do_not_choose_the_index() {
+        let p = plan_for(&[(
+            "q",
+            "-action:USER_INVITED -action:USER_REMOVED -group:chains -actor:system",
+        )]);
+        assert_eq!(p.index, Index::ByTime);
+        let f = p.filter.clone().unwrap();
+        assert!(f.contains("NOT (#action IN (:v1, :v2))"), "{f}");
+        assert!(f.contains("NOT (#group IN (:v3))"), "{f}");
+        assert!(f.contains("#actor_pk <> :v4"), "{f}");
+        assert_eq!(p.values[":v3"], "chains");
+        assert_eq!(p.values[":v4"], "ORG#acme#ACTOR#system");
+    }
+
+    #[test]
+    fn negated_action_alongside_an_action_filter_shares_the_name_placeholder() {
+        let p = plan_for(&[("q", "group:users -action:USER_INVITED")]);
+        assert_eq!(p.index, Index::ByGroup);
+        assert_eq!(
+            p.filter.as_deref(),
+            Some("NOT (#action IN (:v1)) AND #pk = :v2")
+        );
+    }
+
+    #[test]
     fn placeholders_used_and_defined_are_the_same_set() {
         // DynamoDB rejects both undefined and unused placeholders.
         let p = plan_for(&[
@@ -300,6 +350,17 @@ mod tests {
             ("from", "2026-01-01"),
             ("to", "2026-02-01"),
         ]);
+        assert_placeholders_match(&p);
+        let p = plan_for(&[(
+            "q",
+            r#"-action:USER_INVITED -action:MODEL_DEPLOYED -group:chains -group:users -actor:system -actor:u "deployed model" created:2026-01-01..2026-02-01"#,
+        )]);
+        assert_placeholders_match(&p);
+        let p = plan_for(&[("q", "-actor:system"), ("actor", "u")]);
+        assert_placeholders_match(&p);
+    }
+
+    fn assert_placeholders_match(p: &QueryPlan) {
         let text = format!(
             "{} {}",
             p.key_condition,

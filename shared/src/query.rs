@@ -5,6 +5,7 @@ use crate::catalog::{Action, Group};
 use crate::event::SYSTEM_ACTOR;
 use crate::ids::{ActorId, ResourceId};
 use crate::limits::*;
+use crate::search::Search;
 use crate::time::Timestamp;
 use crate::validate::FieldError;
 
@@ -58,6 +59,12 @@ pub struct ActivityQuery {
     /// Any of these actions (sorted, without duplicates).
     pub actions: Vec<Action>,
     pub actor: Option<ActorFilter>,
+    /// None of these actions (sorted, without duplicates).
+    pub exclude_actions: Vec<Action>,
+    /// None of these groups (sorted, without duplicates).
+    pub exclude_groups: Vec<Group>,
+    /// None of these actors (`system` excludes system-initiated events).
+    pub exclude_actors: Vec<ActorFilter>,
     pub resource_type: Option<String>,
     pub resource_id: Option<ResourceId>,
     /// Inclusive lower bound on `occurred_at`.
@@ -78,6 +85,7 @@ impl ActivityQuery {
     ) -> Result<Self, FieldError> {
         let mut q = ActivityQuery::default();
         let mut seen_single: Vec<&str> = Vec::new();
+        let mut search: Option<Search> = None;
         for (name, value) in pairs {
             if name != "action" {
                 if seen_single.contains(&name) {
@@ -96,7 +104,8 @@ impl ActivityQuery {
                     if value.chars().any(char::is_control) {
                         return Err(bad("must not contain control characters"));
                     }
-                    q.text = value.split_whitespace().map(str::to_lowercase).collect();
+                    search =
+                        Some(Search::parse(value).map_err(|e| FieldError::new("q", e.reason))?);
                 }
                 "group" => {
                     q.group =
@@ -153,20 +162,101 @@ impl ActivityQuery {
                 return Err(FieldError::new("from", "must be before to"));
             }
         }
+        if let Some(search) = search {
+            q.merge(search)?;
+        }
         q.actions.sort();
         Ok(q)
+    }
+
+    /// Adds what `q` asked for. A filter given both as a qualifier and as
+    /// its plain parameter is ambiguous, so it is rejected rather than guessed.
+    fn merge(&mut self, s: Search) -> Result<(), FieldError> {
+        let clash = |qualifier: &str, parameter: &str| {
+            FieldError::new(
+                "q",
+                format!("{qualifier} cannot be combined with the {parameter} parameter"),
+            )
+        };
+        self.text = s.text;
+        if !s.actions.is_empty() {
+            if !self.actions.is_empty() {
+                return Err(clash("action:", "action"));
+            }
+            if s.actions.len() > MAX_ACTION_FILTERS {
+                return Err(FieldError::new(
+                    "q",
+                    format!("action: may be given at most {MAX_ACTION_FILTERS} times"),
+                ));
+            }
+            self.actions = s.actions;
+        }
+        if s.group.is_some() {
+            if self.group.is_some() {
+                return Err(clash("group:", "group"));
+            }
+            self.group = s.group;
+        }
+        if s.actor.is_some() {
+            if self.actor.is_some() {
+                return Err(clash("actor:", "actor"));
+            }
+            self.actor = s.actor;
+        }
+        if s.resource_id.is_some() {
+            if self.resource_id.is_some() {
+                return Err(clash("resource:", "resource_id"));
+            }
+            self.resource_id = s.resource_id;
+        }
+        if s.resource_type.is_some() {
+            if self.resource_type.is_some() {
+                return Err(clash("resource_type:", "resource_type"));
+            }
+            self.resource_type = s.resource_type;
+        }
+        if s.from.is_some() {
+            if self.from.is_some() {
+                return Err(clash("created:", "from"));
+            }
+            self.from = s.from;
+        }
+        if s.to.is_some() {
+            if self.to.is_some() {
+                return Err(clash("created:", "to"));
+            }
+            self.to = s.to;
+        }
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if from >= to {
+                return Err(FieldError::new(
+                    "q",
+                    "created: and the from/to parameters select an empty range",
+                ));
+            }
+        }
+        self.exclude_actions = s.exclude_actions;
+        self.exclude_groups = s.exclude_groups;
+        self.exclude_actors = s.exclude_actors;
+        Ok(())
     }
 
     /// A canonical rendering of the filters (not the page size or cursor),
     /// which a cursor is bound to.
     pub fn fingerprint(&self) -> String {
         let actions: Vec<&str> = self.actions.iter().map(|a| a.as_str()).collect();
+        let not_actions: Vec<&str> = self.exclude_actions.iter().map(|a| a.as_str()).collect();
+        let not_groups: Vec<&str> = self.exclude_groups.iter().map(|g| g.slug()).collect();
+        let not_actors: Vec<&str> = self.exclude_actors.iter().map(ActorFilter::key).collect();
         format!(
-            "q={:?};group={:?};actions={:?};actor={:?};rt={:?};rid={:?};from={:?};to={:?}",
+            "q={:?};group={:?};actions={:?};actor={:?};not_actions={:?};not_groups={:?};not_actors={:?};rt={:?};rid={:?};from={:?};to={:?}",
             self.text,
             self.group.map(Group::slug),
             actions,
             self.actor.as_ref().map(ActorFilter::key),
+            not_actions,
+            not_groups,
+            not_actors,
             self.resource_type,
             self.resource_id.as_ref().map(ResourceId::as_str),
             self.from.map(Timestamp::millis),
@@ -286,5 +376,78 @@ mod tests {
         let c = parse(&[("group", "chains")]).unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn q_qualifiers_fill_the_same_typed_query_as_plain_parameters() {
+        let from_q = parse(&[(
+            "q",
+            "action:USER_INVITED actor:usr_1 resource:r_1 resource_type:user created:2026-11-01..2026-11-02",
+        )])
+        .unwrap();
+        let plain = parse(&[
+            ("action", "USER_INVITED"),
+            ("actor", "usr_1"),
+            ("resource_id", "r_1"),
+            ("resource_type", "user"),
+            ("from", "2026-11-01"),
+            ("to", "2026-11-02"),
+        ])
+        .unwrap();
+        assert_eq!(from_q, plain);
+        assert_eq!(from_q.fingerprint(), plain.fingerprint());
+    }
+
+    #[test]
+    fn q_qualifier_and_other_plain_parameters_combine() {
+        let q = parse(&[("q", "group:users llama"), ("actor", "system")]).unwrap();
+        assert_eq!(q.group, Some(Group::Users));
+        assert_eq!(q.actor, Some(ActorFilter::System));
+        assert_eq!(q.text, ["llama"]);
+    }
+
+    #[test]
+    fn q_qualifier_clashing_with_its_plain_parameter_is_rejected_as_q() {
+        for (qv, name, value) in [
+            ("action:USER_INVITED", "action", "USER_REMOVED"),
+            ("group:users", "group", "users"),
+            ("actor:system", "actor", "usr_1"),
+            ("resource:r", "resource_id", "r"),
+            ("resource_type:user", "resource_type", "user"),
+            ("created:>=2026-11-01", "from", "2026-11-02"),
+            ("created:<2026-11-01", "to", "2026-11-02"),
+        ] {
+            let e = parse(&[("q", qv), (name, value)]).unwrap_err();
+            assert_eq!(e.field, "q", "{qv}");
+            assert!(e.reason.contains("cannot be combined"), "{}", e.reason);
+        }
+    }
+
+    #[test]
+    fn created_and_plain_bound_selecting_nothing_is_rejected_as_q() {
+        let e = parse(&[("q", "created:<2026-11-01"), ("from", "2026-11-05")]).unwrap_err();
+        assert_eq!(e.field, "q");
+    }
+
+    #[test]
+    fn malformed_q_is_a_q_error_with_position() {
+        let e = parse(&[("q", "llama colour:red")]).unwrap_err();
+        assert_eq!(e.field, "q");
+        assert_eq!(e.reason, "unknown qualifier \"colour:\" at position 6");
+    }
+
+    #[test]
+    fn negations_are_part_of_the_fingerprint() {
+        let a = parse(&[("q", "-action:USER_INVITED")]).unwrap();
+        let b = parse(&[("q", "-group:users")]).unwrap();
+        let c = parse(&[("q", "-actor:system")]).unwrap();
+        let none = parse(&[]).unwrap();
+        assert_eq!(a.exclude_actions, [Action::UserInvited]);
+        let prints = [&a, &b, &c, &none].map(ActivityQuery::fingerprint);
+        for i in 0..prints.len() {
+            for j in i + 1..prints.len() {
+                assert_ne!(prints[i], prints[j]);
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The read path against an oracle: a generated log over 3 orgs and 90 days,
-//! every filter alone and in combination, compared with a plain in-test
-//! filter over the same data, newest first, across pages of 7.
+//! every filter alone and in combination (plain parameters and the `q`
+//! search syntax), compared with a plain in-test filter over the same data,
+//! newest first, across pages of 7.
 
 use audit_log::auth::Role;
 use audit_log::catalog::{Action, Group};
@@ -57,7 +58,9 @@ fn generate(org_index: usize, rng: &mut StdRng, now: Timestamp) -> Vec<Value> {
         .collect()
 }
 
-/// The oracle: the same filter semantics, written plainly.
+/// The oracle: the same filter semantics, written plainly. `query` is what
+/// the filters mean: the plain parameters, plus `not_action`, `not_group`,
+/// `not_actor` and `phrase` for what only the `q` syntax can say.
 fn expected(events: &[Event], query: &[(&str, String)]) -> Vec<String> {
     let mut matching: Vec<&Event> = events
         .iter()
@@ -78,6 +81,10 @@ fn expected(events: &[Event], query: &[(&str, String)]) -> Vec<String> {
                 "resource_id" => e.resource.id.as_str() == v,
                 "from" => e.occurred_at >= Timestamp::parse(v).unwrap(),
                 "to" => e.occurred_at < Timestamp::parse(v).unwrap(),
+                "not_action" => e.action.as_str() != v,
+                "not_group" => Some(e.group()) != Group::parse(v),
+                "not_actor" => e.actor_key() != v,
+                "phrase" => e.search_text().contains(v.as_str()),
                 other => panic!("oracle does not know {other}"),
             })
         })
@@ -86,7 +93,97 @@ fn expected(events: &[Event], query: &[(&str, String)]) -> Vec<String> {
     matching.iter().map(|e| e.id.to_string()).collect()
 }
 
-fn filter_sets(now: Timestamp) -> Vec<Vec<(&'static str, String)>> {
+type Filters = Vec<(&'static str, String)>;
+
+/// `(what is sent, what it means to the oracle)`.
+fn filter_sets(now: Timestamp) -> Vec<(Filters, Filters)> {
+    let plain = plain_filter_sets(now).into_iter().map(|f| (f.clone(), f));
+    plain.chain(search_filter_sets(now)).collect()
+}
+
+/// Filters written in the `q` syntax, each with its plain meaning.
+fn search_filter_sets(now: Timestamp) -> Vec<(Filters, Filters)> {
+    // `date(d)`: the UTC day d days ago; `midnight(d)`: its start.
+    let date = |d: i64| now.plus_millis(-d * DAY).date();
+    let midnight = |d: i64| format!("{}T00:00:00Z", date(d));
+    let s = |v: &str| v.to_string();
+    vec![
+        (
+            vec![("q", s("action:MODEL_DEPLOYED -actor:system"))],
+            vec![("action", s("MODEL_DEPLOYED")), ("not_actor", s("system"))],
+        ),
+        (
+            vec![(
+                "q",
+                format!("Group:users -action:USER_INVITED created:>={}", date(30)),
+            )],
+            vec![
+                ("group", s("users")),
+                ("not_action", s("USER_INVITED")),
+                ("from", midnight(30)),
+            ],
+        ),
+        (
+            vec![(
+                "q",
+                format!(
+                    r#""Deployed Model" -actor:usr_grace created:<={}"#,
+                    date(10)
+                ),
+            )],
+            vec![
+                ("phrase", s("deployed model")),
+                ("not_actor", s("usr_grace")),
+                ("to", midnight(9)),
+            ],
+        ),
+        (
+            vec![("q", s("-group:models -group:chains actor:usr_ada"))],
+            vec![
+                ("not_group", s("models")),
+                ("not_group", s("chains")),
+                ("actor", s("usr_ada")),
+            ],
+        ),
+        (
+            vec![
+                (
+                    "q",
+                    format!(
+                        "created:{}..{} resource_type:deployment",
+                        date(50),
+                        date(20)
+                    ),
+                ),
+                ("actor", s("system")),
+            ],
+            vec![
+                ("from", midnight(50)),
+                ("to", midnight(19)),
+                ("resource_type", s("deployment")),
+                ("actor", s("system")),
+            ],
+        ),
+        (
+            vec![(
+                "q",
+                s("action:USER_INVITED action:USER_REMOVED resource:res_3 -actor:key_ci"),
+            )],
+            vec![
+                ("action", s("USER_INVITED")),
+                ("action", s("USER_REMOVED")),
+                ("resource_id", s("res_3")),
+                ("not_actor", s("key_ci")),
+            ],
+        ),
+        (
+            vec![("q", format!("created:>{} llama", date(5)))],
+            vec![("from", midnight(4)), ("q", s("llama"))],
+        ),
+    ]
+}
+
+fn plain_filter_sets(now: Timestamp) -> Vec<Filters> {
     let day = |d: i64| now.plus_millis(-d * DAY).to_rfc3339();
     let s = |v: &str| v.to_string();
     vec![
@@ -185,8 +282,8 @@ async fn every_filter_alone_and_combined_matches_the_oracle_across_pages_of_7() 
         let s = &s;
         async move {
             let mut nonempty = 0;
-            for query in sets {
-                let want = expected(oracle, query);
+            for (query, meaning) in sets {
+                let want = expected(oracle, meaning);
                 let got: Vec<Value> = s.all_pages(admin, query, 7).await;
                 let got_ids: Vec<String> = got
                     .iter()

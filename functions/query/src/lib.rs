@@ -1,22 +1,28 @@
 //! The query function: the activity log's read API.
 //!
-//! * `GET /v1/events` – filtered, newest first, paged by an opaque cursor
+//! * `GET /v1/events` – filtered, newest first, paged by an opaque cursor;
+//!   with `format=csv|ndjson`, every matching event as a download
 //! * `GET /v1/events/{id}` – one event of the caller's org
 //! * `GET /v1/event-types` – the catalog, for filter menus
 
+use std::future::Future;
 use std::time::Instant;
 
 use audit_log::access::{AuthError, Authenticator, Caller};
 use audit_log::auth::{authorize, OrgAccess, Permission};
 use audit_log::catalog::{Action, Group};
-use audit_log::cursor::CursorCodec;
+use audit_log::cursor::{CursorCodec, CursorKey};
+use audit_log::download::{self, Format};
 use audit_log::edge::{self, HttpResponse};
 use audit_log::event::Event;
 use audit_log::ids::EventId;
+use audit_log::limits::{EXPORT_PAGE_SIZE, MAX_EXPORT_EVENTS};
 use audit_log::plan::plan;
 use audit_log::problem::Problem;
 use audit_log::query::ActivityQuery;
-use audit_log::store::{ReadBudget, Store};
+use audit_log::store::{Page, ReadBudget, Store};
+use audit_log::time::Timestamp;
+use audit_log::validate::FieldError;
 use http::{Method, Request};
 use serde_json::json;
 
@@ -92,11 +98,18 @@ async fn route<B>(app: &App, req: &Request<B>) -> (HttpResponse, Option<String>)
 }
 
 async fn list_events(app: &App, caller: &Caller, query: Option<&str>) -> HttpResponse {
-    let pairs = edge::query_pairs(query);
+    let mut pairs = edge::query_pairs(query);
+    let format = match take_format(&mut pairs) {
+        Ok(f) => f,
+        Err(e) => return edge::problem(&Problem::invalid(vec![e])),
+    };
     let q = match ActivityQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         Ok(q) => q,
         Err(e) => return edge::problem(&Problem::invalid(vec![e])),
     };
+    if format != Format::Json {
+        return download(app, caller, &q, format).await;
+    }
     let org = &caller.principal.org_id;
     let fingerprint = q.fingerprint();
     let start = match &q.cursor {
@@ -126,6 +139,93 @@ async fn list_events(app: &App, caller: &Caller, query: Option<&str>) -> HttpRes
         Err(e) => {
             tracing::error!(error = %e, index = plan.index.name(), "query failed");
             edge::problem(&Problem::unavailable())
+        }
+    }
+}
+
+/// Removes `format` from the pairs: it chooses the representation, not
+/// which events, so it is not part of the `ActivityQuery`.
+fn take_format(pairs: &mut Vec<(String, String)>) -> Result<Format, FieldError> {
+    let mut format = None;
+    let mut error = None;
+    pairs.retain(|(name, value)| {
+        if name != "format" {
+            return true;
+        }
+        if format.is_some() {
+            error = Some(FieldError::new("format", "may be given only once"));
+        }
+        match Format::parse(value) {
+            Ok(f) => format = Some(f),
+            Err(reason) => error = Some(FieldError::new("format", reason)),
+        }
+        false
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok(format.unwrap_or_default()),
+    }
+}
+
+/// Every matching event (up to `MAX_EXPORT_EVENTS`) as CSV or NDJSON. The
+/// Lambda handler cannot stream, so the body is built in memory from large
+/// pages under the same plan; `limit` and `cursor` do not apply.
+async fn download(app: &App, caller: &Caller, q: &ActivityQuery, format: Format) -> HttpResponse {
+    let org = &caller.principal.org_id;
+    let plan = plan(org, q);
+    let fetch = |start: Option<CursorKey>, limit: usize| {
+        let plan = &plan;
+        async move {
+            app.store
+                .find_events(org, plan, start.as_ref(), limit, ReadBudget::default())
+                .await
+        }
+    };
+    let (events, truncated) = match collect_matching(fetch, MAX_EXPORT_EVENTS).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, index = plan.index.name(), "download query failed");
+            return edge::problem(&Problem::unavailable());
+        }
+    };
+    let body = match format {
+        Format::Csv => download::csv(&events),
+        Format::Ndjson | Format::Json => download::ndjson(&events),
+    };
+    let filename = download::filename(org, Timestamp::now(), format);
+    let mut response = edge::respond(200, format.content_type(), body);
+    let headers = response.headers_mut();
+    if let Ok(value) = http::HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+    {
+        headers.insert(http::header::CONTENT_DISPOSITION, value);
+    }
+    if truncated {
+        headers.insert("x-truncated", http::HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Follows pages from the store until every match is read or `cap` is
+/// passed; returns the events (at most `cap`) and whether any were left out.
+async fn collect_matching<F, Fut, E>(mut fetch: F, cap: usize) -> Result<(Vec<Event>, bool), E>
+where
+    F: FnMut(Option<CursorKey>, usize) -> Fut,
+    Fut: Future<Output = Result<Page, E>>,
+{
+    let mut events: Vec<Event> = Vec::new();
+    let mut start = None;
+    loop {
+        // Ask for one past the cap, so a full download knows whether it is complete.
+        let want = (cap + 1 - events.len()).min(EXPORT_PAGE_SIZE);
+        let page = fetch(start.take(), want).await?;
+        events.extend(page.events);
+        if events.len() > cap {
+            events.truncate(cap);
+            return Ok((events, true));
+        }
+        match page.next {
+            Some(next) => start = Some(next),
+            None => return Ok((events, false)),
         }
     }
 }
@@ -169,4 +269,92 @@ fn event_types() -> HttpResponse {
         })
         .collect();
     edge::json(200, &json!({ "groups": groups }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_log::ids::OrgId;
+    use audit_log::validate::parse_event;
+    use serde_json::json;
+
+    fn events(n: usize) -> Vec<Event> {
+        let now = Timestamp::now();
+        (0..n)
+            .map(|i| {
+                let raw = json!({"id": format!("evt_{i:03}"), "action": "USER_INVITED",
+                    "resource": {"id": "usr_x"}, "metadata": {}});
+                Event::from_new(
+                    OrgId::parse("acme").unwrap(),
+                    parse_event(&raw, now, "").unwrap(),
+                    now,
+                )
+            })
+            .collect()
+    }
+
+    /// A store stand-in: pages of at most `limit` from `all`, with a cursor
+    /// (the index of the next event) while any remain.
+    async fn run(all: &[Event], cap: usize) -> (Vec<Event>, bool, Vec<usize>) {
+        let mut limits = Vec::new();
+        let fetch = |start: Option<CursorKey>, limit: usize| {
+            limits.push(limit);
+            let from: usize = start.map_or(0, |k| k.id.parse().unwrap());
+            let to = (from + limit).min(all.len());
+            let page = Page {
+                events: all[from..to].to_vec(),
+                next: (to < all.len()).then(|| CursorKey {
+                    ts: String::new(),
+                    id: to.to_string(),
+                }),
+            };
+            async move { Ok::<_, ()>(page) }
+        };
+        let (got, truncated) = collect_matching(fetch, cap).await.unwrap();
+        (got, truncated, limits)
+    }
+
+    #[tokio::test]
+    async fn download_reads_every_page_in_large_pages() {
+        let all = events(450);
+        let (got, truncated, limits) = run(&all, 1000).await;
+        assert_eq!(got, all);
+        assert!(!truncated);
+        assert_eq!(limits, [200, 200, 200]);
+    }
+
+    #[tokio::test]
+    async fn download_stops_at_the_cap_and_says_so() {
+        let all = events(30);
+        let (got, truncated, _) = run(&all, 25).await;
+        assert_eq!(got, all[..25]);
+        assert!(truncated);
+    }
+
+    #[tokio::test]
+    async fn download_of_exactly_the_cap_is_not_truncated() {
+        let all = events(25);
+        let (got, truncated, _) = run(&all, 25).await;
+        assert_eq!(got.len(), 25);
+        assert!(!truncated);
+    }
+
+    #[test]
+    fn format_is_taken_out_of_the_filters() {
+        let mut pairs = vec![
+            ("group".to_string(), "users".to_string()),
+            ("format".to_string(), "csv".to_string()),
+        ];
+        assert_eq!(take_format(&mut pairs), Ok(Format::Csv));
+        assert_eq!(pairs, [("group".to_string(), "users".to_string())]);
+        let mut none = vec![];
+        assert_eq!(take_format(&mut none), Ok(Format::Json));
+        let mut bad = vec![("format".to_string(), "xml".to_string())];
+        assert_eq!(take_format(&mut bad).unwrap_err().field, "format");
+        let mut twice = vec![
+            ("format".to_string(), "csv".to_string()),
+            ("format".to_string(), "csv".to_string()),
+        ];
+        assert_eq!(take_format(&mut twice).unwrap_err().field, "format");
+    }
 }

@@ -1,0 +1,267 @@
+//! CSV and NDJSON downloads against the JSON API: for the same filters, the
+//! same events in the same order with the same content, over a set with
+//! awkward names (commas, quotes, line breaks, a spreadsheet formula) and
+//! more events than one store page.
+
+use audit_log::auth::Role;
+use audit_log::download::CSV_COLUMNS;
+use audit_log::ids::OrgId;
+use audit_log_tests::Stack;
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+/// The events every test here reads: tricky ones first, then filler.
+fn known_set() -> Vec<Value> {
+    let mut events = vec![
+        json!({"id": "evt_comma", "action": "MODEL_DEPLOYED", "occurred_at": "2026-01-10T10:00:00Z",
+            "actor": {"type": "user", "id": "usr_comma", "name": "Lovelace, Ada", "email": "ada@example.com"},
+            "resource": {"type": "deployment", "id": "dep_1", "name": "prod, \"blue\""},
+            "context": {"ip": "203.0.113.9", "user_agent": "Mozilla/5.0 (X11, Linux)", "request_id": "req_1"},
+            "metadata": {"model_name": "llama-3", "note": "two\nlines, \"quoted\""}}),
+        json!({"id": "evt_formula", "action": "API_KEY_CREATED", "occurred_at": "2026-01-10T11:00:00Z",
+            "actor": {"type": "user", "id": "usr_evil", "name": "=cmd|' /C calc'!A0"},
+            "resource": {"type": "api_key", "id": "-key_1", "name": "@SUM(A1:A9)"},
+            "metadata": {}}),
+        json!({"id": "evt_plus", "action": "USER_INVITED", "occurred_at": "2026-01-10T12:00:00Z",
+            "actor": {"type": "api_key", "id": "key_ci", "name": "+1 deployer"},
+            "resource": {"type": "user", "id": "usr_new"},
+            "metadata": {"email": "new@example.com", "role": "admin"}}),
+        json!({"id": "evt_system", "action": "MODEL_DEPLOYMENT_DEACTIVATED", "occurred_at": "2026-01-10T13:00:00Z",
+            "resource": {"type": "deployment", "id": "dep_1"},
+            "metadata": {"model_name": "llama-3", "reason": "inactivity"}}),
+        json!({"id": "evt_unicode", "action": "MODEL_DEPLOYED", "occurred_at": "2026-01-10T14:00:00Z",
+            "actor": {"type": "service", "id": "svc_x", "name": "Zoë \u{201c}Ops\u{201d}"},
+            "resource": {"type": "deployment", "id": "dep_2", "name": "mistral;7b"},
+            "metadata": {"model_name": "mistral-7b", "nested": {"a": [1, 2, {"b": null}]}}}),
+    ];
+    // Enough filler for a download to need several store pages of 200.
+    for n in 0..300 {
+        let (action, resource_type) = if n % 3 == 0 {
+            ("USER_INVITED", "user")
+        } else {
+            ("MODEL_DEPLOYED", "deployment")
+        };
+        let mut e = json!({"id": format!("evt_fill_{n:03}"), "action": action,
+            "occurred_at": format!("2026-01-{:02}T{:02}:{:02}:00Z", 1 + n % 9, n % 24, n % 60),
+            "resource": {"type": resource_type, "id": format!("res_{}", n % 7)},
+            "metadata": {"model_name": "llama-3", "email": "x@example.com"}});
+        if n % 5 != 0 {
+            e["actor"] = json!({"type": "user", "id": "usr_ada", "name": "Ada Lovelace"});
+        }
+        events.push(e);
+    }
+    events
+}
+
+async fn seeded(s: &Stack) -> (OrgId, String) {
+    let org = s.org("dl", false).await;
+    let (ingest, _) = s.key(&org, Role::Ingest).await;
+    let (admin, _) = s.key(&org, Role::Admin).await;
+    let bodies: Vec<Value> = known_set()
+        .chunks(100)
+        .map(|c| json!({ "events": c }))
+        .collect();
+    for (status, body) in join_all(bodies.iter().map(|b| s.post(&ingest, b))).await {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["summary"]["created"].as_u64().unwrap() as usize,
+            body["results"].as_array().unwrap().len(),
+            "{body}"
+        );
+    }
+    (org, admin)
+}
+
+/// A download: status, headers and body text.
+async fn download(
+    s: &Stack,
+    key: &str,
+    query: &[(&str, String)],
+    format: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut url = reqwest::Url::parse(&format!("{}/v1/events", s.base)).unwrap();
+    {
+        let mut pairs = url.query_pairs_mut();
+        for (k, v) in query {
+            pairs.append_pair(k, v);
+        }
+        pairs.append_pair("format", format);
+    }
+    let r = s.http.get(url).bearer_auth(key).send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.unwrap())
+}
+
+/// RFC 4180, by hand: quoted fields with doubled quotes, CRLF between records.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut chars = text.chars().peekable();
+    let mut in_quotes = false;
+    while let Some(c) = chars.next() {
+        match (in_quotes, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => in_quotes = false,
+            (true, c) => field.push(c),
+            (false, '"') => {
+                assert!(field.is_empty(), "quote inside an unquoted field");
+                in_quotes = true;
+            }
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {
+                assert_eq!(chars.next(), Some('\n'), "bare CR outside quotes");
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, '\n') => panic!("bare LF outside quotes"),
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(!in_quotes, "unterminated quoted field");
+    assert!(field.is_empty() && row.is_empty(), "last record lacks CRLF");
+    rows
+}
+
+/// What a CSV row must hold for a JSON API event, written plainly.
+fn expected_row(e: &Value) -> Vec<String> {
+    let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
+    let actor_type = if e["actor"].is_null() {
+        "system".to_string()
+    } else {
+        text(&e["actor"]["type"])
+    };
+    let cells = vec![
+        text(&e["id"]),
+        text(&e["occurred_at"]),
+        text(&e["recorded_at"]),
+        text(&e["action"]),
+        text(&e["group"]),
+        text(&e["description"]),
+        actor_type,
+        text(&e["actor"]["id"]),
+        text(&e["actor"]["name"]),
+        text(&e["actor"]["email"]),
+        text(&e["resource"]["type"]),
+        text(&e["resource"]["id"]),
+        text(&e["resource"]["name"]),
+        text(&e["context"]["ip"]),
+        text(&e["context"]["user_agent"]),
+        text(&e["context"]["request_id"]),
+        serde_json::to_string(&e["metadata"]).unwrap(),
+    ];
+    cells
+        .into_iter()
+        .map(|c| {
+            if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{c}")
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn filters() -> Vec<Vec<(&'static str, String)>> {
+    vec![
+        vec![],
+        vec![("q", "-actor:system group:models".to_string())],
+        vec![("actor", "usr_evil".to_string())],
+        vec![("q", "\"lovelace, ada\"".to_string())],
+        vec![("group", "users".to_string())],
+    ]
+}
+
+#[tokio::test]
+async fn csv_and_ndjson_downloads_match_the_json_api_for_the_same_filters() {
+    let s = Stack::start().await;
+    let (org, admin) = seeded(&s).await;
+    for query in filters() {
+        let api = s.all_pages(&admin, &query, 200).await;
+        assert!(!api.is_empty(), "{query:?} matches nothing");
+
+        let (status, headers, body) = download(&s, &admin, &query, "ndjson").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(headers["content-type"], "application/x-ndjson");
+        assert!(headers.get("x-truncated").is_none());
+        assert!(body.ends_with('\n'));
+        let lines: Vec<Value> = body
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect();
+        assert_eq!(lines, api, "ndjson for {query:?}");
+
+        let (status, headers, body) = download(&s, &admin, &query, "csv").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+        let disposition = headers["content-disposition"].to_str().unwrap();
+        let prefix = format!("attachment; filename=\"audit-log-{org}-");
+        assert!(
+            disposition.starts_with(&prefix) && disposition.ends_with(".csv\""),
+            "{disposition}"
+        );
+        assert!(headers.get("x-truncated").is_none());
+        let rows = parse_csv(&body);
+        assert_eq!(rows[0], CSV_COLUMNS);
+        let want: Vec<Vec<String>> = api.iter().map(expected_row).collect();
+        assert_eq!(rows[1..], want[..], "csv for {query:?}");
+
+        // `limit` and `cursor` do not narrow a download.
+        let mut limited = query.clone();
+        limited.push(("limit", "3".to_string()));
+        let (status, _, body) = download(&s, &admin, &limited, "ndjson").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body.lines().count(),
+            api.len(),
+            "limit ignored for {query:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn csv_defuses_formulas_and_quotes_awkward_cells() {
+    let s = Stack::start().await;
+    let (_, admin) = seeded(&s).await;
+    let (_, _, body) = download(&s, &admin, &[("actor", "usr_evil".to_string())], "csv").await;
+    let rows = parse_csv(&body);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1][8], "'=cmd|' /C calc'!A0");
+    assert_eq!(rows[1][11], "'-key_1");
+    assert_eq!(rows[1][12], "'@SUM(A1:A9)");
+    assert!(rows[1][5].starts_with("'=cmd"), "{}", rows[1][5]);
+    let (_, _, body) = download(&s, &admin, &[("actor", "usr_comma".to_string())], "csv").await;
+    assert!(body.contains("\"Lovelace, Ada\""), "{body}");
+    assert!(body.contains("\"prod, \"\"blue\"\"\""), "{body}");
+}
+
+#[tokio::test]
+async fn unknown_format_and_malformed_q_are_400s_naming_the_field() {
+    let s = Stack::start().await;
+    let org = s.org("dlbad", false).await;
+    let (admin, _) = s.key(&org, Role::Admin).await;
+    let (status, body) = s.get(Some(&admin), "/v1/events?format=xml").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["field"], "format");
+    let (status, body) = s
+        .get(Some(&admin), "/v1/events?format=csv&q=llama%20colour%3Ared")
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["field"], "q");
+    assert_eq!(
+        body["errors"][0]["reason"],
+        "unknown qualifier \"colour:\" at position 6"
+    );
+    let (status, body) = s
+        .get(Some(&admin), "/v1/events?q=%22deployed%20model")
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["errors"][0]["reason"],
+        "unterminated quote at position 0"
+    );
+}

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod problem;
 pub mod query;
 pub mod search;
+pub mod secrets;
 pub mod store;
 pub mod time;
 pub mod validate;

@@ -49,6 +49,10 @@ pub struct ExportJob {
     /// `enabled_at` are ever sent.
     #[serde(default)]
     pub replay: bool,
+    /// Which part of the window this job delivers: 0, then 1, 2, … for the
+    /// follow-up jobs of a window too large for one invocation.
+    #[serde(default)]
+    pub part: u32,
 }
 
 impl ExportJob {
@@ -67,6 +71,7 @@ impl ExportJob {
             first_attempt_at: now,
             resume_after: None,
             replay: false,
+            part: 0,
         }
     }
 
@@ -85,6 +90,7 @@ impl ExportJob {
             attempt: 1,
             first_attempt_at: now,
             resume_after: Some(resume_after),
+            part: self.part.saturating_add(1),
             ..self.clone()
         }
     }

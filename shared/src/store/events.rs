@@ -313,3 +313,82 @@ fn start_key(org: &OrgId, plan: &QueryPlan, k: &CursorKey) -> Item {
     }
     key
 }
+
+/// Events of an export window in recorded order, and where to resume when
+/// the window holds more than one read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowPage {
+    pub events: Vec<Event>,
+    /// The `rts` of the last event read, when more may follow.
+    pub resume_after: Option<String>,
+}
+
+impl Store {
+    /// Up to `limit` events recorded in `window` = (from, to], oldest first,
+    /// after `resume_after` (an `rts` value) when continuing a window.
+    pub async fn window_events(
+        &self,
+        org: &OrgId,
+        window: &crate::export::ExportWindow,
+        resume_after: Option<&str>,
+        limit: usize,
+    ) -> Result<WindowPage, StoreError> {
+        // rts = "<13-digit millis>#<id>": events after `from` sort at or after
+        // "<from + 1 ms>", and those at or before `to` before "<to + 1 ms>".
+        let lo = window.from.plus_millis(1).sort_key();
+        let hi = window.to.plus_millis(1).sort_key();
+        let mut events = Vec::new();
+        let mut start: Option<Item> = resume_after.map(|rts| {
+            let id = rts.split_once('#').map_or(rts, |(_, id)| id);
+            Item::from([
+                ("PK".to_string(), AttributeValue::S(keys::org(org))),
+                ("SK".to_string(), AttributeValue::S(format!("EVT#{id}"))),
+                ("rts".to_string(), AttributeValue::S(rts.to_string())),
+            ])
+        });
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.tables.events)
+                .index_name("by_recorded")
+                .key_condition_expression("PK = :pk AND rts BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", AttributeValue::S(keys::org(org)))
+                .expression_attribute_values(":lo", AttributeValue::S(lo.clone()))
+                .expression_attribute_values(":hi", AttributeValue::S(hi.clone()))
+                .limit(
+                    i32::try_from(limit - events.len())
+                        .unwrap_or(1000)
+                        .min(1000),
+                )
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                events.push(decode_item(item)?);
+            }
+            match out.last_evaluated_key {
+                None => {
+                    return Ok(WindowPage {
+                        events,
+                        resume_after: None,
+                    })
+                }
+                Some(lek) if events.len() >= limit => {
+                    let rts = match lek.get("rts") {
+                        Some(AttributeValue::S(v)) => v.clone(),
+                        _ => {
+                            return Err(StoreError::Corrupt("last evaluated key lacks rts".into()))
+                        }
+                    };
+                    return Ok(WindowPage {
+                        events,
+                        resume_after: Some(rts),
+                    });
+                }
+                Some(lek) => start = Some(lek),
+            }
+        }
+    }
+}

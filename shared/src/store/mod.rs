@@ -3,6 +3,7 @@
 //! built anywhere outside this module.
 
 mod control;
+mod destinations;
 mod events;
 pub mod schema;
 
@@ -10,7 +11,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::Client;
 
 pub use control::{ApiKeyRecord, OrgSettings};
-pub use events::{Page, PutOutcome, ReadBudget};
+pub use destinations::JobCounter;
+pub use events::{Page, PutOutcome, ReadBudget, WindowPage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -2,12 +2,16 @@
 //! creating the local resources (`init`), and the local server (`serve`),
 //! which hosts the very same handlers the Lambdas run.
 
+pub mod export_runner;
 pub mod server;
 
 use std::sync::Arc;
 
 use audit_log::access::Authenticator;
 use audit_log::cursor::CursorCodec;
+use audit_log::export::deliver::Deliverer;
+use audit_log::export::UrlPolicy;
+use audit_log::secrets::SecretStore;
 use audit_log::store::{Store, StoreError, Tables};
 
 /// Everything the local server hosts, built once.
@@ -32,8 +36,17 @@ pub async fn store_from_env() -> Store {
     Store::new(aws_sdk_dynamodb::Client::new(&config), Tables::from_env())
 }
 
-/// Builds both apps over one store, as the two Lambdas would.
-pub fn apps(store: Store, cursor_secret: &[u8], auth: fn() -> Authenticator) -> Arc<Apps> {
+/// Builds both apps over one store, as the two Lambdas would. `config`
+/// reaches Secrets Manager and the destinations; `urls` says whether
+/// destination URLs may be http or private (`UrlPolicy::from_env()` in
+/// `serve`; tests pass it explicitly).
+pub fn apps(
+    store: Store,
+    cursor_secret: &[u8],
+    auth: fn() -> Authenticator,
+    config: &aws_config::SdkConfig,
+    urls: UrlPolicy,
+) -> Arc<Apps> {
     Arc::new(Apps {
         ingest: ingest::App {
             store: store.clone(),
@@ -43,6 +56,9 @@ pub fn apps(store: Store, cursor_secret: &[u8], auth: fn() -> Authenticator) -> 
             store,
             auth: auth(),
             cursors: CursorCodec::new(cursor_secret.to_vec()),
+            secrets: SecretStore::from_env(config),
+            urls,
+            deliverer: Deliverer::new(config, std::time::Duration::from_secs(10)),
         },
     })
 }
@@ -51,4 +67,20 @@ pub fn cursor_secret_from_env() -> Result<Vec<u8>, SetupError> {
     std::env::var("AUDIT_CURSOR_SECRET")
         .map(String::into_bytes)
         .map_err(|_| SetupError::MissingEnv("AUDIT_CURSOR_SECRET"))
+}
+
+/// The export function's app from the environment, as the Lambda builds it.
+pub async fn export_app(store: Store) -> Result<export::ExportApp, String> {
+    use audit_log::export::deliver::Deliverer;
+    use audit_log::export::queue::ExportQueue;
+    let config = audit_log::aws_config().await;
+    Ok(export::ExportApp {
+        store,
+        queue: ExportQueue::from_env(aws_sdk_sqs::Client::new(&config))
+            .await
+            .map_err(|e| format!("export queue: {e} (run `auditctl init`)"))?,
+        secrets: audit_log::secrets::SecretStore::from_env(&config),
+        deliverer: Deliverer::new(&config, std::time::Duration::from_secs(10)),
+        config: export::ExportConfig::from_env(),
+    })
 }

@@ -36,6 +36,33 @@ enum Command {
         #[command(subcommand)]
         command: OrgsCommand,
     },
+    /// Recover export: redrive dead-lettered jobs, replay a past window.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Put dead-lettered export jobs back on the export queue.
+    Redrive {
+        /// Only this destination's jobs.
+        #[arg(long)]
+        destination: Option<String>,
+    },
+    /// Send an explicit past window (recorded_at in (from, to]) to a
+    /// destination: the only way events from before enabling are sent.
+    Replay {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        destination: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,10 +131,95 @@ async fn run(cli: Cli) -> Result<(), String> {
             store.ensure_tables().await.map_err(|e| e.to_string())?;
             let t = store.tables();
             eprintln!("tables ready: {} and {}", t.events, t.control);
+            let config = audit_log::aws_config().await;
+            let (queue, dlq) =
+                audit_log::export::queue::ExportQueue::ensure(&aws_sdk_sqs::Client::new(&config))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            eprintln!("export queue ready: {queue} (dead letters: {dlq})");
+            let bucket =
+                std::env::var("AUDIT_LOCAL_BUCKET").unwrap_or_else(|_| "audit-export-local".into());
+            let s3 = aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(true)
+                    .build(),
+            );
+            match s3.create_bucket().bucket(&bucket).send().await {
+                Ok(_) => eprintln!("bucket ready: {bucket}"),
+                Err(e)
+                    if e.as_service_error().is_some_and(|s| {
+                        s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+                    }) =>
+                {
+                    eprintln!("bucket ready: {bucket}")
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "creating bucket {bucket}: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    ))
+                }
+            }
+        }
+        Command::Export { command } => {
+            let app = auditctl::export_app(store).await?;
+            match command {
+                ExportCommand::Redrive { destination } => {
+                    let moved = app
+                        .queue
+                        .redrive(destination.as_deref(), Timestamp::now())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    for job in &moved {
+                        let _ = app
+                            .store
+                            .count_jobs(
+                                &job.org_id,
+                                &job.destination_id,
+                                audit_log::store::JobCounter::Dead,
+                                -1,
+                            )
+                            .await;
+                        let _ = app
+                            .store
+                            .count_jobs(
+                                &job.org_id,
+                                &job.destination_id,
+                                audit_log::store::JobCounter::Pending,
+                                1,
+                            )
+                            .await;
+                    }
+                    eprintln!("redrove {} job(s)", moved.len());
+                }
+                ExportCommand::Replay {
+                    org: o,
+                    destination,
+                    from,
+                    to,
+                } => {
+                    let org = org(&o)?;
+                    let window = parse_window(&from, &to)?;
+                    let job =
+                        export::replay(&app, &org, &destination, window, Timestamp::now()).await?;
+                    eprintln!("replay of {} queued for {}", job.window, job.destination_id);
+                }
+            }
         }
         Command::Serve { listen } => {
             let secret = auditctl::cursor_secret_from_env().map_err(|e| e.to_string())?;
-            let apps = auditctl::apps(store, &secret, Authenticator::from_env);
+            let exporter = auditctl::export_app(store.clone()).await?;
+            let interval = std::env::var("AUDIT_SCHEDULE_INTERVAL_SECONDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .map_or(
+                    std::time::Duration::from_secs(60),
+                    std::time::Duration::from_secs,
+                );
+            tokio::spawn(auditctl::export_runner::run(exporter, interval));
+            let config = audit_log::aws_config().await;
+            let urls = audit_log::export::UrlPolicy::from_env();
+            let apps = auditctl::apps(store, &secret, Authenticator::from_env, &config, urls);
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -196,6 +308,15 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn parse_window(from: &str, to: &str) -> Result<audit_log::export::ExportWindow, String> {
+    let from = Timestamp::parse_lenient(from).map_err(|e| format!("--from {e}"))?;
+    let to = Timestamp::parse_lenient(to).map_err(|e| format!("--to {e}"))?;
+    if from >= to {
+        return Err("--from must be before --to".into());
+    }
+    Ok(audit_log::export::ExportWindow { from, to })
 }
 
 async fn shutdown_signal() {

@@ -2,12 +2,16 @@
 //! this process, over the local stack that `make test` starts (DynamoDB
 //! Local, moto). Each test gets fresh orgs, so tests never see each other.
 
+pub mod receivers;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use audit_log::access::Authenticator;
 use audit_log::auth::{generate_key, key_hash, Role};
+use audit_log::export::UrlPolicy;
 use audit_log::ids::OrgId;
+use audit_log::secrets::SecretStore;
 use audit_log::store::{ApiKeyRecord, OrgSettings, Store};
 use audit_log::time::Timestamp;
 use serde_json::{json, Value};
@@ -18,6 +22,8 @@ pub const CURSOR_SECRET: &[u8] = b"e2e-cursor-secret";
 pub struct Stack {
     pub base: String,
     pub store: Store,
+    /// Destination secrets, as the server stores them (moto).
+    pub secrets: SecretStore,
     pub http: reqwest::Client,
 }
 
@@ -31,14 +37,72 @@ fn require_stack() {
 
 impl Stack {
     /// Creates the tables (idempotently) and serves on 127.0.0.1:0. Keys are
-    /// not cached, so revocations are seen at once.
+    /// not cached, so revocations are seen at once. Destination URLs may be
+    /// http and loopback (the test receivers), whatever the process env says.
     pub async fn start() -> Stack {
+        Self::start_with(UrlPolicy {
+            allow_private: true,
+        })
+        .await
+    }
+
+    /// As `start`, with the given destination URL policy.
+    pub async fn start_with(urls: UrlPolicy) -> Stack {
         require_stack();
-        let store = auditctl::store_from_env().await;
+        Self::serve(auditctl::store_from_env().await, urls).await
+    }
+
+    /// A stack with tables of its own, so that the export scheduler (which
+    /// reads every org's destinations) sees only this test's.
+    pub async fn start_isolated() -> Stack {
+        require_stack();
+        let config = audit_log::aws_config().await;
+        let run = ulid::Ulid::new().to_string().to_lowercase();
+        let tables = audit_log::store::Tables {
+            events: format!("t-{run}-events"),
+            control: format!("t-{run}-control"),
+        };
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&config), tables);
+        Self::serve(
+            store,
+            UrlPolicy {
+                allow_private: true,
+            },
+        )
+        .await
+    }
+
+    /// The export function over this stack's store, with queues of its own.
+    pub async fn exporter(&self, config: export::ExportConfig) -> export::ExportApp {
+        let sdk = audit_log::aws_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let run = ulid::Ulid::new().to_string().to_lowercase();
+        let (queue, dlq) = audit_log::export::queue::ExportQueue::ensure_named(
+            &sqs,
+            &format!("q-{run}"),
+            &format!("q-{run}-dlq"),
+        )
+        .await
+        .expect("create queues");
+        export::ExportApp {
+            store: self.store.clone(),
+            queue: audit_log::export::queue::ExportQueue::new(sqs, queue, dlq),
+            secrets: SecretStore::from_env(&sdk),
+            deliverer: audit_log::export::deliver::Deliverer::new(&sdk, Duration::from_secs(5)),
+            config,
+        }
+    }
+
+    async fn serve(store: Store, urls: UrlPolicy) -> Stack {
         store.ensure_tables().await.expect("create tables");
-        let apps = auditctl::apps(store.clone(), CURSOR_SECRET, || {
-            Authenticator::new(Duration::ZERO)
-        });
+        let config = audit_log::aws_config().await;
+        let apps = auditctl::apps(
+            store.clone(),
+            CURSOR_SECRET,
+            || Authenticator::new(Duration::ZERO),
+            &config,
+            urls,
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -51,6 +115,7 @@ impl Stack {
         Stack {
             base: format!("http://{addr}"),
             store,
+            secrets: SecretStore::from_env(&config),
             http: reqwest::Client::new(),
         }
     }

@@ -1,0 +1,52 @@
+//! Export timing, from the environment. Tests shrink every duration so a
+//! "30-minute" retry deadline plays out in seconds.
+
+use audit_log::export::RetryPolicy;
+
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// How long after `recorded_at` an event is considered settled enough to
+    /// export (covers in-flight writes). `AUDIT_EXPORT_LAG_SECONDS`, default 60.
+    pub lag_ms: i64,
+    /// Longest window one job covers. `AUDIT_EXPORT_MAX_WINDOW_SECONDS`, default 300.
+    pub max_window_ms: i64,
+    /// Most windows one destination gets per scheduler tick (catching up).
+    pub max_windows_per_tick: usize,
+    /// Most events one job delivers before it continues in a follow-up job.
+    pub max_events_per_job: usize,
+    /// Backoff and the retry deadline (`AUDIT_EXPORT_RETRY_BASE_SECONDS`,
+    /// `AUDIT_EXPORT_RETRY_MAX_SECONDS`, `AUDIT_EXPORT_DEADLINE_SECONDS`,
+    /// defaults 10 s, 300 s, 1800 s).
+    pub retry: RetryPolicy,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            lag_ms: 60_000,
+            max_window_ms: 300_000,
+            max_windows_per_tick: 12,
+            max_events_per_job: 5_000,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl ExportConfig {
+    pub fn from_env() -> Self {
+        let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+        let d = ExportConfig::default();
+        ExportConfig {
+            lag_ms: num("AUDIT_EXPORT_LAG_SECONDS").map_or(d.lag_ms, |s| i64::from(s) * 1000),
+            max_window_ms: num("AUDIT_EXPORT_MAX_WINDOW_SECONDS")
+                .map_or(d.max_window_ms, |s| i64::from(s) * 1000),
+            retry: RetryPolicy {
+                base_secs: num("AUDIT_EXPORT_RETRY_BASE_SECONDS").unwrap_or(d.retry.base_secs),
+                max_secs: num("AUDIT_EXPORT_RETRY_MAX_SECONDS").unwrap_or(d.retry.max_secs),
+                deadline_secs: num("AUDIT_EXPORT_DEADLINE_SECONDS")
+                    .unwrap_or(d.retry.deadline_secs),
+            },
+            ..d
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The export function. Two triggers, one binary:
+//!
+//! * the **scheduler** (EventBridge, every minute): for each enabled
+//!   destination, cut the windows `(cursor, now − lag]` on `recorded_at`,
+//!   send one job per window, then advance the cursor conditionally;
+//! * the **worker** (SQS, partial batch responses): read a job's window,
+//!   deliver it, and on failure retry with backoff, dead-letter after the
+//!   deadline, or dead-letter at once when the failure is permanent.
+//!
+//! Both are plain async functions over typed inputs, so `auditctl serve` and
+//! the tests run exactly what Lambda runs.
+
+mod config;
+mod scheduler;
+mod worker;
+
+pub use config::ExportConfig;
+pub use scheduler::{schedule, ScheduleReport};
+pub use worker::{handle_jobs, process_job, JobOutcome};
+
+use audit_log::export::deliver::Deliverer;
+use audit_log::export::queue::ExportQueue;
+use audit_log::secrets::SecretStore;
+use audit_log::store::Store;
+
+/// What the export function holds for its lifetime: clients built once.
+pub struct ExportApp {
+    pub store: Store,
+    pub queue: ExportQueue,
+    pub secrets: SecretStore,
+    pub deliverer: Deliverer,
+    pub config: ExportConfig,
+}
+
+/// Queues an explicit window for a destination, enabled or not: the only way
+/// events from before `enabled_at` are ever sent.
+pub async fn replay(
+    app: &ExportApp,
+    org: &audit_log::ids::OrgId,
+    destination_id: &str,
+    window: audit_log::export::ExportWindow,
+    now: audit_log::time::Timestamp,
+) -> Result<audit_log::export::ExportJob, String> {
+    let dest = app
+        .store
+        .get_destination(org, destination_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("org {org} has no destination {destination_id}"))?;
+    let mut job = audit_log::export::ExportJob::new(dest.id, org.clone(), window, now);
+    job.replay = true;
+    app.queue.send(&job).await.map_err(|e| e.to_string())?;
+    let _ = app
+        .store
+        .count_jobs(
+            org,
+            destination_id,
+            audit_log::store::JobCounter::Pending,
+            1,
+        )
+        .await;
+    Ok(job)
+}

@@ -1,0 +1,516 @@
+//! Export end to end: destinations created through the API, the scheduler
+//! cutting windows, the worker delivering them to receivers that check the
+//! wire contracts, retries, the DLQ and redrive, replay, and filters. Each
+//! test has its own tables and queues; time scales are shrunk so a
+//! "30-minute" deadline plays out in seconds.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use audit_log::auth::Role;
+use audit_log::catalog::{Action, Group};
+use audit_log::export::RetryPolicy;
+use audit_log::ids::OrgId;
+use audit_log::time::Timestamp;
+use audit_log_tests::receivers::Receiver;
+use audit_log_tests::{event, Stack};
+use export::{ExportApp, ExportConfig};
+use flate2::read::GzDecoder;
+use serde_json::{json, Value};
+
+const DD_KEY: &str = "dd-api-key-0123456789abcdef";
+const HEC_TOKEN: &str = "11111111-2222-3333-4444-555555555555";
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Every log line this test binary writes, to look for secrets in.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || CaptureWriter(writer.clone()))
+            .try_init();
+        buffer
+    })
+    .clone()
+}
+
+struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn fast(deadline_secs: u32) -> ExportConfig {
+    ExportConfig {
+        lag_ms: 0,
+        max_window_ms: 3_600_000,
+        retry: RetryPolicy {
+            base_secs: 1,
+            max_secs: 1,
+            deadline_secs,
+        },
+        ..ExportConfig::default()
+    }
+}
+
+struct Org {
+    id: OrgId,
+    ingest: String,
+    admin: String,
+}
+
+async fn org(s: &Stack) -> Org {
+    let id = s.org("export", false).await;
+    let (ingest, _) = s.key(&id, Role::Ingest).await;
+    let (admin, _) = s.key(&id, Role::Admin).await;
+    Org { id, ingest, admin }
+}
+
+/// Ingests `n` events (ids `<prefix>_<i>`, actions cycling through the
+/// catalog) and returns their ids.
+async fn ingest(s: &Stack, o: &Org, prefix: &str, n: usize, actions: &[Action]) -> Vec<String> {
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}_{i:05}")).collect();
+    for chunk in ids.chunks(100) {
+        let events: Vec<Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, id)| event(id, actions[i % actions.len()], i % 3 == 0))
+            .collect();
+        let (status, body) = s.post(&o.ingest, &json!({ "events": events })).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["summary"]["created"].as_u64(),
+            Some(chunk.len() as u64),
+            "{body}"
+        );
+    }
+    ids
+}
+
+async fn create(s: &Stack, o: &Org, body: Value) -> String {
+    let r = s
+        .http
+        .post(format!("{}/v1/destinations", s.base))
+        .bearer_auth(&o.admin)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST destination");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    assert_eq!(status, 201, "{text}");
+    for secret in [DD_KEY, HEC_TOKEN, WEBHOOK_SECRET] {
+        assert!(!text.contains(secret), "a response contains a secret");
+    }
+    let v: Value = serde_json::from_str(&text).expect("json");
+    v["id"].as_str().expect("id").to_string()
+}
+
+async fn status(s: &Stack, o: &Org, id: &str) -> Value {
+    let (code, body) = s
+        .get(Some(&o.admin), &format!("/v1/destinations/{id}/status"))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+/// Runs the worker until `done` holds (or fails the test after `limit`).
+async fn work_until(app: &ExportApp, limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "timed out waiting for: {what}");
+        auditctl::export_runner::poll_once(app, 1)
+            .await
+            .expect("poll");
+    }
+}
+
+fn unique(ids: &[String]) -> BTreeSet<String> {
+    ids.iter().cloned().collect()
+}
+
+async fn s3_client() -> aws_sdk_s3::Client {
+    let sdk = audit_log::aws_config().await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+async fn s3_ids(client: &aws_sdk_s3::Client, bucket: &str) -> (usize, Vec<String>) {
+    let listed = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list");
+    let keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    let mut ids = Vec::new();
+    for key in &keys {
+        let object = client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("get");
+        let gz = object.body.collect().await.expect("read").into_bytes();
+        for line in BufReader::new(GzDecoder::new(&gz[..])).lines() {
+            let record: Value = serde_json::from_str(&line.expect("line")).expect("json line");
+            ids.push(record["id"].as_str().expect("id").to_string());
+        }
+    }
+    (keys.len(), ids)
+}
+
+#[tokio::test]
+async fn events_after_enabling_reach_every_destination_earlier_ones_only_by_replay() {
+    let logs = captured_logs();
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let before_start = Timestamp::now();
+    let before = ingest(&s, &o, "evt_before", 5, Action::ALL).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before_end = Timestamp::now();
+
+    let dd = Receiver::datadog(DD_KEY).await;
+    let hec = Receiver::splunk(HEC_TOKEN).await;
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    let s3 = s3_client().await;
+    let bucket = format!("export-{}", ulid::Ulid::new().to_string().to_lowercase());
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let dd_id = create(&s, &o, json!({"name": "dd", "type": "datadog", "settings": {"site": "datadoghq.com", "intake_url": dd.url()}, "secret": DD_KEY})).await;
+    let hec_id = create(&s, &o, json!({"name": "hec", "type": "splunk", "settings": {"url": hec.url(), "index": "audit"}, "format": "ocsf", "secret": HEC_TOKEN})).await;
+    create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
+    create(
+        &s,
+        &o,
+        json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket, "prefix": "audit"}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let after = ingest(&s, &o, "evt_after", 40, Action::ALL).await;
+
+    let app = s.exporter(fast(1800)).await;
+    let report = export::schedule(&app, Timestamp::now()).await;
+    assert_eq!(
+        (report.destinations, report.windows, report.errors),
+        (4, 4, 0)
+    );
+    work_until(
+        &app,
+        Duration::from_secs(60),
+        "all four destinations",
+        || {
+            unique(&dd.accepted_ids()).len() >= 40
+                && unique(&hec.accepted_ids()).len() >= 40
+                && unique(&hook.accepted_ids()).len() >= 40
+        },
+    )
+    .await;
+    let want = unique(&after);
+    assert_eq!(unique(&dd.accepted_ids()), want, "Datadog");
+    assert_eq!(unique(&hec.accepted_ids()), want, "Splunk (OCSF)");
+    assert_eq!(unique(&hook.accepted_ids()), want, "webhook");
+    for record in hec.accepted_records() {
+        assert_eq!(record["class_uid"], 6003, "OCSF API Activity");
+    }
+    let (objects, s3_ids) = s3_ids(&s3, &bucket).await;
+    assert_eq!(objects, 1, "one object per window");
+    assert_eq!(unique(&s3_ids), want, "S3");
+
+    // A second tick with nothing new sends nothing old again.
+    export::schedule(&app, Timestamp::now()).await;
+    for _ in 0..3 {
+        auditctl::export_runner::poll_once(&app, 0)
+            .await
+            .expect("poll");
+    }
+    assert_eq!(dd.accepted_ids().len(), 40, "no backfill, no repeat");
+
+    let st = status(&s, &o, &dd_id).await;
+    assert_eq!(st["state"], "active", "{st}");
+    assert_eq!(st["events_delivered"], 40, "{st}");
+    assert_eq!(st["windows_pending"], 0, "{st}");
+
+    // Replay: exactly the window asked for, to the destination asked for.
+    let window = audit_log::export::ExportWindow {
+        from: before_start.plus_millis(-1),
+        to: before_end,
+    };
+    export::replay(&app, &o.id, &dd_id, window, Timestamp::now())
+        .await
+        .expect("replay");
+    work_until(&app, Duration::from_secs(30), "the replayed window", || {
+        dd.accepted_ids().len() >= 45
+    })
+    .await;
+    let replayed: BTreeSet<String> = dd.accepted_ids()[40..].iter().cloned().collect();
+    assert_eq!(replayed, unique(&before));
+    assert_eq!(
+        hec.accepted_ids().len(),
+        40,
+        "a replay goes only where asked"
+    );
+
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap_or_else(|p| p.into_inner())).to_string();
+    assert!(
+        logs.contains("export job"),
+        "the worker logs one line per job"
+    );
+    for secret in [
+        DD_KEY,
+        HEC_TOKEN,
+        WEBHOOK_SECRET,
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ] {
+        assert!(!logs.contains(secret), "a log line contains a secret");
+    }
+    let _ = hec_id;
+}
+
+#[tokio::test]
+async fn a_receiver_failing_for_a_while_loses_nothing() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let hec = Receiver::splunk(HEC_TOKEN).await;
+    create(&s, &o, json!({"name": "hec", "type": "splunk", "settings": {"url": hec.url()}, "secret": HEC_TOKEN})).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let ids = ingest(&s, &o, "evt_flaky", 30, Action::ALL).await;
+    hec.fail_until(Instant::now() + Duration::from_millis(2500), 503);
+
+    let app = s.exporter(fast(1800)).await;
+    export::schedule(&app, Timestamp::now()).await;
+    work_until(&app, Duration::from_secs(40), "recovery", || {
+        unique(&hec.accepted_ids()).len() >= 30
+    })
+    .await;
+    assert_eq!(
+        unique(&hec.accepted_ids()),
+        unique(&ids),
+        "every event arrived"
+    );
+    assert!(
+        hec.requests() > hec.accepted_requests(),
+        "the receiver did fail first"
+    );
+    for id in hec.accepted_ids() {
+        assert!(
+            ids.contains(&id),
+            "only our events, each with its stable id"
+        );
+    }
+}
+
+#[tokio::test]
+async fn failing_past_the_deadline_dead_letters_and_redrive_delivers_every_event() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    let id = create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let ids = ingest(&s, &o, "evt_dead", 12, Action::ALL).await;
+    hook.fail_until(Instant::now() + Duration::from_secs(3600), 503);
+
+    let app = s.exporter(fast(2)).await;
+    export::schedule(&app, Timestamp::now()).await;
+    let started = Instant::now();
+    loop {
+        auditctl::export_runner::poll_once(&app, 1)
+            .await
+            .expect("poll");
+        if app.queue.dlq_depth().await.expect("depth") >= 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the job never reached the DLQ"
+        );
+    }
+    assert!(
+        hook.requests() >= 2,
+        "transient failures were retried before giving up"
+    );
+    assert!(hook.accepted_ids().is_empty());
+    let st = status(&s, &o, &id).await;
+    assert_eq!(st["state"], "failing", "{st}");
+    assert_eq!(st["jobs_in_dlq"], 1, "{st}");
+    assert!(
+        st["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("503"),
+        "{st}"
+    );
+
+    // The receiver recovers; an operator redrives.
+    hook.fail_until(Instant::now(), 503);
+    let moved = app
+        .queue
+        .redrive(None, Timestamp::now())
+        .await
+        .expect("redrive");
+    assert_eq!(moved.len(), 1);
+    work_until(&app, Duration::from_secs(30), "redriven delivery", || {
+        unique(&hook.accepted_ids()).len() >= 12
+    })
+    .await;
+    assert_eq!(unique(&hook.accepted_ids()), unique(&ids));
+}
+
+#[tokio::test]
+async fn a_bad_token_is_not_retried_and_the_status_says_why() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let hec = Receiver::splunk(HEC_TOKEN).await;
+    let id = create(&s, &o, json!({"name": "hec", "type": "splunk", "settings": {"url": hec.url()}, "secret": "99999999-8888-7777-6666-555555555555"})).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    ingest(&s, &o, "evt_401", 3, Action::ALL).await;
+
+    let app = s.exporter(fast(1800)).await;
+    export::schedule(&app, Timestamp::now()).await;
+    auditctl::export_runner::poll_once(&app, 1)
+        .await
+        .expect("poll");
+    assert_eq!(
+        app.queue.dlq_depth().await.expect("depth"),
+        1,
+        "straight to the DLQ"
+    );
+    assert_eq!(hec.requests(), 1, "a 401 is never retried");
+    let st = status(&s, &o, &id).await;
+    assert_eq!(st["state"], "failing");
+    assert!(
+        st["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("401"),
+        "{st}"
+    );
+    assert!(!st.to_string().contains("99999999-8888"));
+}
+
+#[tokio::test]
+async fn a_1500_event_window_reaches_datadog_in_requests_of_at_most_1000_and_s3_once() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let dd = Receiver::datadog(DD_KEY).await;
+    let s3 = s3_client().await;
+    let bucket = format!("export-{}", ulid::Ulid::new().to_string().to_lowercase());
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    create(&s, &o, json!({"name": "dd", "type": "datadog", "settings": {"site": "datadoghq.com", "intake_url": dd.url()}, "secret": DD_KEY})).await;
+    let lake = create(
+        &s,
+        &o,
+        json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let from = Timestamp::now();
+    let ids = ingest(&s, &o, "evt_big", 1500, Action::ALL).await;
+
+    let app = s.exporter(fast(1800)).await;
+    let now = Timestamp::now();
+    export::schedule(&app, now).await;
+    work_until(
+        &app,
+        Duration::from_secs(60),
+        "1,500 events at Datadog",
+        || unique(&dd.accepted_ids()).len() >= 1500,
+    )
+    .await;
+    assert_eq!(unique(&dd.accepted_ids()), unique(&ids));
+    assert!(dd.max_entries() <= 1000, "at most 1000 entries per request");
+    assert_eq!(dd.accepted_requests(), 2);
+
+    // The same window again (a replay) leaves one S3 object, not two.
+    let (objects, stored) = s3_ids(&s3, &bucket).await;
+    assert_eq!((objects, stored.len()), (1, 1500));
+    let dest = s
+        .store
+        .get_destination(&o.id, &lake)
+        .await
+        .expect("get")
+        .expect("exists");
+    let window = audit_log::export::ExportWindow {
+        from: dest.enabled_at.expect("enabled"),
+        to: now,
+    };
+    assert!(window.from < from);
+    export::replay(&app, &o.id, &lake, window, Timestamp::now())
+        .await
+        .expect("replay");
+    for _ in 0..3 {
+        auditctl::export_runner::poll_once(&app, 1)
+            .await
+            .expect("poll");
+    }
+    assert_eq!(s3_ids(&s3, &bucket).await.0, 1);
+}
+
+#[tokio::test]
+async fn a_destination_filter_sends_only_the_chosen_groups_and_actions() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    create(&s, &o, json!({"name": "users only", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET, "filter": {"groups": ["users"], "actions": ["MODEL_DELETED"]}})).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let actions = [
+        Action::UserInvited,
+        Action::ModelDeployed,
+        Action::ModelDeleted,
+        Action::SecretUpdated,
+        Action::UserRemoved,
+    ];
+    let ids = ingest(&s, &o, "evt_mix", 25, &actions).await;
+    let wanted: BTreeSet<String> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            let a = actions[i % actions.len()];
+            a.group() == Group::Users || a == Action::ModelDeleted
+        })
+        .map(|(_, id)| id.clone())
+        .collect();
+
+    let app = s.exporter(fast(1800)).await;
+    export::schedule(&app, Timestamp::now()).await;
+    work_until(&app, Duration::from_secs(30), "filtered delivery", || {
+        unique(&hook.accepted_ids()).len() >= wanted.len()
+    })
+    .await;
+    for _ in 0..2 {
+        auditctl::export_runner::poll_once(&app, 0)
+            .await
+            .expect("poll");
+    }
+    assert_eq!(unique(&hook.accepted_ids()), wanted);
+}

@@ -31,9 +31,16 @@ async fn every_sample_event_runs_through_its_handler() {
     let org = s.org("samples", false).await;
     let (ingest_key, _) = s.key(&org, Role::Ingest).await;
     let (admin_key, _) = s.key(&org, Role::Admin).await;
-    let apps = auditctl::apps(s.store.clone(), CURSOR_SECRET, || {
-        Authenticator::new(Duration::ZERO)
-    });
+    let config = audit_log::aws_config().await;
+    let apps = auditctl::apps(
+        s.store.clone(),
+        CURSOR_SECRET,
+        || Authenticator::new(Duration::ZERO),
+        &config,
+        audit_log::export::UrlPolicy {
+            allow_private: true,
+        },
+    );
 
     let mut seen: Vec<String> = std::fs::read_dir(events_dir())
         .expect("events/")

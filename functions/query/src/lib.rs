@@ -4,6 +4,11 @@
 //!   with `format=csv|ndjson`, every matching event as a download
 //! * `GET /v1/events/{id}` – one event of the caller's org
 //! * `GET /v1/event-types` – the catalog, for filter menus
+//! * `GET /activity` – the Activity page (public static assets, see `activity`)
+//! * `/v1/destinations…` – export destinations, admins only (see `destinations`)
+
+mod activity;
+mod destinations;
 
 use std::future::Future;
 use std::time::Instant;
@@ -15,11 +20,14 @@ use audit_log::cursor::{CursorCodec, CursorKey};
 use audit_log::download::{self, Format};
 use audit_log::edge::{self, HttpResponse};
 use audit_log::event::Event;
+use audit_log::export::deliver::Deliverer;
+use audit_log::export::UrlPolicy;
 use audit_log::ids::EventId;
 use audit_log::limits::{EXPORT_PAGE_SIZE, MAX_EXPORT_EVENTS};
 use audit_log::plan::plan;
 use audit_log::problem::Problem;
 use audit_log::query::ActivityQuery;
+use audit_log::secrets::SecretStore;
 use audit_log::store::{Page, ReadBudget, Store};
 use audit_log::time::Timestamp;
 use audit_log::validate::FieldError;
@@ -27,15 +35,31 @@ use http::{Method, Request};
 use serde_json::json;
 
 /// What the query function holds for its lifetime: clients built once.
-#[derive(Debug)]
 pub struct App {
     pub store: Store,
     pub auth: Authenticator,
     pub cursors: CursorCodec,
+    /// Destination secrets (Secrets Manager).
+    pub secrets: SecretStore,
+    /// Whether destination URLs may be http or private (local stack only).
+    pub urls: UrlPolicy,
+    /// Sends `POST /v1/destinations/{id}/test`.
+    pub deliverer: Deliverer,
+}
+
+// By hand: the deliverer holds HTTP and AWS clients and has no `Debug`.
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("store", &self.store)
+            .field("secrets", &self.secrets)
+            .field("urls", &self.urls)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Serves one request; never fails: every error becomes a problem response.
-pub async fn handle<B>(app: &App, req: Request<B>) -> HttpResponse {
+pub async fn handle<B: AsRef<[u8]>>(app: &App, req: Request<B>) -> HttpResponse {
     let started = Instant::now();
     let (response, org) = route(app, &req).await;
     tracing::info!(
@@ -50,17 +74,27 @@ pub async fn handle<B>(app: &App, req: Request<B>) -> HttpResponse {
     response
 }
 
-async fn route<B>(app: &App, req: &Request<B>) -> (HttpResponse, Option<String>) {
+async fn route<B: AsRef<[u8]>>(app: &App, req: &Request<B>) -> (HttpResponse, Option<String>) {
     let path = req.uri().path().trim_end_matches('/');
+    // The page's assets are public: it asks for a key itself.
+    if activity::owns(path) {
+        return (activity::serve(req.method(), path), None);
+    }
     let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let known = matches!(
-        segments.as_slice(),
-        ["v1", "events"] | ["v1", "events", _] | ["v1", "event-types"]
-    );
+    let destination_methods = destinations::allowed_methods(&segments);
+    let known = destination_methods.is_some()
+        || matches!(
+            segments.as_slice(),
+            ["v1", "events"] | ["v1", "events", _] | ["v1", "event-types"]
+        );
     if !known {
         return (edge::problem(&Problem::not_found("No such route.")), None);
     }
-    if req.method() != Method::GET {
+    let allowed = match destination_methods {
+        Some(methods) => methods.contains(&req.method().as_str()),
+        None => req.method() == Method::GET,
+    };
+    if !allowed {
         return (edge::problem(&Problem::method_not_allowed()), None);
     }
     let caller = match app
@@ -80,6 +114,7 @@ async fn route<B>(app: &App, req: &Request<B>) -> (HttpResponse, Option<String>)
     let response = match segments.as_slice() {
         // The catalog is public knowledge: any valid key may read it.
         ["v1", "event-types"] => event_types(),
+        ["v1", "destinations", ..] => destinations::route(app, &caller, req).await,
         _ => match authorize(
             caller.principal.role,
             OrgAccess {

@@ -1,7 +1,12 @@
 //! Lambda entry point: build clients once, then serve the read API.
 
+use std::time::Duration;
+
 use audit_log::access::Authenticator;
 use audit_log::cursor::CursorCodec;
+use audit_log::export::deliver::Deliverer;
+use audit_log::export::UrlPolicy;
+use audit_log::secrets::SecretStore;
 use audit_log::store::{Store, Tables};
 use lambda_http::{run, service_fn, Body, Error, Request};
 
@@ -15,6 +20,10 @@ async fn main() -> Result<(), Error> {
         store: Store::new(aws_sdk_dynamodb::Client::new(&config), Tables::from_env()),
         auth: Authenticator::from_env(),
         cursors: CursorCodec::new(secret.into_bytes()),
+        secrets: SecretStore::from_env(&config),
+        urls: UrlPolicy::from_env(),
+        // API Gateway gives a request 30 s; a test delivery gets 10.
+        deliverer: Deliverer::new(&config, Duration::from_secs(10)),
     };
     let app = &app;
     run(service_fn(move |req: Request| async move {

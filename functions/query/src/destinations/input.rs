@@ -1,0 +1,182 @@
+//! Reading a destinations request body: the JSON object, its known fields,
+//! `enabled`, and the secret checked for the destination's type. Reasons
+//! never quote what was sent: it may be a secret.
+
+use audit_log::export::webhook::SECRET_PREFIX as WEBHOOK_SECRET_PREFIX;
+use audit_log::export::DestinationSettings;
+use audit_log::limits::MAX_BODY_BYTES;
+use audit_log::problem::Problem;
+use audit_log::validate::FieldError;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{Map, Value};
+
+/// Top-level fields of a create body (the spec's, plus `secret`, `enabled`).
+const FIELDS: [&str; 7] = [
+    "name", "type", "settings", "format", "filter", "secret", "enabled",
+];
+const WEBHOOK_KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
+/// Datadog keys are 32 characters, HEC tokens 36; a short secret would be
+/// all but shown by its four-character hint.
+const SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=1024;
+
+/// The body as a JSON object, or the problem to answer with.
+pub(super) fn json_object(body: &[u8]) -> Result<Map<String, Value>, Problem> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Problem::too_large(MAX_BODY_BYTES));
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        // serde's message can quote the body, secret included: never echo it.
+        _ => Err(Problem::field("body", "must be a JSON object")),
+    }
+}
+
+pub(super) fn unknown_fields(fields: &Map<String, Value>) -> Vec<FieldError> {
+    fields
+        .keys()
+        .filter(|k| !FIELDS.contains(&k.as_str()))
+        .map(|k| FieldError::new(k.as_str(), "is not a destination field"))
+        .collect()
+}
+
+pub(super) fn parse_enabled(value: Option<&Value>, default: bool) -> Result<bool, FieldError> {
+    match value {
+        None => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(FieldError::new("enabled", "must be true or false")),
+    }
+}
+
+pub(super) fn secret_required(settings: &DestinationSettings) -> FieldError {
+    let what = match settings {
+        DestinationSettings::Datadog { .. } => "a Datadog API key",
+        DestinationSettings::Splunk { .. } => "a Splunk HEC token",
+        _ => "a Standard Webhooks signing secret (whsec_<base64>)",
+    };
+    FieldError::new("secret", format!("is required: {what}"))
+}
+
+/// The credential for `settings`' type, checked; reasons never quote it.
+pub(super) fn parse_secret(
+    settings: &DestinationSettings,
+    value: Option<&Value>,
+) -> Result<Option<String>, FieldError> {
+    let invalid = |reason: &str| Err(FieldError::new("secret", reason));
+    let secret =
+        match value {
+            None | Some(Value::Null) => return Ok(None),
+            Some(_) if !settings.needs_secret() => return invalid(
+                "must not be given: s3 destinations are reached with IAM (role_arn), not a secret",
+            ),
+            Some(Value::String(s)) => s,
+            Some(_) => return invalid("must be a string"),
+        };
+    if let DestinationSettings::Webhook { .. } = settings {
+        let key = secret
+            .strip_prefix(WEBHOOK_SECRET_PREFIX)
+            .map(|encoded| STANDARD.decode(encoded));
+        return match key {
+            Some(Ok(key)) if WEBHOOK_KEY_BYTES.contains(&key.len()) => Ok(Some(secret.clone())),
+            _ => invalid("must be a Standard Webhooks secret: whsec_ and 24 to 64 bytes in base64"),
+        };
+    }
+    if !SECRET_LEN.contains(&secret.chars().count())
+        || secret.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return invalid("must be 16 to 1024 characters without spaces or control characters");
+    }
+    Ok(Some(secret.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_log::export::DestinationSpec;
+    use audit_log::export::UrlPolicy;
+    use serde_json::json;
+
+    fn settings(body: Value) -> DestinationSettings {
+        DestinationSpec::parse(
+            &body,
+            UrlPolicy {
+                allow_private: false,
+            },
+        )
+        .unwrap()
+        .settings
+    }
+
+    fn webhook() -> DestinationSettings {
+        settings(
+            json!({"name": "h", "type": "webhook", "settings": {"url": "https://h.example.com"}}),
+        )
+    }
+
+    fn splunk() -> DestinationSettings {
+        settings(
+            json!({"name": "s", "type": "splunk", "settings": {"url": "https://s.example.com:8088"}}),
+        )
+    }
+
+    fn s3() -> DestinationSettings {
+        settings(json!({"name": "l", "type": "s3", "settings": {"bucket": "acme-audit"}}))
+    }
+
+    #[test]
+    fn webhook_secret_must_be_whsec_with_24_to_64_bytes() {
+        let ok = format!("whsec_{}", STANDARD.encode([7_u8; 32]));
+        assert_eq!(
+            parse_secret(&webhook(), Some(&json!(ok))),
+            Ok(Some(ok.clone()))
+        );
+        for bad in [
+            STANDARD.encode([7_u8; 32]),
+            format!("whsec_{}", STANDARD.encode([7_u8; 16])),
+            format!("whsec_{}", STANDARD.encode([7_u8; 65])),
+            "whsec_not base64!".to_string(),
+        ] {
+            let e = parse_secret(&webhook(), Some(&json!(bad))).unwrap_err();
+            assert_eq!(e.field, "secret");
+            assert!(!e.reason.contains(&bad), "the reason quotes the secret");
+        }
+    }
+
+    #[test]
+    fn s3_refuses_a_secret() {
+        assert_eq!(
+            parse_secret(&s3(), Some(&json!("abc"))).unwrap_err().field,
+            "secret"
+        );
+        assert_eq!(parse_secret(&s3(), None), Ok(None));
+    }
+
+    #[test]
+    fn token_with_spaces_is_rejected_and_not_quoted() {
+        let e = parse_secret(&splunk(), Some(&json!("two words"))).unwrap_err();
+        assert!(!e.reason.contains("two words"));
+        assert_eq!(
+            parse_secret(&splunk(), Some(&json!(42)))
+                .unwrap_err()
+                .reason,
+            "must be a string"
+        );
+        let token = "0f6b2a1c-93d4-4e7a-b5c8-1d2e3f405162";
+        assert_eq!(
+            parse_secret(&splunk(), Some(&json!(token))),
+            Ok(Some(token.into()))
+        );
+    }
+
+    #[test]
+    fn short_tokens_are_rejected_so_the_hint_never_shows_most_of_one() {
+        for short in ["abcd", "abcd-1234", "0123456789abcde"] {
+            assert_eq!(
+                parse_secret(&splunk(), Some(&json!(short)))
+                    .unwrap_err()
+                    .field,
+                "secret"
+            );
+        }
+    }
+}

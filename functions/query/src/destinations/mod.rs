@@ -1,0 +1,475 @@
+//! The destinations API (Organization Admins only): where an org's audit log
+//! is exported and how that export is doing.
+//!
+//! * `POST /v1/destinations` – create (secret to Secrets Manager)
+//! * `GET /v1/destinations`, `GET /v1/destinations/{id}` – list, read
+//! * `PATCH /v1/destinations/{id}` – change, rotate the secret, enable/disable
+//! * `DELETE /v1/destinations/{id}` – the destination and its secret
+//! * `GET /v1/destinations/{id}/status` – delivery health
+//! * `POST /v1/destinations/{id}/test` – one synthetic event, sent now
+//!
+//! A secret is read from the body once, written to Secrets Manager, and only
+//! its masked hint is ever shown. Log lines name the destination, org, type
+//! and outcome, never settings values or secrets.
+
+use audit_log::access::Caller;
+use audit_log::auth::{authorize, OrgAccess, Permission};
+use audit_log::edge::{self, HttpResponse};
+use audit_log::export::deliver::Delivery;
+use audit_log::export::destination::secret_hint;
+use audit_log::export::{Destination, DestinationSpec, Outcome};
+use audit_log::ids::OrgId;
+use audit_log::problem::Problem;
+use audit_log::secrets::SecretsError;
+use audit_log::time::Timestamp;
+use audit_log::validate::FieldError;
+use http::Request;
+use serde_json::{json, Value};
+
+use crate::App;
+use input::{json_object, parse_enabled, parse_secret, secret_required, unknown_fields};
+
+mod input;
+
+/// The spec's fields, which a PATCH replaces one by one.
+const SPEC_FIELDS: [&str; 5] = ["name", "type", "settings", "format", "filter"];
+
+/// The methods a destinations path accepts, or `None` when the path is not
+/// one of this module's routes.
+pub(crate) fn allowed_methods(segments: &[&str]) -> Option<&'static [&'static str]> {
+    match segments {
+        ["v1", "destinations"] => Some(&["GET", "POST"]),
+        ["v1", "destinations", _] => Some(&["GET", "PATCH", "DELETE"]),
+        ["v1", "destinations", _, "status"] => Some(&["GET"]),
+        ["v1", "destinations", _, "test"] => Some(&["POST"]),
+        _ => None,
+    }
+}
+
+/// Serves an authenticated request on a destinations route.
+pub(crate) async fn route<B: AsRef<[u8]>>(
+    app: &App,
+    caller: &Caller,
+    req: &Request<B>,
+) -> HttpResponse {
+    let access = OrgAccess {
+        uses_teams: caller.org.uses_teams,
+    };
+    if let Err(denied) = authorize(caller.principal.role, access, Permission::ManageExport) {
+        return edge::problem(&Problem::from(&denied));
+    }
+    let org = &caller.principal.org_id;
+    let body = req.body().as_ref();
+    let path = req.uri().path().trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    match (req.method().as_str(), segments.as_slice()) {
+        ("GET", [_, _]) => list(app, org).await,
+        ("POST", [_, _]) => create(app, org, body).await,
+        ("GET", [_, _, id]) => {
+            with_destination(app, org, id, |d| async move { edge::json(200, &d.view()) }).await
+        }
+        ("PATCH", [_, _, id]) => with_destination(app, org, id, |d| update(app, d, body)).await,
+        ("DELETE", [_, _, id]) => with_destination(app, org, id, |d| delete(app, d)).await,
+        ("GET", [_, _, id, "status"]) => {
+            with_destination(app, org, id, |d| async move { status(&d) }).await
+        }
+        ("POST", [_, _, id, "test"]) => with_destination(app, org, id, |d| test(app, d)).await,
+        _ => edge::problem(&Problem::method_not_allowed()),
+    }
+}
+
+/// Loads the org's destination `id` (another org's id is simply not found)
+/// and hands it to `then`.
+async fn with_destination<F, Fut>(app: &App, org: &OrgId, id: &str, then: F) -> HttpResponse
+where
+    F: FnOnce(Destination) -> Fut,
+    Fut: std::future::Future<Output = HttpResponse>,
+{
+    let not_found = || {
+        edge::problem(&Problem::not_found(
+            "No destination with that id in your organization.",
+        ))
+    };
+    if !plausible_id(id) {
+        return not_found();
+    }
+    match app.store.get_destination(org, id).await {
+        Ok(Some(d)) => then(d).await,
+        Ok(None) => not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, org = %org, destination_id = id, "destination lookup failed");
+            edge::problem(&Problem::unavailable())
+        }
+    }
+}
+
+/// Ids are `dst_` and a lower-case ULID; anything else cannot exist.
+fn plausible_id(id: &str) -> bool {
+    id.len() <= 64
+        && id.starts_with("dst_")
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+async fn list(app: &App, org: &OrgId) -> HttpResponse {
+    match app.store.list_destinations(org).await {
+        Ok(found) => {
+            let views: Vec<Value> = found.iter().map(Destination::view).collect();
+            edge::json(200, &json!({ "destinations": views }))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, org = %org, "destination list failed");
+            edge::problem(&Problem::unavailable())
+        }
+    }
+}
+
+async fn create(app: &App, org: &OrgId, body: &[u8]) -> HttpResponse {
+    let fields = match json_object(body) {
+        Ok(f) => f,
+        Err(problem) => return edge::problem(&problem),
+    };
+    let mut errors = unknown_fields(&fields);
+    let spec = DestinationSpec::parse(&Value::Object(fields.clone()), app.urls)
+        .map_err(|e| errors.extend(e))
+        .ok();
+    let enabled = parse_enabled(fields.get("enabled"), true)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let secret =
+        spec.as_ref().and_then(
+            |spec| match parse_secret(&spec.settings, fields.get("secret")) {
+                Ok(None) if spec.settings.needs_secret() => {
+                    errors.push(secret_required(&spec.settings));
+                    None
+                }
+                Ok(secret) => secret,
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            },
+        );
+    let (Some(spec), Some(enabled), true) = (spec, enabled, errors.is_empty()) else {
+        return edge::problem(&Problem::invalid(errors));
+    };
+    let id = Destination::new_id();
+    let kind = spec.settings.kind();
+    let (secret_ref, hint) = match &secret {
+        Some(value) => match app.secrets.put(org, &id, value).await {
+            Ok(name) => (Some(name), Some(secret_hint(value))),
+            Err(e) => {
+                tracing::error!(error = %e, org = %org, destination_id = %id, kind, "storing the destination secret failed");
+                return edge::problem(&Problem::unavailable());
+            }
+        },
+        None => (None, None),
+    };
+    let now = Timestamp::now();
+    let destination = Destination {
+        id,
+        org_id: org.clone(),
+        spec,
+        secret_ref,
+        secret_hint: hint,
+        enabled,
+        enabled_at: enabled.then_some(now),
+        cursor: None,
+        created_at: now,
+        updated_at: now,
+        status: Default::default(),
+    };
+    if let Err(e) = app.store.put_destination(&destination).await {
+        tracing::error!(error = %e, org = %org, destination_id = %destination.id, kind, "destination write failed");
+        if let Some(name) = &destination.secret_ref {
+            // Best effort: a secret without its destination is useless.
+            if let Err(e) = app.secrets.delete(name).await {
+                tracing::error!(error = %e, destination_id = %destination.id, "orphaned destination secret not deleted");
+            }
+        }
+        return edge::problem(&Problem::unavailable());
+    }
+    log_change(&destination, "created");
+    let mut response = edge::json(201, &destination.view());
+    if let Ok(location) =
+        http::HeaderValue::from_str(&format!("/v1/destinations/{}", destination.id))
+    {
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, location);
+    }
+    response
+}
+
+/// A PATCH: each given spec field replaces the stored one (`settings`
+/// whole); `secret` rotates; `enabled: true` on a disabled destination
+/// restarts export at now (nothing recorded while it was off is sent).
+async fn update(app: &App, current: Destination, body: &[u8]) -> HttpResponse {
+    let patch = match json_object(body) {
+        Ok(f) => f,
+        Err(problem) => return edge::problem(&problem),
+    };
+    let mut errors = unknown_fields(&patch);
+    let mut merged = match serde_json::to_value(&current.spec) {
+        Ok(Value::Object(m)) => m,
+        _ => return edge::problem(&Problem::internal()),
+    };
+    let kind_changed = patch
+        .get("type")
+        .is_some_and(|t| Some(t) != merged.get("type"));
+    if kind_changed && !patch.contains_key("settings") {
+        errors.push(FieldError::new(
+            "settings",
+            "must be given when type changes",
+        ));
+    }
+    for field in SPEC_FIELDS {
+        if let Some(value) = patch.get(field) {
+            merged.insert(field.into(), value.clone());
+        }
+    }
+    let spec = DestinationSpec::parse(&Value::Object(merged), app.urls)
+        .map_err(|e| errors.extend(e))
+        .ok();
+    let enabled = parse_enabled(patch.get("enabled"), current.enabled)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let secret = spec.as_ref().and_then(|spec| {
+        // A new type needs its own credential: an old one never carries over.
+        let has_usable_secret = current.secret_ref.is_some() && !kind_changed;
+        match parse_secret(&spec.settings, patch.get("secret")) {
+            Ok(None) if spec.settings.needs_secret() && !has_usable_secret => {
+                errors.push(secret_required(&spec.settings));
+                None
+            }
+            Ok(secret) => secret,
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        }
+    });
+    let (Some(spec), Some(enabled), true) = (spec, enabled, errors.is_empty()) else {
+        return edge::problem(&Problem::invalid(errors));
+    };
+
+    let org = &current.org_id;
+    let mut next = current.clone();
+    let re_enabled = enabled && !current.enabled;
+    let now = Timestamp::now();
+    next.updated_at = now;
+    next.enabled = enabled;
+    if re_enabled {
+        next.enabled_at = Some(now);
+        next.cursor = None;
+    }
+    let mut retired_secret = None;
+    if let Some(value) = &secret {
+        match app.secrets.put(org, &current.id, value).await {
+            Ok(name) => {
+                next.secret_ref = Some(name);
+                next.secret_hint = Some(secret_hint(value));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, org = %org, destination_id = %current.id, "rotating the destination secret failed");
+                return edge::problem(&Problem::unavailable());
+            }
+        }
+    } else if !spec.settings.needs_secret() {
+        retired_secret = next.secret_ref.take();
+        next.secret_hint = None;
+    }
+    next.spec = spec;
+    match app
+        .store
+        .update_destination_config(&next, current.updated_at, re_enabled)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return edge::problem(&Problem::conflict(
+                "The destination was changed or deleted meanwhile; read it again and retry.",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, org = %org, destination_id = %current.id, "destination update failed");
+            return edge::problem(&Problem::unavailable());
+        }
+    }
+    if let Some(name) = retired_secret {
+        if let Err(e) = app.secrets.delete(&name).await {
+            tracing::error!(error = %e, destination_id = %current.id, "retired destination secret not deleted");
+        }
+    }
+    let action = match (current.enabled, enabled) {
+        (false, true) => "enabled",
+        (true, false) => "disabled",
+        _ if secret.is_some() => "secret_rotated",
+        _ => "updated",
+    };
+    log_change(&next, action);
+    edge::json(200, &next.view())
+}
+
+/// Removes the destination (export stops at once), then its secret.
+async fn delete(app: &App, d: Destination) -> HttpResponse {
+    match app.store.delete_destination(&d.org_id, &d.id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return edge::problem(&Problem::not_found(
+                "No destination with that id in your organization.",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, org = %d.org_id, destination_id = %d.id, "destination delete failed");
+            return edge::problem(&Problem::unavailable());
+        }
+    }
+    if let Some(name) = &d.secret_ref {
+        // The destination is gone either way; the name lets an operator finish.
+        if let Err(e) = app.secrets.delete(name).await {
+            tracing::error!(error = %e, org = %d.org_id, destination_id = %d.id, "destination secret not deleted");
+        }
+    }
+    log_change(&d, "deleted");
+    let mut response = edge::respond(204, "application/json", String::new());
+    response.headers_mut().remove(http::header::CONTENT_TYPE);
+    response
+}
+
+fn status(d: &Destination) -> HttpResponse {
+    edge::json(
+        200,
+        &json!({
+            "id": d.id,
+            "state": d.state(),
+            "last_success_at": d.status.last_success_at,
+            "last_error": d.status.last_error,
+            "last_error_at": d.status.last_error_at,
+            "events_delivered": d.status.events_delivered,
+            "windows_pending": d.status.jobs_pending.max(0),
+            "jobs_in_dlq": d.status.jobs_dead.max(0),
+            "cursor": d.cursor,
+            "enabled_at": d.enabled_at,
+        }),
+    )
+}
+
+/// Sends one synthetic event now and reports what the destination answered;
+/// a failure also goes on the destination's status.
+async fn test(app: &App, d: Destination) -> HttpResponse {
+    let org = &d.org_id;
+    let kind = d.spec.settings.kind();
+    let secret = match &d.secret_ref {
+        None => None,
+        Some(name) => match app.secrets.get(name).await {
+            Ok(value) => Some(value),
+            Err(e @ (SecretsError::NotFound { .. } | SecretsError::Deleted { .. })) => {
+                tracing::error!(error = %e, org = %org, destination_id = %d.id, kind, "destination secret missing");
+                let outcome = Outcome::Permanent(
+                    "the destination's secret is missing: set a new one (PATCH secret)".into(),
+                );
+                return test_answer(
+                    app,
+                    &d,
+                    Delivery {
+                        outcome,
+                        requests: 0,
+                        events: 0,
+                    },
+                    None,
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, org = %org, destination_id = %d.id, kind, "reading the destination secret failed");
+                return edge::problem(&Problem::unavailable());
+            }
+        },
+    };
+    let delivery = app.deliverer.send_test(&d, secret.as_deref(), org).await;
+    test_answer(app, &d, delivery, secret.as_deref()).await
+}
+
+async fn test_answer(
+    app: &App,
+    d: &Destination,
+    delivery: Delivery,
+    secret: Option<&str>,
+) -> HttpResponse {
+    let (outcome, detail) = match delivery.outcome {
+        Outcome::Delivered => (
+            "delivered",
+            "the destination accepted the test event".to_string(),
+        ),
+        Outcome::Transient(reason) => ("transient", reason),
+        Outcome::Permanent(reason) => ("permanent", reason),
+    };
+    // The deliverer already keeps secrets out of reasons; this is the last guard.
+    let detail = match secret {
+        Some(s) if !s.is_empty() && detail.contains(s) => detail.replace(s, "[redacted]"),
+        _ => detail,
+    };
+    let delivered = outcome == "delivered";
+    if !delivered {
+        let reason = format!("test delivery: {detail}");
+        if let Err(e) = app
+            .store
+            .record_failure(&d.org_id, &d.id, &reason, Timestamp::now())
+            .await
+        {
+            tracing::error!(error = %e, org = %d.org_id, destination_id = %d.id, "recording the test failure failed");
+        }
+    }
+    tracing::info!(
+        org = %d.org_id,
+        destination_id = %d.id,
+        kind = d.spec.settings.kind(),
+        outcome,
+        requests = delivery.requests,
+        "destination test"
+    );
+    edge::json(
+        200,
+        &json!({"delivered": delivered, "outcome": outcome, "detail": detail, "requests": delivery.requests}),
+    )
+}
+
+fn log_change(d: &Destination, action: &str) {
+    tracing::info!(
+        org = %d.org_id,
+        destination_id = %d.id,
+        kind = d.spec.settings.kind(),
+        enabled = d.enabled,
+        action,
+        "destination changed"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_methods() {
+        assert_eq!(
+            allowed_methods(&["v1", "destinations"]),
+            Some(&["GET", "POST"][..])
+        );
+        assert_eq!(
+            allowed_methods(&["v1", "destinations", "dst_1", "status"]),
+            Some(&["GET"][..])
+        );
+        assert_eq!(
+            allowed_methods(&["v1", "destinations", "dst_1", "nope"]),
+            None
+        );
+        assert_eq!(allowed_methods(&["v1", "destination"]), None);
+    }
+
+    #[test]
+    fn implausible_ids_are_not_looked_up() {
+        assert!(plausible_id("dst_01jc5v7q3m2n8k9p0r4s6t8w0y"));
+        assert!(!plausible_id("evt_1"));
+        assert!(!plausible_id("dst_../x"));
+    }
+}

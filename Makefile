@@ -13,13 +13,15 @@ SHELL := /bin/bash
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-13s %s\n", $$1, $$2 }'
 
-install: ## install DynamoDB Local (.tools) and moto (.venv) if missing
+install: ## install DynamoDB Local, playwright-core (.tools), moto (.venv), chromium if missing
 	bash scripts/stack.sh install
+	bash scripts/browser.sh install
 
 run: ## persistent stack + auditctl init + demo org/keys + auditctl serve (PORT=3000)
 	bash scripts/run.sh
 
-test: ## fmt check, clippy and cargo test against a fresh in-memory stack
+test: ## fmt check, clippy and cargo test (with the browser test) against a fresh in-memory stack
+	bash scripts/browser.sh install
 	bash scripts/stack.sh with-stack bash scripts/test.sh
 
 fmt: ## format the workspace

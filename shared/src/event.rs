@@ -192,6 +192,7 @@ impl Event {
             resource: &self.resource,
             context: &self.context,
             metadata: &self.metadata,
+            hash: crate::integrity::event_hash(self),
         }
     }
 }
@@ -213,4 +214,6 @@ pub struct EventView<'a> {
     pub resource: &'a Resource,
     pub context: &'a Context,
     pub metadata: &'a Map<String, Value>,
+    /// SHA-256 over the canonical encoding of the stored event (see `integrity`).
+    pub hash: String,
 }

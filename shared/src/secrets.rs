@@ -114,6 +114,34 @@ impl SecretStore {
         Ok(name)
     }
 
+    /// Creates the secret `name` (outside the destination prefix, e.g. the
+    /// integrity signing key) unless it exists; returns whether it created it.
+    pub async fn create_named(
+        &self,
+        name: &str,
+        value: &str,
+        description: &str,
+    ) -> Result<bool, SecretsError> {
+        let created = self
+            .client
+            .create_secret()
+            .name(name)
+            .description(description)
+            .secret_string(value)
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(service_error("CreateSecret", name, e)),
+        }
+    }
+
     /// The current value of the secret `name`.
     pub async fn get(&self, name: &str) -> Result<String, SecretsError> {
         let out = self

@@ -74,6 +74,46 @@ impl Deliverer {
         }
     }
 
+    /// Writes one uncompressed object (an integrity digest file, the public
+    /// key) to an S3 destination's bucket, with `If-None-Match: *`: an object
+    /// already there counts as delivered and is never overwritten.
+    pub async fn put_s3_object(
+        &self,
+        settings: &crate::export::DestinationSettings,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Outcome {
+        let crate::export::DestinationSettings::S3 {
+            bucket,
+            region,
+            role_arn,
+            ..
+        } = settings
+        else {
+            return Outcome::Permanent("not an S3 destination".into());
+        };
+        let target = Target {
+            bucket,
+            region: region.as_deref(),
+            role_arn: role_arn.as_deref(),
+        };
+        let client = self.s3_client(&target).await;
+        let put = client
+            .put_object()
+            .bucket(target.bucket)
+            .key(key)
+            .if_none_match("*")
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Outcome::Delivered,
+            Err(e) => self.classify_s3_error(&e),
+        }
+    }
+
     /// One client per (region, role), kept so assumed-role credentials are
     /// cached across jobs.
     async fn s3_client(&self, target: &Target<'_>) -> aws_sdk_s3::Client {

@@ -19,15 +19,19 @@ pub enum Group {
     Environments,
     Credentials,
     Users,
+    /// What the audit log records about itself: export destinations,
+    /// replays, redrives and its own API keys. Only the service writes these.
+    AuditLog,
 }
 
 impl Group {
-    pub const ALL: [Group; 5] = [
+    pub const ALL: [Group; 6] = [
         Group::Models,
         Group::Chains,
         Group::Environments,
         Group::Credentials,
         Group::Users,
+        Group::AuditLog,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -37,6 +41,7 @@ impl Group {
             Group::Environments => "environments",
             Group::Credentials => "credentials",
             Group::Users => "users",
+            Group::AuditLog => "audit_log",
         }
     }
 
@@ -47,6 +52,7 @@ impl Group {
             Group::Environments => "Environments",
             Group::Credentials => "Credentials and secrets",
             Group::Users => "Users",
+            Group::AuditLog => "Audit log",
         }
     }
 
@@ -98,6 +104,13 @@ pub enum Action {
     UserJoinedOrganization,
     UserRoleUpdated,
     UserRemoved,
+    ExportDestinationCreated,
+    ExportDestinationUpdated,
+    ExportDestinationDeleted,
+    ExportReplayRequested,
+    ExportRedriveRequested,
+    AuditLogKeyCreated,
+    AuditLogKeyRevoked,
 }
 
 // The variants read better bare in the tables below.
@@ -142,6 +155,29 @@ impl Action {
         UserRemoved,
     ];
 
+    /// The audit log's own events (group `audit_log`): recorded by the
+    /// service when an admin changes where the log goes or who may use it.
+    /// Producers cannot send them.
+    pub const SELF_AUDIT: &'static [Action] = &[
+        ExportDestinationCreated,
+        ExportDestinationUpdated,
+        ExportDestinationDeleted,
+        ExportReplayRequested,
+        ExportRedriveRequested,
+        AuditLogKeyCreated,
+        AuditLogKeyRevoked,
+    ];
+
+    /// Every action the log can hold: the producers' catalog, then its own.
+    pub fn every() -> impl Iterator<Item = Action> {
+        Action::ALL.iter().chain(Action::SELF_AUDIT).copied()
+    }
+
+    /// Whether only the service itself may record this action.
+    pub fn is_self_audit(self) -> bool {
+        self.group() == Group::AuditLog
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ModelDeployed => "MODEL_DEPLOYED",
@@ -180,12 +216,19 @@ impl Action {
             UserJoinedOrganization => "USER_JOINED_ORGANIZATION",
             UserRoleUpdated => "USER_ROLE_UPDATED",
             UserRemoved => "USER_REMOVED",
+            ExportDestinationCreated => "EXPORT_DESTINATION_CREATED",
+            ExportDestinationUpdated => "EXPORT_DESTINATION_UPDATED",
+            ExportDestinationDeleted => "EXPORT_DESTINATION_DELETED",
+            ExportReplayRequested => "EXPORT_REPLAY_REQUESTED",
+            ExportRedriveRequested => "EXPORT_REDRIVE_REQUESTED",
+            AuditLogKeyCreated => "AUDIT_LOG_KEY_CREATED",
+            AuditLogKeyRevoked => "AUDIT_LOG_KEY_REVOKED",
         }
     }
 
     /// The exact, upper-case name, e.g. `MODEL_DEPLOYED`.
     pub fn parse(s: &str) -> Option<Action> {
-        Action::ALL.iter().copied().find(|a| a.as_str() == s)
+        Action::every().find(|a| a.as_str() == s)
     }
 
     pub fn group(self) -> Group {
@@ -219,6 +262,13 @@ impl Action {
             | WebhookSigningSecretDeleted
             | SshCertificateSigned => Group::Credentials,
             UserInvited | UserJoinedOrganization | UserRoleUpdated | UserRemoved => Group::Users,
+            ExportDestinationCreated
+            | ExportDestinationUpdated
+            | ExportDestinationDeleted
+            | ExportReplayRequested
+            | ExportRedriveRequested
+            | AuditLogKeyCreated
+            | AuditLogKeyRevoked => Group::AuditLog,
         }
     }
 
@@ -253,6 +303,12 @@ impl Action {
             | WebhookSigningSecretDeleted => "webhook_signing_secret",
             SshCertificateSigned => "ssh_certificate",
             UserInvited | UserJoinedOrganization | UserRoleUpdated | UserRemoved => "user",
+            ExportDestinationCreated
+            | ExportDestinationUpdated
+            | ExportDestinationDeleted
+            | ExportReplayRequested
+            | ExportRedriveRequested => "export_destination",
+            AuditLogKeyCreated | AuditLogKeyRevoked => "audit_log_key",
         }
     }
 
@@ -295,6 +351,13 @@ impl Action {
             UserJoinedOrganization => "A user joined the organization",
             UserRoleUpdated => "A user's role was changed",
             UserRemoved => "A user was removed from the organization",
+            ExportDestinationCreated => "An export destination was created",
+            ExportDestinationUpdated => "An export destination was changed, enabled or disabled",
+            ExportDestinationDeleted => "An export destination was deleted",
+            ExportReplayRequested => "A past window was replayed to an export destination",
+            ExportRedriveRequested => "Failed export jobs were retried from the dead-letter queue",
+            AuditLogKeyCreated => "An audit log API key was created",
+            AuditLogKeyRevoked => "An audit log API key was revoked",
         }
     }
 
@@ -345,6 +408,11 @@ impl Action {
             UserInvited => &["email", "role"],
             UserJoinedOrganization | UserRemoved => &["email"],
             UserRoleUpdated => &["email", "previous_role", "role"],
+            ExportDestinationCreated | ExportDestinationDeleted => &["destination_type"],
+            ExportDestinationUpdated => &["destination_type", "changes"],
+            ExportReplayRequested => &["destination_type", "from", "to"],
+            ExportRedriveRequested => &["jobs"],
+            AuditLogKeyCreated | AuditLogKeyRevoked => &["role"],
         }
     }
 }
@@ -470,6 +538,31 @@ pub fn describe(
             m.clause(" to ", "role")
         ),
         UserRemoved => format!("removed {} from the organization", user(r, &m)),
+        ExportDestinationCreated => format!("created {}", destination(r, &m)),
+        ExportDestinationUpdated => format!(
+            "changed {}{}",
+            destination(r, &m),
+            m.clause(": ", "changes")
+        ),
+        ExportDestinationDeleted => format!("deleted {}", destination(r, &m)),
+        ExportReplayRequested => format!(
+            "replayed events recorded{}{} to {}",
+            m.clause(" after ", "from"),
+            m.clause(" up to ", "to"),
+            destination(r, &m)
+        ),
+        ExportRedriveRequested => match m.get("jobs") {
+            Some(jobs) => format!(
+                "retried {jobs} failed export jobs of {}",
+                destination(r, &m)
+            ),
+            None => format!("retried failed export jobs of {}", destination(r, &m)),
+        },
+        AuditLogKeyCreated => match m.get("role") {
+            Some(role) => format!("created {role} audit log key {}", r.display()),
+            None => format!("created audit log key {}", r.display()),
+        },
+        AuditLogKeyRevoked => format!("revoked audit log key {}", r.display()),
     };
     format!("{subject} {predicate}")
 }
@@ -543,6 +636,17 @@ fn environment(r: &Resource, m: &Meta) -> String {
     format!("environment {}{owner}", r.display())
 }
 
+/// "export destination Splunk prod (splunk)"
+fn destination(r: &Resource, m: &Meta) -> String {
+    format!(
+        "export destination {}{}",
+        r.display(),
+        m.get("destination_type")
+            .map(|t| format!(" ({t})"))
+            .unwrap_or_default()
+    )
+}
+
 /// A user by name, else email, else "user <id>".
 fn user(r: &Resource, m: &Meta) -> String {
     r.name
@@ -609,7 +713,8 @@ mod tests {
             "environment": "production", "reason": "inactivity", "from": "A10G", "to": "H100",
             "min_replicas": 1, "max_replicas": 3, "concurrency_target": 4,
             "action": "cancel", "replica": "replica-7", "email": "grace@example.com",
-            "role": "admin", "previous_role": "member"
+            "role": "admin", "previous_role": "member",
+            "destination_type": "splunk", "changes": "enabled", "jobs": 3
         }))
     }
 
@@ -620,6 +725,34 @@ mod tests {
         for bad in ["None", "null", "()", "  "] {
             assert!(!sentence.contains(bad), "{sentence:?} contains {bad:?}");
         }
+    }
+
+    #[test]
+    fn self_audit_events_say_what_changed_where_the_log_goes() {
+        let key = Actor {
+            kind: crate::event::ActorType::ApiKey,
+            id: crate::ids::ActorId::parse("key_1").unwrap(),
+            name: None,
+            email: None,
+        };
+        let dest = resource("export_destination", "dst_1", Some("Splunk prod"));
+        let m = meta(
+            json!({"destination_type": "splunk", "from": "2026-11-01T00:00:00.000Z", "to": "2026-11-02T00:00:00.000Z"}),
+        );
+        assert_eq!(
+            describe(ExportDestinationCreated, Some(&key), &dest, &m),
+            "API key key_1 created export destination Splunk prod (splunk)"
+        );
+        assert_eq!(
+            describe(ExportReplayRequested, Some(&ada()), &dest, &m),
+            "Ada Lovelace replayed events recorded after 2026-11-01T00:00:00.000Z up to 2026-11-02T00:00:00.000Z to export destination Splunk prod (splunk)"
+        );
+        assert!(Action::SELF_AUDIT.iter().all(|a| a.is_self_audit()));
+        assert!(Action::ALL.iter().all(|a| !a.is_self_audit()));
+        assert_eq!(
+            Action::parse("EXPORT_REPLAY_REQUESTED"),
+            Some(ExportReplayRequested)
+        );
     }
 
     #[test]
@@ -678,7 +811,7 @@ mod tests {
 
     #[test]
     fn every_action_reads_well_from_a_user_and_from_the_system() {
-        for &action in Action::ALL {
+        for action in Action::every() {
             let r = resource(action.resource_type(), "res_1", None);
             for m in [full_metadata(), Map::new()] {
                 assert_reads_well(&describe(action, Some(&ada()), &r, &m), "Ada Lovelace");
@@ -766,7 +899,7 @@ mod tests {
             .iter()
             .map(|g| Action::ALL.iter().filter(|a| a.group() == *g).count())
             .collect();
-        assert_eq!(per_group, [11, 8, 3, 8, 4]);
+        assert_eq!(per_group, [11, 8, 3, 8, 4, 0]);
     }
 
     #[test]

@@ -118,6 +118,13 @@ pub fn parse_event(
     let action = match obj.get("action") {
         Some(Value::String(s)) => {
             let parsed = Action::parse(s);
+            if parsed.is_some_and(Action::is_self_audit) {
+                p.error::<()>(
+                    "action",
+                    "is recorded by the audit log itself and cannot be sent by a producer",
+                );
+                return Err(p.errors);
+            }
             if parsed.is_none() {
                 p.error::<()>(
                     "action",
@@ -485,6 +492,13 @@ mod tests {
     fn unknown_action_is_rejected() {
         let mut v = valid();
         v["action"] = json!("MODEL_EXPLODED");
+        assert_eq!(fields(&errors_for(v)), ["action"]);
+    }
+
+    #[test]
+    fn self_audit_actions_cannot_be_forged_by_a_producer() {
+        let mut v = valid();
+        v["action"] = json!("EXPORT_DESTINATION_DELETED");
         assert_eq!(fields(&errors_for(v)), ["action"]);
     }
 

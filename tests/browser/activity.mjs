@@ -141,7 +141,7 @@ async function run(context) {
     "the key is kept in sessionStorage",
   );
   const groupOptions = await page.$$eval("#group option", (os) => os.map((o) => o.value));
-  assert.deepEqual(groupOptions, ["", "models", "chains", "environments", "credentials", "users"]);
+  assert.deepEqual(groupOptions, ["", "models", "chains", "environments", "credentials", "users", "audit_log"]);
   const systemRows = await page.$$eval("#rows .badge-system", (bs) => bs.map((b) => b.textContent));
   assert.equal(systemRows.length, want.first_page_system, "system events say System");
   assert.ok(systemRows.every((t) => t === "System"));

@@ -47,6 +47,15 @@ struct Fixture {
     description: String,
 }
 
+/// The groups producers send (the sixth, `audit_log`, is the log's own).
+const PRODUCER_GROUPS: [Group; 5] = [
+    Group::Models,
+    Group::Chains,
+    Group::Environments,
+    Group::Credentials,
+    Group::Users,
+];
+
 /// 60 events over 6 UTC days, every group, two users and the system; every
 /// seventh names the searched model; the newest has markup in its name.
 fn known_set(org: &OrgId, first_day: DateTime<Utc>) -> Vec<Fixture> {
@@ -57,13 +66,13 @@ fn known_set(org: &OrgId, first_day: DateTime<Utc>) -> Vec<Fixture> {
     ];
     (0..EVENTS)
         .map(|i| {
-            let group = Group::ALL[i % Group::ALL.len()];
+            let group = PRODUCER_GROUPS[i % PRODUCER_GROUPS.len()];
             let actions: Vec<Action> = Action::ALL
                 .iter()
                 .copied()
                 .filter(|a| a.group() == group)
                 .collect();
-            let action = actions[(i / Group::ALL.len()) % actions.len()];
+            let action = actions[(i / PRODUCER_GROUPS.len()) % actions.len()];
             let day = i % DAYS;
             let at = first_day
                 + Duration::days(day as i64)

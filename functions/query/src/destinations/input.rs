@@ -33,10 +33,14 @@ pub(super) fn json_object(body: &[u8]) -> Result<Map<String, Value>, Problem> {
 }
 
 pub(super) fn unknown_fields(fields: &Map<String, Value>) -> Vec<FieldError> {
+    unknown_fields_of(fields, &FIELDS)
+}
+
+pub(super) fn unknown_fields_of(fields: &Map<String, Value>, known: &[&str]) -> Vec<FieldError> {
     fields
         .keys()
-        .filter(|k| !FIELDS.contains(&k.as_str()))
-        .map(|k| FieldError::new(k.as_str(), "is not a destination field"))
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|k| FieldError::new(k.as_str(), "is not a known field"))
         .collect()
 }
 

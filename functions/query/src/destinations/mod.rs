@@ -14,6 +14,7 @@
 
 use audit_log::access::Caller;
 use audit_log::auth::{authorize, OrgAccess, Permission};
+use audit_log::catalog::Action;
 use audit_log::edge::{self, HttpResponse};
 use audit_log::export::deliver::Delivery;
 use audit_log::export::destination::secret_hint;
@@ -24,10 +25,12 @@ use audit_log::secrets::SecretsError;
 use audit_log::time::Timestamp;
 use audit_log::validate::FieldError;
 use http::Request;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::App;
-use input::{json_object, parse_enabled, parse_secret, secret_required, unknown_fields};
+use input::{
+    json_object, parse_enabled, parse_secret, secret_required, unknown_fields, unknown_fields_of,
+};
 
 mod input;
 
@@ -42,6 +45,7 @@ pub(crate) fn allowed_methods(segments: &[&str]) -> Option<&'static [&'static st
         ["v1", "destinations", _] => Some(&["GET", "PATCH", "DELETE"]),
         ["v1", "destinations", _, "status"] => Some(&["GET"]),
         ["v1", "destinations", _, "test"] => Some(&["POST"]),
+        ["v1", "destinations", _, "replay"] => Some(&["POST"]),
         _ => None,
     }
 }
@@ -64,12 +68,17 @@ pub(crate) async fn route<B: AsRef<[u8]>>(
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match (req.method().as_str(), segments.as_slice()) {
         ("GET", [_, _]) => list(app, org).await,
-        ("POST", [_, _]) => create(app, org, body).await,
+        ("POST", [_, _]) => create(app, caller, body).await,
         ("GET", [_, _, id]) => {
             with_destination(app, org, id, |d| async move { edge::json(200, &d.view()) }).await
         }
-        ("PATCH", [_, _, id]) => with_destination(app, org, id, |d| update(app, d, body)).await,
-        ("DELETE", [_, _, id]) => with_destination(app, org, id, |d| delete(app, d)).await,
+        ("PATCH", [_, _, id]) => {
+            with_destination(app, org, id, |d| update(app, caller, d, body)).await
+        }
+        ("DELETE", [_, _, id]) => with_destination(app, org, id, |d| delete(app, caller, d)).await,
+        ("POST", [_, _, id, "replay"]) => {
+            with_destination(app, org, id, |d| replay(app, caller, d, body)).await
+        }
         ("GET", [_, _, id, "status"]) => {
             with_destination(app, org, id, |d| async move { status(&d) }).await
         }
@@ -123,7 +132,8 @@ async fn list(app: &App, org: &OrgId) -> HttpResponse {
     }
 }
 
-async fn create(app: &App, org: &OrgId, body: &[u8]) -> HttpResponse {
+async fn create(app: &App, caller: &Caller, body: &[u8]) -> HttpResponse {
+    let org = &caller.principal.org_id;
     let fields = match json_object(body) {
         Ok(f) => f,
         Err(problem) => return edge::problem(&problem),
@@ -188,7 +198,14 @@ async fn create(app: &App, org: &OrgId, body: &[u8]) -> HttpResponse {
         }
         return edge::problem(&Problem::unavailable());
     }
-    log_change(&destination, "created");
+    record_change(
+        app,
+        caller,
+        &destination,
+        Action::ExportDestinationCreated,
+        None,
+    )
+    .await;
     let mut response = edge::json(201, &destination.view());
     if let Ok(location) =
         http::HeaderValue::from_str(&format!("/v1/destinations/{}", destination.id))
@@ -203,7 +220,7 @@ async fn create(app: &App, org: &OrgId, body: &[u8]) -> HttpResponse {
 /// A PATCH: each given spec field replaces the stored one (`settings`
 /// whole); `secret` rotates; `enabled: true` on a disabled destination
 /// restarts export at now (nothing recorded while it was off is sent).
-async fn update(app: &App, current: Destination, body: &[u8]) -> HttpResponse {
+async fn update(app: &App, caller: &Caller, current: Destination, body: &[u8]) -> HttpResponse {
     let patch = match json_object(body) {
         Ok(f) => f,
         Err(problem) => return edge::problem(&problem),
@@ -306,12 +323,19 @@ async fn update(app: &App, current: Destination, body: &[u8]) -> HttpResponse {
         _ if secret.is_some() => "secret_rotated",
         _ => "updated",
     };
-    log_change(&next, action);
+    record_change(
+        app,
+        caller,
+        &next,
+        Action::ExportDestinationUpdated,
+        Some(action),
+    )
+    .await;
     edge::json(200, &next.view())
 }
 
 /// Removes the destination (export stops at once), then its secret.
-async fn delete(app: &App, d: Destination) -> HttpResponse {
+async fn delete(app: &App, caller: &Caller, d: Destination) -> HttpResponse {
     match app.store.delete_destination(&d.org_id, &d.id).await {
         Ok(true) => {}
         Ok(false) => {
@@ -330,7 +354,7 @@ async fn delete(app: &App, d: Destination) -> HttpResponse {
             tracing::error!(error = %e, org = %d.org_id, destination_id = %d.id, "destination secret not deleted");
         }
     }
-    log_change(&d, "deleted");
+    record_change(app, caller, &d, Action::ExportDestinationDeleted, None).await;
     let mut response = edge::respond(204, "application/json", String::new());
     response.headers_mut().remove(http::header::CONTENT_TYPE);
     response
@@ -434,15 +458,124 @@ async fn test_answer(
     )
 }
 
-fn log_change(d: &Destination, action: &str) {
+/// Logs a change and records it in the org's own log (group `audit_log`),
+/// so the log shows who changed where it goes. Recording is best effort: the
+/// change itself has happened.
+async fn record_change(
+    app: &App,
+    caller: &Caller,
+    d: &Destination,
+    action: Action,
+    changes: Option<&str>,
+) {
     tracing::info!(
         org = %d.org_id,
         destination_id = %d.id,
         kind = d.spec.settings.kind(),
         enabled = d.enabled,
-        action,
+        action = action.as_str(),
+        changes,
         "destination changed"
     );
+    let mut metadata = Map::new();
+    metadata.insert("destination_type".into(), d.spec.settings.kind().into());
+    if let Some(changes) = changes {
+        metadata.insert("changes".into(), changes.replace('_', " ").into());
+    }
+    self_audit(app, caller, action, d, metadata).await;
+}
+
+async fn self_audit(
+    app: &App,
+    caller: &Caller,
+    action: Action,
+    d: &Destination,
+    metadata: Map<String, Value>,
+) {
+    let actor = match audit_log::self_audit::key_actor(&caller.principal.key_id) {
+        Ok(a) => a,
+        Err(_) => audit_log::self_audit::operator_actor(),
+    };
+    let resource = (
+        "export_destination",
+        d.id.as_str(),
+        Some(d.spec.name.as_str()),
+    );
+    if let Err(e) =
+        audit_log::self_audit::record(&app.store, &d.org_id, action, actor, resource, metadata)
+            .await
+    {
+        tracing::error!(error = %e, org = %d.org_id, destination_id = %d.id, "recording the change in the org's log failed");
+    }
+}
+
+/// `POST /v1/destinations/{id}/replay` `{"from", "to"}`: queues the explicit
+/// past window (recorded_at in (from, to]) for this destination, the only way
+/// events from before `enabled_at` are ever sent. Recorded in the org's log.
+async fn replay(app: &App, caller: &Caller, d: Destination, body: &[u8]) -> HttpResponse {
+    let fields = match json_object(body) {
+        Ok(f) => f,
+        Err(problem) => return edge::problem(&problem),
+    };
+    let mut errors = unknown_fields_of(&fields, &["from", "to"]);
+    let mut bound = |name: &str| match fields.get(name).and_then(Value::as_str) {
+        Some(v) => match Timestamp::parse_lenient(v) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    name,
+                    "must be an RFC 3339 timestamp or a YYYY-MM-DD date",
+                ));
+                None
+            }
+        },
+        None => {
+            errors.push(FieldError::new(name, "is required"));
+            None
+        }
+    };
+    let (from, to) = (bound("from"), bound("to"));
+    let now = Timestamp::now();
+    if let (Some(from), Some(to)) = (from, to) {
+        if from >= to {
+            errors.push(FieldError::new("from", "must be before to"));
+        }
+        if to > now {
+            errors.push(FieldError::new(
+                "to",
+                "must not be in the future: the scheduler sends what comes next",
+            ));
+        }
+    }
+    let (Some(from), Some(to), true) = (from, to, errors.is_empty()) else {
+        return edge::problem(&Problem::invalid(errors));
+    };
+    let Some(queue) = &app.export_queue else {
+        return edge::problem(&Problem::unavailable());
+    };
+    let window = audit_log::export::ExportWindow { from, to };
+    let mut job = audit_log::export::ExportJob::new(d.id.clone(), d.org_id.clone(), window, now);
+    job.replay = true;
+    if let Err(e) = queue.send(&job).await {
+        tracing::error!(error = %e, org = %d.org_id, destination_id = %d.id, "queueing a replay failed");
+        return edge::problem(&Problem::unavailable());
+    }
+    if let Err(e) = app
+        .store
+        .count_jobs(&d.org_id, &d.id, audit_log::store::JobCounter::Pending, 1)
+        .await
+    {
+        tracing::warn!(error = %e, destination_id = %d.id, "counting the replay job failed");
+    }
+    let mut metadata = Map::new();
+    metadata.insert("destination_type".into(), d.spec.settings.kind().into());
+    metadata.insert("from".into(), from.to_rfc3339().into());
+    metadata.insert("to".into(), to.to_rfc3339().into());
+    self_audit(app, caller, Action::ExportReplayRequested, &d, metadata).await;
+    edge::json(
+        202,
+        &json!({"destination_id": d.id, "window": {"from": from, "to": to}, "status": "queued"}),
+    )
 }
 
 #[cfg(test)]

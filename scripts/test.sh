@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test`: formatting, lints and the test suite. Needs the local stack's environment,
+# `make test`: the template's lints, formatting, lints and the test suite. Needs the local stack's environment,
 # so run it through `scripts/stack.sh with-stack scripts/test.sh` (which `make test` does).
 set -euo pipefail
 
@@ -12,6 +12,9 @@ cd "$ROOT"
 }
 
 step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "template.yaml: cfn-lint and sam validate --lint (scripts/lambda.sh validate)"
+bash scripts/lambda.sh validate
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check

@@ -7,7 +7,7 @@ use std::time::Duration;
 use audit_log::access::Authenticator;
 use audit_log::auth::Role;
 use audit_log_tests::{Stack, CURSOR_SECRET};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -19,6 +19,12 @@ fn load(name: &str, ingest_key: &str, admin_key: &str) -> lambda_http::Request {
         .replace("REPLACE_WITH_INGEST_KEY", ingest_key)
         .replace("REPLACE_WITH_ADMIN_KEY", admin_key);
     lambda_http::request::from_str(&text).expect("an API Gateway request")
+}
+
+/// A sample as the raw payload Lambda hands the export function.
+fn sample(name: &str) -> Value {
+    let text = std::fs::read_to_string(events_dir().join(name)).expect("sample file");
+    serde_json::from_str(&text).expect("JSON")
 }
 
 fn body(response: &http::Response<String>) -> Value {
@@ -40,6 +46,7 @@ async fn every_sample_event_runs_through_its_handler() {
         audit_log::export::UrlPolicy {
             allow_private: true,
         },
+        None,
     );
 
     let mut seen: Vec<String> = std::fs::read_dir(events_dir())
@@ -94,19 +101,35 @@ async fn every_sample_event_runs_through_its_handler() {
     .await;
     assert_eq!(types.status(), 200);
 
-    // The export samples are the export function's triggers; until that
-    // function exists they must at least be the typed events it will take.
-    let schedule: aws_lambda_events::event::eventbridge::EventBridgeEvent<Value> =
-        serde_json::from_str(
-            &std::fs::read_to_string(events_dir().join("export-schedule.json")).expect("file"),
-        )
-        .expect("an EventBridge event");
-    assert_eq!(schedule.detail_type, "Scheduled Event");
-    let jobs: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(
-        &std::fs::read_to_string(events_dir().join("export-jobs.json")).expect("file"),
-    )
-    .expect("an SQS event");
-    assert_eq!(jobs.records.len(), 2);
+    // The export samples go through the export function's entry point, over
+    // tables and queues of their own (the scheduler scans every destination).
+    let isolated = Stack::start_isolated().await;
+    let exporter = isolated.exporter(export::ExportConfig::default()).await;
+    let tick = export::handle_event(&exporter, sample("export-schedule.json"))
+        .await
+        .expect("the schedule tick is handled");
+    assert_eq!(
+        tick,
+        json!({
+            "destinations": 0, "windows": 0, "errors": 0, "max_lag_secs": 0,
+            "seal": {"orgs": 0, "digests": 0, "errors": 0},
+        }),
+        "a tick over empty tables"
+    );
+    // The jobs name destination dst_01 of org demo, which does not exist: a
+    // deleted destination's job is acknowledged, so no item fails.
+    let jobs = sample("export-jobs.json");
+    assert_eq!(jobs["Records"].as_array().map(Vec::len), Some(2));
+    let acked = export::handle_event(&exporter, jobs)
+        .await
+        .expect("the job batch is handled");
+    assert_eq!(acked, json!({"batchItemFailures": []}));
+    // Anything else is refused rather than taken for a tick.
+    let other = export::handle_event(&exporter, json!({"detail-type": "Object Created"})).await;
+    assert!(
+        matches!(other, Err(export::ExportEventError::UnknownTrigger(_))),
+        "{other:?}"
+    );
 
     let exercised = [
         "export-jobs.json",

@@ -1,0 +1,83 @@
+//! The Lambda payloads of the export function: an SQS batch of jobs (answered
+//! with a partial batch response) or the EventBridge schedule tick (answered
+//! with the tick's report). `main` only builds the app and calls
+//! `handle_event`, so the samples in `events/` run through it in tests.
+
+use audit_log::export::queue::JobMessage;
+use audit_log::time::Timestamp;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use serde_json::{json, Value};
+
+use crate::ExportApp;
+
+/// The `detail-type` of the events an EventBridge schedule sends.
+const SCHEDULED_EVENT: &str = "Scheduled Event";
+
+/// Why a payload was not handled. Delivery failures are not errors here:
+/// they are in the batch response, or in the report's counts.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportEventError {
+    #[error("the payload has Records but is not an SQS event: {0}")]
+    NotSqs(#[source] serde_json::Error),
+    #[error("the payload is neither an SQS batch nor an EventBridge schedule event: {0}")]
+    UnknownTrigger(String),
+    #[error("encoding the response failed: {0}")]
+    Response(#[source] serde_json::Error),
+}
+
+/// Handles one invocation: SQS records are jobs, a `Scheduled Event` is a
+/// scheduler tick.
+pub async fn handle_event(app: &ExportApp, payload: Value) -> Result<Value, ExportEventError> {
+    if payload.get("Records").is_some() {
+        let event: SqsEvent = serde_json::from_value(payload).map_err(ExportEventError::NotSqs)?;
+        let failed = crate::handle_jobs(app, jobs(event)).await;
+        let mut response = SqsBatchResponse::default();
+        for id in failed {
+            response.add_failure(id);
+        }
+        return serde_json::to_value(response).map_err(ExportEventError::Response);
+    }
+    match serde_json::from_value::<EventBridgeEvent<Value>>(payload) {
+        Ok(event) if event.detail_type == SCHEDULED_EVENT => {}
+        Ok(event) => {
+            return Err(ExportEventError::UnknownTrigger(format!(
+                "EventBridge detail-type {:?}",
+                event.detail_type
+            )))
+        }
+        Err(e) => return Err(ExportEventError::UnknownTrigger(e.to_string())),
+    }
+    let report = crate::schedule(app, Timestamp::now()).await;
+    audit_log::metrics::export_lag(report.max_lag_secs);
+    Ok(json!({
+        "destinations": report.destinations,
+        "windows": report.windows,
+        "errors": report.errors,
+        "max_lag_secs": report.max_lag_secs,
+        "seal": {
+            "orgs": report.seal.orgs,
+            "digests": report.seal.digests,
+            "errors": report.seal.errors,
+        },
+    }))
+}
+
+/// The records as jobs. A record without an id or receipt handle cannot be
+/// named in a batch response nor settled: it is dropped with the batch.
+fn jobs(event: SqsEvent) -> Vec<JobMessage> {
+    event
+        .records
+        .into_iter()
+        .filter_map(|r| {
+            let attr = |name: &str| r.attributes.get(name).map(String::as_str);
+            Some(JobMessage::from_attributes(
+                r.message_id.clone()?,
+                r.receipt_handle.clone()?,
+                r.body.clone().unwrap_or_default(),
+                attr("ApproximateReceiveCount"),
+                attr("ApproximateFirstReceiveTimestamp"),
+            ))
+        })
+        .collect()
+}

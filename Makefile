@@ -1,14 +1,16 @@
 # Local development entry points.
 #   make run    the API on http://127.0.0.1:$(PORT) (default 3000) against a local stack
-#   make test   cargo fmt --check, clippy -D warnings and cargo test against a fresh stack
+#   make test   template lints, cargo fmt --check, clippy -D warnings and cargo test against a fresh stack
+#   make build  the three Lambda zips (cargo lambda, arm64); make validate  cfn-lint + sam validate
 # The local stack (DynamoDB Local + moto_server on loopback) is scripts/stack.sh; it
-# installs its tools into .tools and .venv on first use.
+# installs its tools into .tools and .venv on first use; scripts/lambda.sh installs
+# cargo-lambda, cfn-lint (.venv) and the SAM CLI (.tools/sam) the same way.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help install run test fmt clippy stack-up stack-down stack-status clean-local
+.PHONY: help install run test build validate bench fmt clippy stack-up stack-down stack-status clean-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-13s %s\n", $$1, $$2 }'
@@ -20,9 +22,18 @@ install: ## install DynamoDB Local, playwright-core (.tools), moto (.venv), chro
 run: ## persistent stack + auditctl init + demo org/keys + auditctl serve (PORT=3000)
 	bash scripts/run.sh
 
-test: ## fmt check, clippy and cargo test (with the browser test) against a fresh in-memory stack
+test: ## template lints, fmt check, clippy and cargo test (with the browser test) against a fresh in-memory stack
 	bash scripts/browser.sh install
 	bash scripts/stack.sh with-stack bash scripts/test.sh
+
+build: ## cargo lambda build --release --arm64: target/lambda/{ingest,query,export}/bootstrap.zip, with sizes
+	bash scripts/lambda.sh build
+
+validate: ## cfn-lint and sam validate --lint on template.yaml (tools installed into .venv, .tools/sam)
+	bash scripts/lambda.sh validate
+
+bench: ## release build + fresh stack + every benchmark vs its baseline; writes bench/RESULTS.md (QUICK=1: small)
+	bash scripts/bench.sh
 
 fmt: ## format the workspace
 	cargo fmt --all

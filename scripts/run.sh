@@ -92,6 +92,10 @@ log "serving http://127.0.0.1:$PORT (org 'demo'); Ctrl-C stops the server and th
 
 # In the background so that signals reach this script at once; INT/QUIT are restored
 # (bash ignores them in background jobs) so Ctrl-C also reaches the server directly.
+# Local development only: destinations may be http://127.0.0.1 receivers, and
+# the export scheduler ticks every 10 s instead of every minute.
+export AUDIT_ALLOW_PRIVATE_DESTINATIONS="${AUDIT_ALLOW_PRIVATE_DESTINATIONS:-true}"
+export AUDIT_SCHEDULE_INTERVAL_SECONDS="${AUDIT_SCHEDULE_INTERVAL_SECONDS:-10}"
 (
   trap - INT QUIT
   exec "$BIN" serve --listen "127.0.0.1:$PORT"

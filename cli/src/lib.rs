@@ -4,6 +4,7 @@
 
 pub mod export_runner;
 pub mod server;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub fn apps(
     auth: fn() -> Authenticator,
     config: &aws_config::SdkConfig,
     urls: UrlPolicy,
+    export_queue: Option<audit_log::export::queue::ExportQueue>,
 ) -> Arc<Apps> {
     Arc::new(Apps {
         ingest: ingest::App {
@@ -59,6 +61,7 @@ pub fn apps(
             secrets: SecretStore::from_env(config),
             urls,
             deliverer: Deliverer::new(config, std::time::Duration::from_secs(10)),
+            export_queue,
         },
     })
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use audit_log::access::Authenticator;
 use audit_log::auth::{generate_key, key_hash, Role};
+use audit_log::catalog::Action;
 use audit_log::ids::OrgId;
 use audit_log::limits::{MAX_NAME_LEN, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
 use audit_log::store::{ApiKeyRecord, OrgSettings};
@@ -41,6 +42,10 @@ enum Command {
         #[command(subcommand)]
         command: ExportCommand,
     },
+    /// Check the log's integrity (event hashes, digests, chain, signatures)
+    /// in the store (--org) or in an S3 export (--s3); exits non-zero on any
+    /// failure.
+    Verify(auditctl::verify::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -131,6 +136,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             store.ensure_tables().await.map_err(|e| e.to_string())?;
             let t = store.tables();
             eprintln!("tables ready: {} and {}", t.events, t.control);
+            let key = auditctl::verify::ensure_signing_key().await?;
+            eprintln!("integrity signing key ready: {key}");
             let config = audit_log::aws_config().await;
             let (queue, dlq) =
                 audit_log::export::queue::ExportQueue::ensure(&aws_sdk_sqs::Client::new(&config))
@@ -190,6 +197,24 @@ async fn run(cli: Cli) -> Result<(), String> {
                             )
                             .await;
                     }
+                    let mut per_destination: std::collections::BTreeMap<(String, String), usize> =
+                        Default::default();
+                    for job in &moved {
+                        *per_destination
+                            .entry((job.org_id.to_string(), job.destination_id.clone()))
+                            .or_default() += 1;
+                    }
+                    for ((o, destination), jobs) in per_destination {
+                        let jobs = jobs.to_string();
+                        self_audit(
+                            &app.store,
+                            &org(&o)?,
+                            Action::ExportRedriveRequested,
+                            ("export_destination", &destination, None),
+                            &[("jobs", jobs.as_str())],
+                        )
+                        .await;
+                    }
                     eprintln!("redrove {} job(s)", moved.len());
                 }
                 ExportCommand::Replay {
@@ -202,13 +227,28 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let window = parse_window(&from, &to)?;
                     let job =
                         export::replay(&app, &org, &destination, window, Timestamp::now()).await?;
+                    let (from, to) = (job.window.from.to_rfc3339(), job.window.to.to_rfc3339());
+                    self_audit(
+                        &app.store,
+                        &org,
+                        Action::ExportReplayRequested,
+                        ("export_destination", &job.destination_id, None),
+                        &[("from", from.as_str()), ("to", to.as_str())],
+                    )
+                    .await;
                     eprintln!("replay of {} queued for {}", job.window, job.destination_id);
                 }
+            }
+        }
+        Command::Verify(args) => {
+            if !auditctl::verify::run(&store, args).await? {
+                return Err("integrity verification failed".into());
             }
         }
         Command::Serve { listen } => {
             let secret = auditctl::cursor_secret_from_env().map_err(|e| e.to_string())?;
             let exporter = auditctl::export_app(store.clone()).await?;
+            let export_queue = exporter.queue.clone();
             let interval = std::env::var("AUDIT_SCHEDULE_INTERVAL_SECONDS")
                 .ok()
                 .and_then(|s| s.parse().ok())
@@ -219,7 +259,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             tokio::spawn(auditctl::export_runner::run(exporter, interval));
             let config = audit_log::aws_config().await;
             let urls = audit_log::export::UrlPolicy::from_env();
-            let apps = auditctl::apps(store, &secret, Authenticator::from_env, &config, urls);
+            let apps = auditctl::apps(
+                store,
+                &secret,
+                Authenticator::from_env,
+                &config,
+                urls,
+                Some(export_queue),
+            );
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -245,6 +292,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                     revoked_at: None,
                 };
                 store.put_key(&record).await.map_err(|e| e.to_string())?;
+                let name = (!record.name.is_empty()).then_some(record.name.as_str());
+                self_audit(
+                    &store,
+                    &record.org_id,
+                    Action::AuditLogKeyCreated,
+                    ("audit_log_key", &record.key_id, name),
+                    &[("role", role.as_str())],
+                )
+                .await;
                 eprintln!(
                     "created {} key {} for org {}",
                     role, record.key_id, record.org_id
@@ -278,6 +334,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 {
                     return Err(format!("org {o} has no key {key_id}"));
                 }
+                self_audit(
+                    &store,
+                    &org(&o)?,
+                    Action::AuditLogKeyRevoked,
+                    ("audit_log_key", &key_id, None),
+                    &[],
+                )
+                .await;
                 eprintln!("revoked {key_id}");
             }
         },
@@ -317,6 +381,30 @@ fn parse_window(from: &str, to: &str) -> Result<audit_log::export::ExportWindow,
         return Err("--from must be before --to".into());
     }
     Ok(audit_log::export::ExportWindow { from, to })
+}
+
+/// Records an operator's change in the org's own log (group `audit_log`);
+/// a failure is reported but does not undo the change.
+async fn self_audit(
+    store: &audit_log::store::Store,
+    org: &OrgId,
+    action: Action,
+    resource: (&str, &str, Option<&str>),
+    metadata: &[(&str, &str)],
+) {
+    let metadata = metadata
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    let actor = audit_log::self_audit::operator_actor();
+    if let Err(e) =
+        audit_log::self_audit::record(store, org, action, actor, resource, metadata).await
+    {
+        eprintln!(
+            "auditctl: warning: could not record {} in the org's log: {e}",
+            action.as_str()
+        );
+    }
 }
 
 async fn shutdown_signal() {

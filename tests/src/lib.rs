@@ -21,6 +21,8 @@ pub const CURSOR_SECRET: &[u8] = b"e2e-cursor-secret";
 /// A running server and its store.
 pub struct Stack {
     pub base: String,
+    /// The export queues the query function replays into (isolated stacks).
+    pub queue: Option<audit_log::export::queue::ExportQueue>,
     pub store: Store,
     /// Destination secrets, as the server stores them (moto).
     pub secrets: SecretStore,
@@ -49,7 +51,7 @@ impl Stack {
     /// As `start`, with the given destination URL policy.
     pub async fn start_with(urls: UrlPolicy) -> Stack {
         require_stack();
-        Self::serve(auditctl::store_from_env().await, urls).await
+        Self::serve(auditctl::store_from_env().await, urls, None).await
     }
 
     /// A stack with tables of its own, so that the export scheduler (which
@@ -63,20 +65,7 @@ impl Stack {
             control: format!("t-{run}-control"),
         };
         let store = Store::new(aws_sdk_dynamodb::Client::new(&config), tables);
-        Self::serve(
-            store,
-            UrlPolicy {
-                allow_private: true,
-            },
-        )
-        .await
-    }
-
-    /// The export function over this stack's store, with queues of its own.
-    pub async fn exporter(&self, config: export::ExportConfig) -> export::ExportApp {
-        let sdk = audit_log::aws_config().await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let run = ulid::Ulid::new().to_string().to_lowercase();
+        let sqs = aws_sdk_sqs::Client::new(&config);
         let (queue, dlq) = audit_log::export::queue::ExportQueue::ensure_named(
             &sqs,
             &format!("q-{run}"),
@@ -84,16 +73,38 @@ impl Stack {
         )
         .await
         .expect("create queues");
+        let queue = audit_log::export::queue::ExportQueue::new(sqs, queue, dlq);
+        Self::serve(
+            store,
+            UrlPolicy {
+                allow_private: true,
+            },
+            Some(queue),
+        )
+        .await
+    }
+
+    /// The export function over this stack's store and queues (an isolated
+    /// stack's own).
+    pub async fn exporter(&self, config: export::ExportConfig) -> export::ExportApp {
+        let sdk = audit_log::aws_config().await;
         export::ExportApp {
             store: self.store.clone(),
-            queue: audit_log::export::queue::ExportQueue::new(sqs, queue, dlq),
+            queue: self
+                .queue
+                .clone()
+                .expect("exporter() needs Stack::start_isolated()"),
             secrets: SecretStore::from_env(&sdk),
             deliverer: audit_log::export::deliver::Deliverer::new(&sdk, Duration::from_secs(5)),
             config,
         }
     }
 
-    async fn serve(store: Store, urls: UrlPolicy) -> Stack {
+    async fn serve(
+        store: Store,
+        urls: UrlPolicy,
+        queue: Option<audit_log::export::queue::ExportQueue>,
+    ) -> Stack {
         store.ensure_tables().await.expect("create tables");
         let config = audit_log::aws_config().await;
         let apps = auditctl::apps(
@@ -102,6 +113,7 @@ impl Stack {
             || Authenticator::new(Duration::ZERO),
             &config,
             urls,
+            queue.clone(),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -114,6 +126,7 @@ impl Stack {
         ));
         Stack {
             base: format!("http://{addr}"),
+            queue,
             store,
             secrets: SecretStore::from_env(&config),
             http: reqwest::Client::new(),

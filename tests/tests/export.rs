@@ -144,6 +144,16 @@ fn unique(ids: &[String]) -> BTreeSet<String> {
     ids.iter().cloned().collect()
 }
 
+/// The test's own events among what arrived: the log's self-audit events
+/// (a destination created, a replay requested, …) are exported too, under
+/// fresh ids.
+fn ours(ids: &[String], prefix: &str) -> BTreeSet<String> {
+    ids.iter()
+        .filter(|i| i.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
 async fn s3_client() -> aws_sdk_s3::Client {
     let sdk = audit_log::aws_config().await;
     aws_sdk_s3::Client::from_conf(
@@ -226,22 +236,40 @@ async fn events_after_enabling_reach_every_destination_earlier_ones_only_by_repl
         Duration::from_secs(60),
         "all four destinations",
         || {
-            unique(&dd.accepted_ids()).len() >= 40
-                && unique(&hec.accepted_ids()).len() >= 40
-                && unique(&hook.accepted_ids()).len() >= 40
+            ours(&dd.accepted_ids(), "evt_after").len() >= 40
+                && ours(&hec.accepted_ids(), "evt_after").len() >= 40
+                && ours(&hook.accepted_ids(), "evt_after").len() >= 40
         },
     )
     .await;
     let want = unique(&after);
-    assert_eq!(unique(&dd.accepted_ids()), want, "Datadog");
-    assert_eq!(unique(&hec.accepted_ids()), want, "Splunk (OCSF)");
-    assert_eq!(unique(&hook.accepted_ids()), want, "webhook");
+    assert_eq!(ours(&dd.accepted_ids(), "evt_after"), want, "Datadog");
+    assert_eq!(
+        ours(&hec.accepted_ids(), "evt_after"),
+        want,
+        "Splunk (OCSF)"
+    );
+    assert_eq!(ours(&hook.accepted_ids(), "evt_after"), want, "webhook");
+    for r in [&dd, &hec, &hook] {
+        assert!(
+            ours(&r.accepted_ids(), "evt_before").is_empty(),
+            "no backfill"
+        );
+    }
+    // All four creations (Datadog's own included: it is recorded just after
+    // enabled_at) are in the org's log, so they are exported like any event.
+    let changes = dd
+        .accepted_records()
+        .iter()
+        .filter(|r| r["action"] == "EXPORT_DESTINATION_CREATED")
+        .count();
+    assert_eq!(changes, 4, "self-audit events are exported too");
     for record in hec.accepted_records() {
         assert_eq!(record["class_uid"], 6003, "OCSF API Activity");
     }
     let (objects, s3_ids) = s3_ids(&s3, &bucket).await;
     assert_eq!(objects, 1, "one object per window");
-    assert_eq!(unique(&s3_ids), want, "S3");
+    assert_eq!(ours(&s3_ids, "evt_after"), want, "S3");
 
     // A second tick with nothing new sends nothing old again.
     export::schedule(&app, Timestamp::now()).await;
@@ -250,11 +278,12 @@ async fn events_after_enabling_reach_every_destination_earlier_ones_only_by_repl
             .await
             .expect("poll");
     }
-    assert_eq!(dd.accepted_ids().len(), 40, "no backfill, no repeat");
+    let delivered = dd.accepted_ids().len();
+    assert_eq!(delivered, 44, "no backfill, no repeat");
 
     let st = status(&s, &o, &dd_id).await;
     assert_eq!(st["state"], "active", "{st}");
-    assert_eq!(st["events_delivered"], 40, "{st}");
+    assert_eq!(st["events_delivered"], 44, "{st}");
     assert_eq!(st["windows_pending"], 0, "{st}");
 
     // Replay: exactly the window asked for, to the destination asked for.
@@ -266,14 +295,13 @@ async fn events_after_enabling_reach_every_destination_earlier_ones_only_by_repl
         .await
         .expect("replay");
     work_until(&app, Duration::from_secs(30), "the replayed window", || {
-        dd.accepted_ids().len() >= 45
+        dd.accepted_ids().len() >= delivered + 5
     })
     .await;
-    let replayed: BTreeSet<String> = dd.accepted_ids()[40..].iter().cloned().collect();
+    let replayed: BTreeSet<String> = dd.accepted_ids()[delivered..].iter().cloned().collect();
     assert_eq!(replayed, unique(&before));
-    assert_eq!(
-        hec.accepted_ids().len(),
-        40,
+    assert!(
+        ours(&hec.accepted_ids(), "evt_before").is_empty(),
         "a replay goes only where asked"
     );
 
@@ -306,11 +334,11 @@ async fn a_receiver_failing_for_a_while_loses_nothing() {
     let app = s.exporter(fast(1800)).await;
     export::schedule(&app, Timestamp::now()).await;
     work_until(&app, Duration::from_secs(40), "recovery", || {
-        unique(&hec.accepted_ids()).len() >= 30
+        ours(&hec.accepted_ids(), "evt_flaky").len() >= 30
     })
     .await;
     assert_eq!(
-        unique(&hec.accepted_ids()),
+        ours(&hec.accepted_ids(), "evt_flaky"),
         unique(&ids),
         "every event arrived"
     );
@@ -318,11 +346,12 @@ async fn a_receiver_failing_for_a_while_loses_nothing() {
         hec.requests() > hec.accepted_requests(),
         "the receiver did fail first"
     );
-    for id in hec.accepted_ids() {
-        assert!(
-            ids.contains(&id),
-            "only our events, each with its stable id"
-        );
+    for id in hec
+        .accepted_ids()
+        .iter()
+        .filter(|i| i.starts_with("evt_flaky"))
+    {
+        assert!(ids.contains(id), "each event arrives under its stable id");
     }
 }
 
@@ -376,10 +405,10 @@ async fn failing_past_the_deadline_dead_letters_and_redrive_delivers_every_event
         .expect("redrive");
     assert_eq!(moved.len(), 1);
     work_until(&app, Duration::from_secs(30), "redriven delivery", || {
-        unique(&hook.accepted_ids()).len() >= 12
+        ours(&hook.accepted_ids(), "evt_dead").len() >= 12
     })
     .await;
-    assert_eq!(unique(&hook.accepted_ids()), unique(&ids));
+    assert_eq!(ours(&hook.accepted_ids(), "evt_dead"), unique(&ids));
 }
 
 #[tokio::test]
@@ -444,16 +473,16 @@ async fn a_1500_event_window_reaches_datadog_in_requests_of_at_most_1000_and_s3_
         &app,
         Duration::from_secs(60),
         "1,500 events at Datadog",
-        || unique(&dd.accepted_ids()).len() >= 1500,
+        || ours(&dd.accepted_ids(), "evt_big").len() >= 1500,
     )
     .await;
-    assert_eq!(unique(&dd.accepted_ids()), unique(&ids));
+    assert_eq!(ours(&dd.accepted_ids(), "evt_big"), unique(&ids));
     assert!(dd.max_entries() <= 1000, "at most 1000 entries per request");
     assert_eq!(dd.accepted_requests(), 2);
 
     // The same window again (a replay) leaves one S3 object, not two.
     let (objects, stored) = s3_ids(&s3, &bucket).await;
-    assert_eq!((objects, stored.len()), (1, 1500));
+    assert_eq!((objects, ours(&stored, "evt_big").len()), (1, 1500));
     let dest = s
         .store
         .get_destination(&o.id, &lake)
@@ -504,7 +533,7 @@ async fn a_destination_filter_sends_only_the_chosen_groups_and_actions() {
     let app = s.exporter(fast(1800)).await;
     export::schedule(&app, Timestamp::now()).await;
     work_until(&app, Duration::from_secs(30), "filtered delivery", || {
-        unique(&hook.accepted_ids()).len() >= wanted.len()
+        ours(&hook.accepted_ids(), "evt_mix").len() >= wanted.len()
     })
     .await;
     for _ in 0..2 {
@@ -513,4 +542,118 @@ async fn a_destination_filter_sends_only_the_chosen_groups_and_actions() {
             .expect("poll");
     }
     assert_eq!(unique(&hook.accepted_ids()), wanted);
+}
+
+#[tokio::test]
+async fn replay_through_the_api_and_every_destination_change_are_recorded_in_the_org_log() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    let from = Timestamp::now();
+    let early = ingest(&s, &o, "evt_early", 4, Action::ALL).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let to = Timestamp::now();
+    let id = create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
+
+    let replay = |body: Value, key: String| {
+        let url = format!("{}/v1/destinations/{id}/replay", s.base);
+        let http = s.http.clone();
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .expect("POST replay");
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let future = Timestamp::now().plus_millis(3_600_000).to_rfc3339();
+    let (status, problem) = replay(
+        json!({"from": from.to_rfc3339(), "to": future}),
+        o.admin.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (400, Some("to"))
+    );
+    let (member, _) = s.key(&o.id, Role::Member).await;
+    assert_eq!(
+        replay(
+            json!({"from": from.to_rfc3339(), "to": to.to_rfc3339()}),
+            member
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, body) = replay(
+        json!({"from": from.plus_millis(-1).to_rfc3339(), "to": to.to_rfc3339()}),
+        o.admin.clone(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+
+    let app = s.exporter(fast(1800)).await;
+    work_until(&app, Duration::from_secs(30), "the replayed window", || {
+        ours(&hook.accepted_ids(), "evt_early").len() >= 4
+    })
+    .await;
+    assert_eq!(unique(&hook.accepted_ids()), unique(&early));
+
+    // Disable and delete: each change lands in the org's own log.
+    let r = s
+        .http
+        .patch(format!("{}/v1/destinations/{id}", s.base))
+        .bearer_auth(&o.admin)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(r.status().as_u16(), 200);
+    let r = s
+        .http
+        .delete(format!("{}/v1/destinations/{id}", s.base))
+        .bearer_auth(&o.admin)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status().as_u16(), 204);
+    let log = s
+        .all_pages(&o.admin, &[("group", "audit_log".to_string())], 50)
+        .await;
+    let actions: Vec<&str> = log.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "EXPORT_DESTINATION_DELETED",
+            "EXPORT_DESTINATION_UPDATED",
+            "EXPORT_REPLAY_REQUESTED",
+            "EXPORT_DESTINATION_CREATED"
+        ]
+    );
+    for e in &log {
+        assert_eq!(e["actor"]["type"], "api_key", "who did it: the admin's key");
+        assert_eq!(e["resource"]["id"], id.as_str());
+    }
+    let description = log[1]["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("changed export destination hook (webhook): disabled"),
+        "{description}"
+    );
+
+    // A producer cannot forge the log's own events.
+    let mut forged = event("evt_forged", Action::UserInvited, false);
+    forged["action"] = json!("EXPORT_DESTINATION_DELETED");
+    forged["resource"] = json!({"type": "export_destination", "id": "dst_x"});
+    let (status, problem) = s.post(&o.ingest, &forged).await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (400, Some("action"))
+    );
 }

@@ -320,6 +320,7 @@ const FUNCTION_ROLES: &[(&str, &str)] = &[
 
 const LOGS: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
 const DESTINATION_SECRETS: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/${Stage}/destinations/*";
+const SIGNING_KEY: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/${Stage}/integrity/signing-key-*";
 
 /// A role's allow-list: (resource, actions on it).
 type Grants = &'static [(&'static str, &'static [&'static str])];
@@ -337,7 +338,12 @@ const ALLOWED: &[(&str, Grants)] = &[
     (
         "QueryRole",
         &[
-            ("EventsTable", &["dynamodb:Query", "dynamodb:GetItem"]),
+            // PutItem: self-audit events (destination changes, replays),
+            // written as conditional puts of new ids; never Update/Delete.
+            (
+                "EventsTable",
+                &["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem"],
+            ),
             (
                 "EventsTable/index/*",
                 &["dynamodb:Query", "dynamodb:GetItem"],
@@ -364,6 +370,8 @@ const ALLOWED: &[(&str, Grants)] = &[
                 ],
             ),
             ("CursorSecret", &["secretsmanager:GetSecretValue"]),
+            // `GET /v1/integrity/public-key`.
+            (SIGNING_KEY, &["secretsmanager:GetSecretValue"]),
             ("ExportQueue", &["sqs:SendMessage"]),
             ("QueryLogGroup", LOGS),
         ],
@@ -395,6 +403,14 @@ const ALLOWED: &[(&str, Grants)] = &[
             ),
             ("ExportDLQ", &["sqs:SendMessage"]),
             (DESTINATION_SECRETS, &["secretsmanager:GetSecretValue"]),
+            // Sealing signs digests and creates the key on first use.
+            (
+                SIGNING_KEY,
+                &[
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:CreateSecret",
+                ],
+            ),
             // The parameter: only the role ARNs the operator listed.
             ("ExportRoleArns", &["sts:AssumeRole"]),
             ("ExportLogGroup", LOGS),
@@ -520,9 +536,14 @@ fn grant_violation(role: &str, action: &str, resource: &str) -> Option<String> {
         return Some(format!("{grant}: Resource '*'"));
     }
     let on_events = resource == "EventsTable" || resource.starts_with("EventsTable/");
-    if on_events && role != "IngestRole" && EVENT_WRITES.contains(&action) {
+    // Events are only ever added: conditional puts by ingest, and by query for
+    // the log's own events (group audit_log). Nothing updates or deletes one.
+    let adds_events = resource == "EventsTable"
+        && action == "dynamodb:PutItem"
+        && matches!(role, "IngestRole" | "QueryRole");
+    if on_events && EVENT_WRITES.contains(&action) && !adds_events {
         return Some(format!(
-            "{grant}: the events table is append-only and only ingest puts"
+            "{grant}: the events table is append-only; only ingest and the log's own events put"
         ));
     }
     (!is_allowed(role, action, resource)).then(|| format!("{grant}: not on its allow-list"))
@@ -561,8 +582,8 @@ fn the_permission_check_fails_on_a_widened_role() {
     let cases = [
         (
             "QueryRole",
-            "{ Effect: Allow, Action: dynamodb:PutItem, Resource: !GetAtt EventsTable.Arn }",
-            "QueryRole has dynamodb:PutItem on EventsTable: the events table is append-only",
+            "{ Effect: Allow, Action: dynamodb:UpdateItem, Resource: !GetAtt EventsTable.Arn }",
+            "QueryRole has dynamodb:UpdateItem on EventsTable: the events table is append-only",
         ),
         (
             "ExportRole",

@@ -18,6 +18,9 @@ pub struct ExportConfig {
     /// `AUDIT_EXPORT_RETRY_MAX_SECONDS`, `AUDIT_EXPORT_DEADLINE_SECONDS`,
     /// defaults 10 s, 300 s, 1800 s).
     pub retry: RetryPolicy,
+    /// Length of an integrity digest period (`AUDIT_DIGEST_PERIOD_SECONDS`,
+    /// default 3600). A period is sealed once it ended more than `lag_ms` ago.
+    pub digest_period_ms: i64,
 }
 
 impl Default for ExportConfig {
@@ -28,6 +31,7 @@ impl Default for ExportConfig {
             max_windows_per_tick: 12,
             max_events_per_job: 5_000,
             retry: RetryPolicy::default(),
+            digest_period_ms: audit_log::integrity::DEFAULT_PERIOD_MS,
         }
     }
 }
@@ -46,6 +50,7 @@ impl ExportConfig {
                 deadline_secs: num("AUDIT_EXPORT_DEADLINE_SECONDS")
                     .unwrap_or(d.retry.deadline_secs),
             },
+            digest_period_ms: audit_log::integrity::period_ms_from_env(),
             ..d
         }
     }

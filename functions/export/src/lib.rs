@@ -5,17 +5,23 @@
 //!   send one job per window, then advance the cursor conditionally;
 //! * the **worker** (SQS, partial batch responses): read a job's window,
 //!   deliver it, and on failure retry with backoff, dead-letter after the
-//!   deadline, or dead-letter at once when the failure is permanent.
+//!   deadline, or dead-letter at once when the failure is permanent;
+//! * at the end of each scheduler tick, **sealing**: signed integrity
+//!   digests of every closed period, per org (see `seal`).
 //!
 //! Both are plain async functions over typed inputs, so `auditctl serve` and
 //! the tests run exactly what Lambda runs.
 
 mod config;
+mod event;
 mod scheduler;
+mod seal;
 mod worker;
 
 pub use config::ExportConfig;
+pub use event::{handle_event, ExportEventError};
 pub use scheduler::{schedule, ScheduleReport};
+pub use seal::{seal, SealReport};
 pub use worker::{handle_jobs, process_job, JobOutcome};
 
 use audit_log::export::deliver::Deliverer;

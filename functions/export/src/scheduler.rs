@@ -13,6 +13,8 @@ pub struct ScheduleReport {
     pub errors: usize,
     /// How far behind `now` the oldest cursor is, in seconds (export lag).
     pub max_lag_secs: i64,
+    /// The integrity sealing pass that ends every tick.
+    pub seal: crate::SealReport,
 }
 
 /// One tick. For each destination: send the job, then advance the cursor
@@ -85,5 +87,6 @@ pub async fn schedule(app: &ExportApp, now: Timestamp) -> ScheduleReport {
         export_lag_seconds = report.max_lag_secs,
         "scheduled"
     );
+    report.seal = crate::seal(app, now).await;
     report
 }

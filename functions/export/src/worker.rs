@@ -153,6 +153,12 @@ pub async fn process_job(
             .await;
         (delivery.outcome, delivery.requests)
     };
+    let delivered = matches!(outcome, Outcome::Delivered);
+    audit_log::metrics::delivery(
+        dest.spec.settings.kind(),
+        if delivered { events.len() } else { 0 },
+        if delivered { 0 } else { events.len() },
+    );
     match outcome {
         Outcome::Delivered => {
             if let Some(rts) = page.resume_after {

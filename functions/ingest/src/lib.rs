@@ -109,6 +109,12 @@ async fn route<B: AsRef<[u8]>>(
                 Err(errors) => edge::problem(&Problem::invalid(errors)),
                 Ok(new) => ingest_one(app, &caller, new, now).await,
             };
+            // 201 created; 400 invalid and 409 conflict are rejections.
+            let status = response.status().as_u16();
+            audit_log::metrics::ingest(
+                usize::from(status == 201),
+                usize::from(status == 400 || status == 409),
+            );
             (response, org, 1)
         }
         Submission::Batch(values) => {
@@ -203,6 +209,7 @@ async fn ingest_batch(
     }
     let results: Vec<BatchResult> = results.into_iter().flatten().collect();
     let count = |r: &str| results.iter().filter(|b| b.result == r).count();
+    audit_log::metrics::ingest(count("created"), count("invalid") + count("conflict"));
     let summary = json!({
         "created": count("created"),
         "duplicate": count("duplicate"),

@@ -6,9 +6,12 @@
 //! * `GET /v1/event-types` – the catalog, for filter menus
 //! * `GET /activity` – the Activity page (public static assets, see `activity`)
 //! * `/v1/destinations…` – export destinations, admins only (see `destinations`)
+//! * `GET /v1/integrity/public-key`, `GET /v1/integrity/digests` – signed
+//!   digests and the key that verifies them (see `integrity`)
 
 mod activity;
 mod destinations;
+mod integrity;
 
 use std::future::Future;
 use std::time::Instant;
@@ -45,6 +48,8 @@ pub struct App {
     pub urls: UrlPolicy,
     /// Sends `POST /v1/destinations/{id}/test`.
     pub deliverer: Deliverer,
+    /// The export queue, for replays (`None` where export is not set up).
+    pub export_queue: Option<audit_log::export::queue::ExportQueue>,
 }
 
 // By hand: the deliverer holds HTTP and AWS clients and has no `Debug`.
@@ -86,7 +91,8 @@ async fn route<B: AsRef<[u8]>>(app: &App, req: &Request<B>) -> (HttpResponse, Op
         || matches!(
             segments.as_slice(),
             ["v1", "events"] | ["v1", "events", _] | ["v1", "event-types"]
-        );
+        )
+        || integrity::owns(&segments);
     if !known {
         return (edge::problem(&Problem::not_found("No such route.")), None);
     }
@@ -115,6 +121,9 @@ async fn route<B: AsRef<[u8]>>(app: &App, req: &Request<B>) -> (HttpResponse, Op
         // The catalog is public knowledge: any valid key may read it.
         ["v1", "event-types"] => event_types(),
         ["v1", "destinations", ..] => destinations::route(app, &caller, req).await,
+        ["v1", "integrity", ..] => {
+            integrity::route(app, &caller, &segments, req.uri().query()).await
+        }
         _ => match authorize(
             caller.principal.role,
             OrgAccess {
@@ -288,8 +297,7 @@ fn event_types() -> HttpResponse {
     let groups: Vec<_> = Group::ALL
         .iter()
         .map(|g| {
-            let types: Vec<_> = Action::ALL
-                .iter()
+            let types: Vec<_> = Action::every()
                 .filter(|a| a.group() == *g)
                 .map(|a| {
                     json!({
@@ -297,6 +305,8 @@ fn event_types() -> HttpResponse {
                         "resource_type": a.resource_type(),
                         "summary": a.summary(),
                         "metadata_keys": a.metadata_keys(),
+                        // The audit log's own events: producers cannot send them.
+                        "producible": !a.is_self_audit(),
                     })
                 })
                 .collect();

@@ -24,6 +24,13 @@ async fn main() -> Result<(), Error> {
         urls: UrlPolicy::from_env(),
         // API Gateway gives a request 30 s; a test delivery gets 10.
         deliverer: Deliverer::new(&config, Duration::from_secs(10)),
+        // Replays need the export queue; without it they answer 503.
+        export_queue: audit_log::export::queue::ExportQueue::from_env(aws_sdk_sqs::Client::new(
+            &config,
+        ))
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "export queue unavailable: replays disabled"))
+        .ok(),
     };
     let app = &app;
     run(service_fn(move |req: Request| async move {

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{dynamo_error, Store, StoreError};
@@ -115,6 +117,16 @@ impl EventItem {
     }
 }
 
+/// The item `put_event` writes for `e` (for bulk loaders and benchmarks that
+/// must store exactly what ingest stores).
+pub fn encode_event_item(
+    e: &Event,
+    retention_days: u32,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    serde_dynamo::to_item(EventItem::encode(e, retention_days))
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
 fn decode_item(item: Item) -> Result<Event, StoreError> {
     let item: EventItem =
         serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -135,6 +147,17 @@ pub struct ReadBudget {
     pub max_items_read: usize,
 }
 
+/// What one `find_events` call cost DynamoDB.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReadCost {
+    /// Read capacity units consumed, as DynamoDB reports them
+    /// (`ReturnConsumedCapacity::Total`); 0 when it reports none.
+    pub read_units: f64,
+    pub round_trips: u32,
+    /// Items DynamoDB read (before the filter).
+    pub items_read: usize,
+}
+
 impl Default for ReadBudget {
     fn default() -> Self {
         ReadBudget {
@@ -152,8 +175,7 @@ impl Store {
         event: &Event,
         retention_days: u32,
     ) -> Result<PutOutcome, StoreError> {
-        let item: Item = serde_dynamo::to_item(EventItem::encode(event, retention_days))
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let item = encode_event_item(event, retention_days)?;
         let result = self
             .ddb
             .put_item()
@@ -213,6 +235,36 @@ impl Store {
         limit: usize,
         budget: ReadBudget,
     ) -> Result<Page, StoreError> {
+        self.find_events_measured(org, plan, start, limit, budget)
+            .await
+            .map(|(page, _)| page)
+    }
+
+    /// `find_events`, also returning what the page cost DynamoDB.
+    pub async fn find_events_measured(
+        &self,
+        org: &OrgId,
+        plan: &QueryPlan,
+        start: Option<&CursorKey>,
+        limit: usize,
+        budget: ReadBudget,
+    ) -> Result<(Page, ReadCost), StoreError> {
+        let mut cost = ReadCost::default();
+        let page = self
+            .find_events_costed(org, plan, start, limit, budget, &mut cost)
+            .await?;
+        Ok((page, cost))
+    }
+
+    async fn find_events_costed(
+        &self,
+        org: &OrgId,
+        plan: &QueryPlan,
+        start: Option<&CursorKey>,
+        limit: usize,
+        budget: ReadBudget,
+        cost: &mut ReadCost,
+    ) -> Result<Page, StoreError> {
         let mut events: Vec<Event> = Vec::with_capacity(limit);
         let mut exclusive_start = start.map(|k| start_key(org, plan, k));
         let mut round_trips = 0;
@@ -235,6 +287,7 @@ impl Store {
                 .key_condition_expression(&plan.key_condition)
                 .scan_index_forward(false)
                 .limit(i32::try_from(read_limit).unwrap_or(1000))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .set_exclusive_start_key(exclusive_start.take());
             if let Some(filter) = &plan.filter {
                 req = req.filter_expression(filter);
@@ -248,6 +301,13 @@ impl Store {
             let out = req.send().await.map_err(|e| dynamo_error("Query", e))?;
             round_trips += 1;
             items_read += usize::try_from(out.scanned_count).unwrap_or(0);
+            cost.round_trips = round_trips;
+            cost.items_read = items_read;
+            cost.read_units += out
+                .consumed_capacity
+                .as_ref()
+                .and_then(|c| c.capacity_units)
+                .unwrap_or(0.0);
             for item in out.items.unwrap_or_default() {
                 if events.len() == limit {
                     // There is at least one more match: continue after the last returned.

@@ -4,6 +4,7 @@
 
 mod control;
 mod destinations;
+mod digests;
 mod events;
 pub mod schema;
 
@@ -12,7 +13,8 @@ use aws_sdk_dynamodb::Client;
 
 pub use control::{ApiKeyRecord, OrgSettings};
 pub use destinations::JobCounter;
-pub use events::{Page, PutOutcome, ReadBudget, WindowPage};
+pub use digests::MANIFEST_PART_LEN;
+pub use events::{encode_event_item, Page, PutOutcome, ReadBudget, ReadCost, WindowPage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

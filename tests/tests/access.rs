@@ -209,3 +209,34 @@ async fn unknown_routes_methods_and_parameters_are_problems() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 405);
 }
+
+#[tokio::test]
+async fn a_revoked_key_stops_working_within_the_cache_time() {
+    use audit_log::access::{AuthError, Authenticator};
+    let s = Stack::start().await;
+    let org = s.org("cache", false).await;
+    let (key, key_id) = s.key(&org, Role::Admin).await;
+    let ttl = std::time::Duration::from_millis(800);
+    let auth = Authenticator::new(ttl);
+    let header = format!("Bearer {key}");
+    assert!(auth.authenticate(&s.store, Some(&header)).await.is_ok());
+    assert!(s
+        .store
+        .revoke_key(&org, &key_id, Timestamp::now())
+        .await
+        .unwrap());
+    // Within the cache time the cached lookup may still answer …
+    assert!(auth.authenticate(&s.store, Some(&header)).await.is_ok());
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(100)).await;
+    // … and once it has passed, the revocation holds.
+    assert!(matches!(
+        auth.authenticate(&s.store, Some(&header)).await,
+        Err(AuthError::Invalid)
+    ));
+    // A fresh process (no cache) refuses it at once.
+    let fresh = Authenticator::new(ttl);
+    assert!(matches!(
+        fresh.authenticate(&s.store, Some(&header)).await,
+        Err(AuthError::Invalid)
+    ));
+}

@@ -248,7 +248,9 @@ impl UrlPolicy {
     }
 }
 
-fn is_public(ip: IpAddr) -> bool {
+/// Whether an address is on the public internet (not loopback, private,
+/// link-local — the metadata service —, CGNAT, documentation or unspecified).
+pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             !(v4.is_private()

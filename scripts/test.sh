@@ -24,3 +24,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace
+
+step "openapi.yaml against auditctl serve: schemathesis (scripts/api-fuzz.sh)"
+bash scripts/api-fuzz.sh

@@ -61,6 +61,16 @@ pub fn problem(p: &Problem) -> HttpResponse {
     response
 }
 
+/// A 405 with the `Allow` header RFC 9110 requires: the methods `allow`
+/// lists (e.g. `["GET", "POST"]`).
+pub fn method_not_allowed(allow: &[&str]) -> HttpResponse {
+    let mut response = problem(&Problem::method_not_allowed());
+    if let Ok(value) = http::HeaderValue::from_str(&allow.join(", ")) {
+        response.headers_mut().insert(http::header::ALLOW, value);
+    }
+    response
+}
+
 impl From<&AuthError> for Problem {
     fn from(e: &AuthError) -> Self {
         match e {

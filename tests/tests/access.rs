@@ -208,6 +208,17 @@ async fn unknown_routes_methods_and_parameters_are_problems() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 405);
+    // RFC 9110: a 405 lists the methods the path accepts.
+    assert_eq!(r.headers()["allow"], "GET, POST");
+    let r = s
+        .http
+        .put(format!("{}/v1/destinations", s.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers()["allow"], "GET, POST");
 }
 
 #[tokio::test]

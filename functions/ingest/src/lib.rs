@@ -71,7 +71,8 @@ async fn route<B: AsRef<[u8]>>(
         );
     }
     if req.method() != Method::POST {
-        return (edge::problem(&Problem::method_not_allowed()), None, 0);
+        // The path also answers GET (the query function).
+        return (edge::method_not_allowed(&["GET", "POST"]), None, 0);
     }
     let caller = match app
         .auth

@@ -40,7 +40,7 @@ pub fn serve(method: &Method, path: &str) -> HttpResponse {
         return edge::problem(&Problem::not_found("No such file of the Activity page."));
     };
     if method != Method::GET && method != Method::HEAD {
-        return edge::problem(&Problem::method_not_allowed());
+        return edge::method_not_allowed(&["GET", "HEAD"]);
     }
     let body = if method == Method::HEAD {
         String::new()
@@ -105,7 +105,9 @@ mod tests {
     #[test]
     fn unknown_files_and_other_methods_are_refused() {
         assert_eq!(serve(&Method::GET, "/activity/other.js").status(), 404);
-        assert_eq!(serve(&Method::POST, "/activity").status(), 405);
+        let refused = serve(&Method::POST, "/activity");
+        assert_eq!(refused.status(), 405);
+        assert_eq!(header(&refused, "allow"), "GET, HEAD");
         assert!(serve(&Method::HEAD, "/activity").body().is_empty());
         assert!(owns("/activity") && owns("/activity/x") && !owns("/activityx"));
     }

@@ -96,12 +96,14 @@ async fn route<B: AsRef<[u8]>>(app: &App, req: &Request<B>) -> (HttpResponse, Op
     if !known {
         return (edge::problem(&Problem::not_found("No such route.")), None);
     }
-    let allowed = match destination_methods {
-        Some(methods) => methods.contains(&req.method().as_str()),
-        None => req.method() == Method::GET,
+    let (allowed, allow): (bool, &[&str]) = match destination_methods {
+        Some(methods) => (methods.contains(&req.method().as_str()), methods),
+        // POST /v1/events is the ingest function's: the path accepts both.
+        None if segments == ["v1", "events"] => (req.method() == Method::GET, &["GET", "POST"]),
+        None => (req.method() == Method::GET, &["GET"]),
     };
     if !allowed {
-        return (edge::problem(&Problem::method_not_allowed()), None);
+        return (edge::method_not_allowed(allow), None);
     }
     let caller = match app
         .auth

@@ -83,7 +83,8 @@ pub(crate) async fn route<B: AsRef<[u8]>>(
             with_destination(app, org, id, |d| async move { status(&d) }).await
         }
         ("POST", [_, _, id, "test"]) => with_destination(app, org, id, |d| test(app, d)).await,
-        _ => edge::problem(&Problem::method_not_allowed()),
+        // `crate::route` already answered 405 for methods the path does not list.
+        _ => edge::method_not_allowed(allowed_methods(&segments).unwrap_or(&[])),
     }
 }
 

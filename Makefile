@@ -10,7 +10,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help install run test build validate bench fmt clippy stack-up stack-down stack-status clean-local
+.PHONY: help install run test build validate bench fuzz fmt clippy stack-up stack-down stack-status clean-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-13s %s\n", $$1, $$2 }'
@@ -34,6 +34,9 @@ validate: ## cfn-lint and sam validate --lint on template.yaml (tools installed 
 
 bench: ## release build + fresh stack + every benchmark vs its baseline; writes bench/RESULTS.md (QUICK=1: small)
 	bash scripts/bench.sh
+
+fuzz: ## cargo-fuzz: each target (fuzz/fuzz_targets) for FUZZ_SECONDS (default 60), from fuzz/seeds; prints execs per target
+	bash scripts/fuzz.sh
 
 fmt: ## format the workspace
 	cargo fmt --all

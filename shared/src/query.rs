@@ -323,6 +323,20 @@ mod tests {
         assert_eq!(parse(&[("group", "nope")]).unwrap_err().field, "group");
     }
 
+    /// Found by `make fuzz` (query_params): `?=x` decodes to an empty name.
+    /// It is refused like any unknown parameter, and named as sent.
+    #[test]
+    fn empty_parameter_name_is_rejected_as_sent() {
+        let pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(b"q=llama&=l%0Eamfo2&limit=5")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+        let err =
+            ActivityQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap_err();
+        assert_eq!(err.field, "");
+        assert_eq!(err.reason, "is not a known query parameter");
+    }
+
     #[test]
     fn single_parameters_may_not_repeat() {
         assert_eq!(

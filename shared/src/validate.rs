@@ -261,6 +261,9 @@ impl Parser<'_> {
                     self.error(field, format!("must be at most {max} characters"))
                 } else if s.chars().any(char::is_control) {
                     self.error(field, "must not contain control characters")
+                } else if s.chars().any(is_bidi_override) {
+                    // They reorder how a description reads ("Trojan Source").
+                    self.error(field, "must not contain bidirectional override characters")
                 } else if s.trim().is_empty() {
                     self.error(field, "must not be blank")
                 } else {
@@ -422,6 +425,11 @@ impl Parser<'_> {
     }
 }
 
+/// U+202A–U+202E and U+2066–U+2069: embeddings, overrides and isolates.
+fn is_bidi_override(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn depth(v: &Value) -> usize {
     match v {
         Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
@@ -558,6 +566,19 @@ mod tests {
         let mut v = valid();
         v["actor"]["name"] = json!("Ada\nLovelace");
         assert_eq!(fields(&errors_for(v)), ["actor.name"]);
+    }
+
+    #[test]
+    fn bidi_overrides_in_names_are_rejected() {
+        let mut v = valid();
+        v["resource"]["name"] = json!("invoice\u{202E}fdp.exe");
+        assert_eq!(fields(&errors_for(v)), ["resource.name"]);
+        let mut v = valid();
+        v["actor"]["name"] = json!("Ada Lovelace — עברית");
+        assert!(
+            parse_event(&v, now(), "").is_ok(),
+            "right-to-left text itself is fine"
+        );
     }
 
     #[test]

@@ -58,7 +58,13 @@ pub fn event(prefix: &str, i: usize, occurred_at_ms: Option<i64>) -> Value {
             "replicas": 3,
             "autoscaling": {"min": 1, "max": 8, "target_utilization": 0.7},
             "labels": ["team:ml-platform", "cost-center:4711", "tier:gold"],
-            "reason": "rolled out after the nightly evaluation passed on every benchmark suite"
+            "reason": "rolled out after the nightly evaluation passed on every benchmark suite",
+            "version": "v42",
+            "previous_version": "v41",
+            "git_sha": "3f9c2a7e1b4d8f6a0c5e9b2d7f1a4c8e6b3d0f9a",
+            "ticket": "OPS-12345",
+            "endpoint": format!("https://inference.internal.example.com/v1/models/{model}/deployments/{}", i % 9973),
+            "approved_by": ["usr_001", "usr_017"]
         },
     });
     // One event in eleven is system-initiated.

@@ -67,11 +67,15 @@ pub struct QueryPlan {
     pub filter: Option<String>,
     pub names: BTreeMap<String, String>,
     pub values: BTreeMap<String, String>,
+    /// Whether the filter can drop items the key condition selects. The
+    /// org guard alone cannot (every index partition is the org's), so a
+    /// page guarded only by it reads just `limit + 1` items.
+    pub narrows: bool,
 }
 
 impl QueryPlan {
     pub fn has_filter(&self) -> bool {
-        self.filter.is_some()
+        self.narrows
     }
 }
 
@@ -160,6 +164,7 @@ pub fn plan(org: &OrgId, q: &ActivityQuery) -> QueryPlan {
         let v = b.value(word.clone());
         filters.push(format!("contains({attr}, {v})"));
     }
+    let narrows = !filters.is_empty();
     // Defence in depth: every item read must belong to the org, whatever
     // the partition says.
     if index != Index::ByTime {
@@ -173,6 +178,7 @@ pub fn plan(org: &OrgId, q: &ActivityQuery) -> QueryPlan {
         partition,
         key_condition,
         filter: (!filters.is_empty()).then(|| filters.join(" AND ")),
+        narrows,
         names: b.names,
         values: b.values,
     }
@@ -264,6 +270,15 @@ mod tests {
             plan_for(&[("actor", "system")]).partition,
             "ORG#acme#ACTOR#system"
         );
+    }
+
+    #[test]
+    fn the_org_guard_alone_does_not_count_as_a_narrowing_filter() {
+        let guarded = plan_for(&[("actor", "usr_1")]);
+        assert!(guarded.filter.is_some(), "the guard is still applied");
+        assert!(!guarded.has_filter(), "but pages need no read-ahead for it");
+        assert!(plan_for(&[("actor", "usr_1"), ("q", "x")]).has_filter());
+        assert!(!plan_for(&[]).has_filter());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! this process, over the local stack that `make test` starts (DynamoDB
 //! Local, moto). Each test gets fresh orgs, so tests never see each other.
 
+pub mod logs;
 pub mod receivers;
 
 use std::net::SocketAddr;
@@ -269,4 +270,21 @@ pub fn event(id: &str, action: audit_log::catalog::Action, system: bool) -> Valu
         e["actor"] = json!({"type": "user", "id": "usr_ada", "name": "Ada Lovelace", "email": "ada@example.com"});
     }
     e
+}
+
+/// An org with an ingest key and an admin key, the shape most tests need.
+pub struct OrgKeys {
+    pub id: OrgId,
+    pub ingest: String,
+    pub admin: String,
+}
+
+impl Stack {
+    /// A fresh org without teams, with an ingest and an admin key.
+    pub async fn org_with_keys(&self, label: &str) -> OrgKeys {
+        let id = self.org(label, false).await;
+        let (ingest, _) = self.key(&id, Role::Ingest).await;
+        let (admin, _) = self.key(&id, Role::Admin).await;
+        OrgKeys { id, ingest, admin }
+    }
 }

@@ -3,7 +3,7 @@
 //! export destinations; secrets go to Secrets Manager and never appear in a
 //! response body or a log line.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use audit_log::auth::Role;
 use audit_log::export::webhook;
@@ -15,32 +15,6 @@ use serde_json::{json, Value};
 
 // ---------------------------------------------------------------- harness
 
-/// Every log line this test binary writes (INFO and up, as in production).
-fn logs() -> &'static Mutex<Vec<u8>> {
-    static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-            .with_ansi(false)
-            .with_writer(move || LogWriter(buffer))
-            .try_init();
-        buffer
-    })
-}
-
-struct LogWriter(&'static Mutex<Vec<u8>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Records every response text, so a test can check that no secret ever
 /// appeared in any of them (or in the logs).
 struct Client<'a> {
@@ -50,7 +24,7 @@ struct Client<'a> {
 
 impl<'a> Client<'a> {
     fn new(s: &'a Stack) -> Self {
-        logs();
+        audit_log_tests::logs::capture();
         Client {
             s,
             seen: Vec::new(),
@@ -110,7 +84,7 @@ impl<'a> Client<'a> {
 
     /// Asserts that no response so far, and no log line, contains a secret.
     fn assert_never_shown(&self, secrets: &[&str]) {
-        let logs = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+        let logs = audit_log_tests::logs::captured();
         // Every request logs one line (route=query …): proof the capture works
         // whichever test of this binary runs first.
         assert!(

@@ -6,13 +6,11 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use audit_log::auth::Role;
 use audit_log::catalog::{Action, Group};
 use audit_log::export::RetryPolicy;
-use audit_log::ids::OrgId;
 use audit_log::time::Timestamp;
 use audit_log_tests::receivers::Receiver;
 use audit_log_tests::{event, Stack};
@@ -23,37 +21,6 @@ use serde_json::{json, Value};
 const DD_KEY: &str = "dd-api-key-0123456789abcdef";
 const HEC_TOKEN: &str = "11111111-2222-3333-4444-555555555555";
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// Every log line this test binary writes, to look for secrets in.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = buffer.clone();
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || CaptureWriter(writer.clone()))
-            .try_init();
-        buffer
-    })
-    .clone()
-}
-
-struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for CaptureWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn fast(deadline_secs: u32) -> ExportConfig {
     ExportConfig {
@@ -68,17 +35,10 @@ fn fast(deadline_secs: u32) -> ExportConfig {
     }
 }
 
-struct Org {
-    id: OrgId,
-    ingest: String,
-    admin: String,
-}
+type Org = audit_log_tests::OrgKeys;
 
 async fn org(s: &Stack) -> Org {
-    let id = s.org("export", false).await;
-    let (ingest, _) = s.key(&id, Role::Ingest).await;
-    let (admin, _) = s.key(&id, Role::Admin).await;
-    Org { id, ingest, admin }
+    s.org_with_keys("export").await
 }
 
 /// Ingests `n` events (ids `<prefix>_<i>`, actions cycling through the
@@ -195,7 +155,7 @@ async fn s3_ids(client: &aws_sdk_s3::Client, bucket: &str) -> (usize, Vec<String
 
 #[tokio::test]
 async fn events_after_enabling_reach_every_destination_earlier_ones_only_by_replay() {
-    let logs = captured_logs();
+    audit_log_tests::logs::capture();
     let s = Stack::start_isolated().await;
     let o = org(&s).await;
     let before_start = Timestamp::now();
@@ -305,7 +265,7 @@ async fn events_after_enabling_reach_every_destination_earlier_ones_only_by_repl
         "a replay goes only where asked"
     );
 
-    let logs = String::from_utf8_lossy(&logs.lock().unwrap_or_else(|p| p.into_inner())).to_string();
+    let logs = audit_log_tests::logs::captured();
     assert!(
         logs.contains("export job"),
         "the worker logs one line per job"

@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 
-use audit_log::auth::Role;
 use audit_log::catalog::Action;
-use audit_log::ids::OrgId;
 use audit_log::integrity::{PublicKey, Signer};
 use audit_log::time::Timestamp;
 use audit_log_tests::{event, Stack};
@@ -30,17 +28,10 @@ fn config() -> ExportConfig {
     }
 }
 
-struct Org {
-    id: OrgId,
-    ingest: String,
-    admin: String,
-}
+type Org = audit_log_tests::OrgKeys;
 
 async fn org(s: &Stack) -> Org {
-    let id = s.org("integrity", false).await;
-    let (ingest, _) = s.key(&id, Role::Ingest).await;
-    let (admin, _) = s.key(&id, Role::Admin).await;
-    Org { id, ingest, admin }
+    s.org_with_keys("integrity").await
 }
 
 /// Three batches of `n` events, each batch in a later period.

@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::{dynamo_error, Store, StoreError};
+use super::{dynamo_error, from_item, to_item, Store, StoreError};
 use crate::auth::Role;
 use crate::ids::OrgId;
 use crate::limits::DEFAULT_RETENTION_DAYS;
@@ -89,9 +89,7 @@ impl Store {
             .map_err(|e| dynamo_error("GetItem", e))?;
         match out.item {
             None => Ok(OrgSettings::default()),
-            Some(item) => serde_dynamo::from_item::<_, OrgItem>(item)
-                .map(|i| i.settings)
-                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            Some(item) => from_item::<OrgItem>(item).map(|i| i.settings),
         }
     }
 
@@ -100,36 +98,27 @@ impl Store {
         org: &OrgId,
         settings: OrgSettings,
     ) -> Result<(), StoreError> {
-        let item = serde_dynamo::to_item(OrgItem {
+        let item = to_item(OrgItem {
             pk: keys::org(org),
             sk: ORG_SK.into(),
             settings,
-        })
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        self.ddb
-            .put_item()
-            .table_name(&self.tables.control)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("PutItem", e))?;
+        })?;
+        self.put_control(item).await?;
         Ok(())
     }
 
     /// Stores a new key's lookup and listing items together.
     pub async fn put_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let lookup = serde_dynamo::to_item(KeyItem {
+        let lookup = to_item(KeyItem {
             pk: key_pk(&record.key_hash),
             sk: KEY_SK.into(),
             record: record.clone(),
-        })
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let listing = serde_dynamo::to_item(KeyItem {
+        })?;
+        let listing = to_item(KeyItem {
             pk: keys::org(&record.org_id),
             sk: listing_sk(&record.key_id),
             record: record.clone(),
-        })
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        })?;
         let put = |item| {
             Put::builder()
                 .table_name(&self.tables.control)
@@ -161,11 +150,7 @@ impl Store {
             .await
             .map_err(|e| dynamo_error("GetItem", e))?;
         out.item
-            .map(|item| {
-                serde_dynamo::from_item::<_, KeyItem>(item)
-                    .map(|k| k.record)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))
-            })
+            .map(|item| from_item::<KeyItem>(item).map(|k| k.record))
             .transpose()
     }
 
@@ -183,11 +168,7 @@ impl Store {
         out.items
             .unwrap_or_default()
             .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item::<_, KeyItem>(item)
-                    .map(|k| k.record)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))
-            })
+            .map(|item| from_item::<KeyItem>(item).map(|k| k.record))
             .collect()
     }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{dynamo_error, Store, StoreError};
+use super::{dynamo_error, from_item, to_item, written, Store, StoreError};
 use crate::export::{DeliveryStatus, Destination, DestinationSpec};
 use crate::ids::OrgId;
 use crate::plan::keys;
@@ -46,8 +46,7 @@ fn s(v: impl Into<String>) -> AttributeValue {
 }
 
 fn decode(item: HashMap<String, AttributeValue>) -> Result<Destination, StoreError> {
-    let i: DestinationItem =
-        serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let i: DestinationItem = from_item(item)?;
     let spec: DestinationSpec = serde_json::from_str(&i.spec)
         .map_err(|e| StoreError::Corrupt(format!("destination {}: {e}", i.id)))?;
     Ok(Destination {
@@ -79,7 +78,7 @@ impl Store {
     pub async fn put_destination(&self, d: &Destination) -> Result<(), StoreError> {
         let spec =
             serde_json::to_string(&d.spec).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let item = serde_dynamo::to_item(DestinationItem {
+        let item = to_item(DestinationItem {
             pk: keys::org(&d.org_id),
             sk: dest_sk(&d.id),
             id: d.id.clone(),
@@ -93,15 +92,8 @@ impl Store {
             created_at: d.created_at,
             updated_at: d.updated_at,
             status: d.status.clone(),
-        })
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        self.ddb
-            .put_item()
-            .table_name(&self.tables.control)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("PutItem", e))?;
+        })?;
+        self.put_control(item).await?;
         Ok(())
     }
 
@@ -217,16 +209,7 @@ impl Store {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(dynamo_error("UpdateItem", e)),
-        }
+        written("UpdateItem", req.send().await)
     }
 
     pub async fn delete_destination(&self, org: &OrgId, id: &str) -> Result<bool, StoreError> {
@@ -294,16 +277,7 @@ impl Store {
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(dynamo_error("UpdateItem", e)),
-        }
+        written("UpdateItem", result)
     }
 
     /// Records a successful delivery of `events` events.
@@ -384,15 +358,6 @@ impl Store {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(dynamo_error("UpdateItem", e)),
-        }
+        written("UpdateItem", req.send().await).map(|_| ())
     }
 }

@@ -5,19 +5,17 @@
 //! under the item size limit) and `DIGEST_HEAD` (a copy of the org's latest
 //! digest: where the next seal continues the chain).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::{dynamo_error, Store, StoreError};
+use super::{dynamo_error, from_item, to_item, written, Item, Store, StoreError};
 use crate::export::ExportWindow;
 use crate::ids::{EventId, OrgId};
 use crate::integrity::{Digest, ManifestEntry};
 use crate::plan::keys;
 use crate::time::Timestamp;
-
-type Item = HashMap<String, AttributeValue>;
 
 const HEAD_SK: &str = "DIGEST_HEAD";
 /// Manifest lines per `DIGESTPART` item (ids ≤ 128 bytes: < 200 KB a part).
@@ -57,8 +55,7 @@ struct PartItem {
 }
 
 fn decode_digest(item: Item) -> Result<(Digest, u32), StoreError> {
-    let i: DigestItem =
-        serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let i: DigestItem = from_item(item)?;
     Ok((i.digest, i.manifest_parts))
 }
 
@@ -183,28 +180,20 @@ impl Store {
                 .iter()
                 .map(|e| format!("{} {}\n", e.id, e.hash))
                 .collect();
-            let item = serde_dynamo::to_item(PartItem {
+            let item = to_item(PartItem {
                 pk: keys::org(org),
                 sk: part_sk(digest.period_start, n),
                 entries,
-            })
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            self.ddb
-                .put_item()
-                .table_name(&self.tables.control)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(|e| dynamo_error("PutItem", e))?;
+            })?;
+            self.put_control(item).await?;
         }
         let item = |sk: String| {
-            serde_dynamo::to_item(DigestItem {
+            to_item(DigestItem {
                 pk: keys::org(org),
                 sk,
                 digest: digest.clone(),
                 manifest_parts: chunks.len() as u32,
             })
-            .map_err(|e| StoreError::Invalid(e.to_string()))
         };
         let put_digest = Put::builder()
             .table_name(&self.tables.control)
@@ -231,16 +220,7 @@ impl Store {
             .transact_items(TransactWriteItem::builder().put(head).build())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(dynamo_error("TransactWriteItems", e)),
-        }
+        written("TransactWriteItems", result)
     }
 
     /// The org's digests whose period starts in `[from, to]` (either bound
@@ -311,8 +291,7 @@ impl Store {
                     digest.period()
                 )));
             };
-            let part: PartItem =
-                serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let part: PartItem = from_item(item)?;
             for line in part.entries.lines() {
                 let (id, hash) = line
                     .split_once(' ')

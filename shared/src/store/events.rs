@@ -8,15 +8,13 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{dynamo_error, Store, StoreError};
+use super::{dynamo_error, from_item, to_item, Item, Store, StoreError};
 use crate::catalog::{Action, Group};
 use crate::cursor::CursorKey;
 use crate::event::{Actor, Context, Event, Resource};
 use crate::ids::{EventId, OrgId};
 use crate::plan::{keys, Index, QueryPlan};
 use crate::time::Timestamp;
-
-type Item = HashMap<String, AttributeValue>;
 
 /// How a put ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,13 +121,11 @@ pub fn encode_event_item(
     e: &Event,
     retention_days: u32,
 ) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    serde_dynamo::to_item(EventItem::encode(e, retention_days))
-        .map_err(|e| StoreError::Invalid(e.to_string()))
+    to_item(EventItem::encode(e, retention_days))
 }
 
 fn decode_item(item: Item) -> Result<Event, StoreError> {
-    let item: EventItem =
-        serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let item: EventItem = from_item(item)?;
     item.decode()
 }
 

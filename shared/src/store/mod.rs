@@ -8,8 +8,13 @@ mod digests;
 mod events;
 pub mod schema;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 pub use control::{ApiKeyRecord, OrgSettings};
 pub use destinations::JobCounter;
@@ -34,6 +39,44 @@ where
     StoreError::Dynamo {
         op,
         message: DisplayErrorContext(&e).to_string(),
+    }
+}
+
+/// One DynamoDB item.
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// A typed value as an item; failing means the value cannot be stored.
+pub(crate) fn to_item<T: Serialize>(value: T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// An item as a typed value; failing means the stored data is not what we wrote.
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A conditional write's answer: `Ok(true)` written, `Ok(false)` refused by
+/// its condition (a conditional check or a cancelled transaction), else the
+/// error.
+pub(crate) fn written<O, E, R>(
+    op: &'static str,
+    result: Result<O, SdkError<E, R>>,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.as_service_error().and_then(|s| s.code()),
+                Some("ConditionalCheckFailedException" | "TransactionCanceledException")
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(dynamo_error(op, e)),
     }
 }
 
@@ -68,6 +111,18 @@ impl Store {
 
     pub fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    /// Writes an item to the control table, unconditionally.
+    pub(crate) async fn put_control(&self, item: Item) -> Result<(), StoreError> {
+        self.ddb
+            .put_item()
+            .table_name(&self.tables.control)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("PutItem", e))?;
+        Ok(())
     }
 
     /// Creates both tables when missing (what `auditctl init` does).

@@ -631,6 +631,23 @@ fn the_permission_check_fails_on_a_widened_role() {
 
 // ---------------------------------------------------------------- 3. export queue
 
+/// `ExportQueue::from_env` looks a queue URL up by name (`sqs:GetQueueUrl`,
+/// granted to no role) when its variable is unset: every function that
+/// builds the queue adapter must be given both URLs.
+#[test]
+fn functions_that_use_the_export_queue_are_given_both_urls() {
+    let t = template();
+    for function in ["QueryFunction", "ExportFunction"] {
+        let vars = &resource(&t, function)["Properties"]["Environment"]["Variables"];
+        for var in ["AUDIT_EXPORT_QUEUE_URL", "AUDIT_EXPORT_DLQ_URL"] {
+            assert!(
+                !vars[var].is_null(),
+                "{function} lacks {var}: it would look the queue up at start-up and fail"
+            );
+        }
+    }
+}
+
 #[test]
 fn export_queue_matches_the_contract() {
     let t = template();

@@ -26,12 +26,20 @@ impl Row {
     }
 }
 
+/// ours ÷ baseline with two significant digits below 0.1 (so a query 400
+/// times faster than its baseline reads 0.0025×, not 0.00×).
 pub fn ratio(ours: f64, baseline: f64) -> String {
-    if baseline > 0.0 && ours.is_finite() {
-        format!("{:.2}×", ours / baseline)
-    } else {
-        "–".to_string()
+    if !(baseline > 0.0 && ours.is_finite()) {
+        return "–".to_string();
     }
+    let r = ours / baseline;
+    let digits = if r >= 0.1 || r == 0.0 {
+        2
+    } else {
+        // 0.0123 → 3 leading decimals → 4 digits: "0.012".
+        (-r.log10()).ceil() as usize + 1
+    };
+    format!("{r:.digits$}×")
 }
 
 pub fn fmt(v: f64, unit: &str) -> String {
@@ -68,4 +76,20 @@ pub fn render(title_lines: &[String], rows: &[Row], notes: &[String]) -> String 
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_keeps_two_significant_digits_when_small() {
+        assert_eq!(ratio(1.0, 2.0), "0.50×");
+        assert_eq!(ratio(9.6, 3838.0), "0.0025×");
+        assert_eq!(ratio(0.2, 10.3), "0.019×");
+        assert_eq!(ratio(44.7, 6794.0), "0.0066×");
+        assert_eq!(ratio(4.08, 0.2), "20.40×");
+        assert_eq!(ratio(0.0, 1.0), "0.00×");
+        assert_eq!(ratio(1.0, 0.0), "–");
+    }
 }

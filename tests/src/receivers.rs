@@ -34,6 +34,8 @@ pub enum Kind {
 struct Log {
     requests: usize,
     accepted_requests: usize,
+    /// Body bytes of the accepted requests.
+    accepted_bytes: usize,
     max_entries: usize,
     /// Per accepted event: the Datadog entry, the HEC envelope, or the
     /// webhook record.
@@ -148,6 +150,10 @@ impl Receiver {
     }
 
     /// The most events one accepted request carried.
+    pub fn accepted_bytes(&self) -> usize {
+        self.shared.log().accepted_bytes
+    }
+
     pub fn max_entries(&self) -> usize {
         self.shared.log().max_entries
     }
@@ -277,6 +283,7 @@ async fn receive(
     match checked {
         Ok(entries) => {
             log.accepted_requests += 1;
+            log.accepted_bytes += body.len();
             log.max_entries = log.max_entries.max(entries.len());
             for (entry, record) in entries {
                 log.entries.push(entry);

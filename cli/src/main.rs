@@ -46,6 +46,20 @@ enum Command {
     /// in the store (--org) or in an S3 export (--s3); exits non-zero on any
     /// failure.
     Verify(auditctl::verify::VerifyArgs),
+    /// Manage the integrity signing key.
+    SigningKey {
+        #[command(subcommand)]
+        command: SigningKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SigningKeyCommand {
+    /// Replace the key that signs new digests. Digests signed by the old key
+    /// keep verifying: every key stays listed at GET /v1/integrity/public-keys.
+    Rotate,
+    /// List every signing key (ids and public halves; never a private key).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -136,7 +150,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             store.ensure_tables().await.map_err(|e| e.to_string())?;
             let t = store.tables();
             eprintln!("tables ready: {} and {}", t.events, t.control);
-            let key = auditctl::verify::ensure_signing_key().await?;
+            let key = auditctl::verify::ensure_signing_key(&store).await?;
             eprintln!("integrity signing key ready: {key}");
             let config = audit_log::aws_config().await;
             let (queue, dlq) =
@@ -243,6 +257,28 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Verify(args) => {
             if !auditctl::verify::run(&store, args).await? {
                 return Err("integrity verification failed".into());
+            }
+        }
+        Command::SigningKey {
+            command: SigningKeyCommand::Rotate,
+        } => {
+            let (old, new) = auditctl::verify::rotate_signing_key(&store).await?;
+            eprintln!("signing key rotated: {old} retired, {new} signs new digests");
+            println!("{new}");
+        }
+        Command::SigningKey {
+            command: SigningKeyCommand::List,
+        } => {
+            println!("key_id\tstatus\tcreated_at\tretired_at\tpublic_key");
+            for k in auditctl::verify::list_signing_keys(&store).await? {
+                let status = if k.current { "current" } else { "retired" };
+                println!(
+                    "{}\t{status}\t{}\t{}\t{}",
+                    k.key_id,
+                    k.created_at.to_rfc3339(),
+                    k.retired_at.map_or("-".into(), Timestamp::to_rfc3339),
+                    k.public_key
+                );
             }
         }
         Command::Serve { listen } => {

@@ -8,8 +8,8 @@ use std::io::{BufRead, BufReader};
 use audit_log::export::ExportWindow;
 use audit_log::ids::{EventId, OrgId};
 use audit_log::integrity::{
-    digests_prefix, event_hash, record_hash, verify_chain, Anchor, Digest, DigestFile, Finding,
-    Observed, PeriodEvidence, PublicKey, PublicKeyView,
+    digests_prefix, event_hash, keys, public_keys_prefix, record_hash, verify_chain, Anchor,
+    Digest, DigestFile, Finding, KeyRing, Observed, PeriodEvidence, PublicKey, PublicKeyView,
 };
 use audit_log::store::Store;
 use audit_log::time::Timestamp;
@@ -43,7 +43,7 @@ impl Report {
 /// from the digests also breaks the chain.
 pub async fn verify_store(
     store: &Store,
-    key: &PublicKey,
+    keys: &KeyRing,
     org: &OrgId,
     from: Option<Timestamp>,
     to: Option<Timestamp>,
@@ -104,7 +104,7 @@ pub async fn verify_store(
         });
     }
     report.periods = periods.len();
-    report.findings = verify_chain(&periods, anchor, key);
+    report.findings = verify_chain(&periods, anchor, keys);
     if let Some(head) = store.digest_head(org).await.map_err(|e| e.to_string())? {
         let last = all.last().map(|(d, _)| d);
         if last.is_none_or(|l| l.digest_hash != head.digest_hash) {
@@ -131,16 +131,16 @@ pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
 /// Verifies an S3 export offline: for each org under `prefix` (or just
 /// `org`), the exported events' hashes against their records, the digest
 /// files' signatures and chain, and each digest's manifest against the
-/// events exported in its period. With no `key`, the public key comes from
-/// the export's `public-key.json` (pin it with `--public-key` from
-/// `GET /v1/integrity/public-key` for assurance against a rewritten bucket).
+/// events exported in its period. With no `keys`, the public keys come from
+/// the export's `digests/public-keys/` (pin them with `--public-key` from
+/// `GET /v1/integrity/public-keys` for assurance against a rewritten bucket).
 /// The first digest file of an export anchors the chain.
 pub async fn verify_s3(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
     org: Option<&OrgId>,
-    key: Option<&PublicKey>,
+    keys: Option<&KeyRing>,
 ) -> Result<Vec<(OrgId, Report)>, String> {
     let orgs = match org {
         Some(o) => vec![o.clone()],
@@ -150,7 +150,7 @@ pub async fn verify_s3(
     for org in orgs {
         reports.push((
             org.clone(),
-            verify_s3_org(s3, bucket, prefix, &org, key).await?,
+            verify_s3_org(s3, bucket, prefix, &org, keys).await?,
         ));
     }
     Ok(reports)
@@ -247,26 +247,36 @@ async fn verify_s3_org(
     bucket: &str,
     prefix: &str,
     org: &OrgId,
-    key: Option<&PublicKey>,
+    pinned: Option<&KeyRing>,
 ) -> Result<Report, String> {
     let digests_dir = digests_prefix(prefix, org);
+    let keys_dir = public_keys_prefix(prefix, org);
     let org_dir = digests_dir.trim_end_matches("digests/").to_string();
-    let keys = list_keys(s3, bucket, &org_dir).await?;
-    let key = match key {
-        Some(k) => k.clone(),
+    let objects = list_keys(s3, bucket, &org_dir).await?;
+    let ring = match pinned {
+        Some(ring) => ring.clone(),
         None => {
-            let body = get(s3, bucket, &format!("{digests_dir}public-key.json")).await?;
-            let view: PublicKeyView = serde_json::from_slice(&body)
-                .map_err(|e| format!("public-key.json is not a public key: {e}"))?;
-            PublicKey::from_base64(&view.public_key).map_err(|e| e.to_string())?
+            let mut ring = KeyRing::default();
+            for k in objects.iter().filter(|k| k.starts_with(&keys_dir)) {
+                let body = get(s3, bucket, k).await?;
+                let view: PublicKeyView = serde_json::from_slice(&body)
+                    .map_err(|e| format!("s3://{bucket}/{k} is not a public key: {e}"))?;
+                let key = PublicKey::from_base64(&view.public_key)
+                    .map_err(|e| format!("s3://{bucket}/{k}: {e}"))?;
+                ring.add(key, None);
+            }
+            ring
         }
     };
     let mut report = Report::default();
     let mut events: HashMap<EventId, Observed> = HashMap::new();
     let mut digests: Vec<DigestFile> = Vec::new();
-    for k in &keys {
+    for k in &objects {
+        if k.starts_with(&keys_dir) {
+            continue;
+        }
         if let Some(name) = k.strip_prefix(&digests_dir) {
-            if name == "public-key.json" || !name.ends_with(".json") {
+            if !name.ends_with(".json") {
                 continue;
             }
             let body = get(s3, bucket, k).await?;
@@ -325,7 +335,7 @@ async fn verify_s3_org(
     report.periods = by_period.len();
     report
         .findings
-        .extend(verify_chain(&by_period, Anchor::Any, &key));
+        .extend(verify_chain(&by_period, Anchor::Any, &ring));
     Ok(report)
 }
 
@@ -381,10 +391,12 @@ pub struct VerifyArgs {
     /// Only periods starting before this time.
     #[arg(long)]
     pub to: Option<String>,
-    /// The public key (base64, from GET /v1/integrity/public-key); default:
-    /// read from Secrets Manager, or for --s3 from the export's public-key.json.
+    /// A public key (base64, from GET /v1/integrity/public-keys) to accept;
+    /// repeat it for every key the periods were signed with. Default: every
+    /// registered key (from the service), or for --s3 the export's
+    /// digests/public-keys/.
     #[arg(long)]
-    pub public_key: Option<String>,
+    pub public_key: Vec<String>,
 }
 
 /// Runs `auditctl verify`: prints what was checked and every finding;
@@ -401,11 +413,16 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
             .transpose()
     };
     let (from, to) = (time("--from", &args.from)?, time("--to", &args.to)?);
-    let pinned = args
-        .public_key
-        .as_deref()
-        .map(|k| PublicKey::from_base64(k).map_err(|e| format!("--public-key: {e}")))
-        .transpose()?;
+    let pinned = if args.public_key.is_empty() {
+        None
+    } else {
+        let mut ring = KeyRing::default();
+        for k in &args.public_key {
+            let key = PublicKey::from_base64(k).map_err(|e| format!("--public-key: {e}"))?;
+            ring.add(key, None);
+        }
+        Some(ring)
+    };
     let reports = match (&args.s3, org) {
         (Some(url), org) => {
             let (bucket, prefix) = parse_s3_url(url)?;
@@ -413,21 +430,21 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
             verify_s3(&s3, &bucket, &prefix, org.as_ref(), pinned.as_ref()).await?
         }
         (None, Some(org)) => {
-            let key = match pinned {
-                Some(k) => k,
+            let ring = match pinned {
+                Some(ring) => ring,
                 None => {
                     let config = audit_log::aws_config().await;
                     let secrets = audit_log::secrets::SecretStore::from_env(&config);
                     let name = audit_log::integrity::signing::secret_name_from_env();
-                    audit_log::integrity::signing::load(&secrets, &name)
+                    let listing = keys::listing(&secrets, store, &name)
                         .await
-                        .map_err(|e| e.to_string())?
-                        .public_key()
+                        .map_err(|e| e.to_string())?;
+                    keys::ring(&listing)
                 }
             };
             vec![(
                 org.clone(),
-                verify_store(store, &key, &org, from, to).await?,
+                verify_store(store, &ring, &org, from, to).await?,
             )]
         }
         (None, None) => return Err("give --org ORG, or --s3 s3://bucket/prefix".into()),
@@ -467,13 +484,35 @@ async fn s3_client() -> aws_sdk_s3::Client {
     )
 }
 
-/// Creates the integrity signing key if it does not exist (`auditctl init`).
-pub async fn ensure_signing_key() -> Result<String, String> {
+/// Creates (and registers) the integrity signing key if it does not exist
+/// (`auditctl init`).
+pub async fn ensure_signing_key(store: &Store) -> Result<String, String> {
     let config = audit_log::aws_config().await;
     let secrets = audit_log::secrets::SecretStore::from_env(&config);
     let name = audit_log::integrity::signing::secret_name_from_env();
-    let signer = audit_log::integrity::signing::load_or_create(&secrets, &name)
+    let signer = keys::current_signer(&secrets, store, &name)
         .await
         .map_err(|e| e.to_string())?;
     Ok(format!("{name} ({})", signer.key_id()))
+}
+
+/// Replaces the signing key (`auditctl signing-key rotate`); digests signed
+/// by the old key keep verifying. Returns the old and the new key ids.
+pub async fn rotate_signing_key(store: &Store) -> Result<(String, String), String> {
+    let config = audit_log::aws_config().await;
+    let secrets = audit_log::secrets::SecretStore::from_env(&config);
+    let name = audit_log::integrity::signing::secret_name_from_env();
+    keys::rotate(&secrets, store, &name)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Every signing key, oldest first (`auditctl signing-key list`).
+pub async fn list_signing_keys(store: &Store) -> Result<Vec<keys::KeyListing>, String> {
+    let config = audit_log::aws_config().await;
+    let secrets = audit_log::secrets::SecretStore::from_env(&config);
+    let name = audit_log::integrity::signing::secret_name_from_env();
+    keys::listing(&secrets, store, &name)
+        .await
+        .map_err(|e| e.to_string())
 }

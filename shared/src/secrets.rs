@@ -142,6 +142,19 @@ impl SecretStore {
         }
     }
 
+    /// Puts a new current version of the existing secret `name` (the
+    /// signing key's rotation).
+    pub async fn put_named(&self, name: &str, value: &str) -> Result<(), SecretsError> {
+        self.client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| service_error("PutSecretValue", name, e))?;
+        Ok(())
+    }
+
     /// The current value of the secret `name`.
     pub async fn get(&self, name: &str) -> Result<String, SecretsError> {
         let out = self

@@ -288,3 +288,26 @@ impl Stack {
         OrgKeys { id, ingest, admin }
     }
 }
+
+/// An S3 client for the local stack (moto wants path-style addressing).
+pub async fn s3_client() -> aws_sdk_s3::Client {
+    let sdk = audit_log::aws_config().await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Every object key in `bucket` (the first 1000: test buckets are small).
+pub async fn s3_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    s3.list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list")
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}

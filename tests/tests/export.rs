@@ -114,15 +114,6 @@ fn ours(ids: &[String], prefix: &str) -> BTreeSet<String> {
         .collect()
 }
 
-async fn s3_client() -> aws_sdk_s3::Client {
-    let sdk = audit_log::aws_config().await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 async fn s3_ids(client: &aws_sdk_s3::Client, bucket: &str) -> (usize, Vec<String>) {
     let listed = client
         .list_objects_v2()
@@ -166,7 +157,7 @@ async fn events_after_enabling_reach_every_destination_earlier_ones_only_by_repl
     let dd = Receiver::datadog(DD_KEY).await;
     let hec = Receiver::splunk(HEC_TOKEN).await;
     let hook = Receiver::webhook(WEBHOOK_SECRET).await;
-    let s3 = s3_client().await;
+    let s3 = audit_log_tests::s3_client().await;
     let bucket = format!("export-{}", ulid::Ulid::new().to_string().to_lowercase());
     s3.create_bucket()
         .bucket(&bucket)
@@ -408,7 +399,7 @@ async fn a_1500_event_window_reaches_datadog_in_requests_of_at_most_1000_and_s3_
     let s = Stack::start_isolated().await;
     let o = org(&s).await;
     let dd = Receiver::datadog(DD_KEY).await;
-    let s3 = s3_client().await;
+    let s3 = audit_log_tests::s3_client().await;
     let bucket = format!("export-{}", ulid::Ulid::new().to_string().to_lowercase());
     s3.create_bucket()
         .bucket(&bucket)

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 
 use audit_log::catalog::Action;
-use audit_log::integrity::{PublicKey, Signer};
+use audit_log::integrity::{KeyRing, PublicKey, Signer};
 use audit_log::time::Timestamp;
 use audit_log_tests::{event, Stack};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -100,9 +100,10 @@ async fn sealed_periods_verify_and_every_tampering_in_the_store_is_named() {
     assert_eq!(export::seal(&app, now).await.digests, 0);
 
     let key = public_key(&app).await;
-    let clean = auditctl::verify::verify_store(&s.store, &key, &o.id, None, None)
-        .await
-        .expect("verify");
+    let clean =
+        auditctl::verify::verify_store(&s.store, &KeyRing::from(key.clone()), &o.id, None, None)
+            .await
+            .expect("verify");
     assert!(clean.is_ok(), "{:?}", clean.lines());
     assert_eq!(clean.events, 12);
     assert_eq!(clean.periods, report.digests);
@@ -230,9 +231,10 @@ async fn sealed_periods_verify_and_every_tampering_in_the_store_is_named() {
         .await
         .expect("replace signature");
 
-    let found = auditctl::verify::verify_store(&s.store, &key, &o.id, None, None)
-        .await
-        .expect("verify");
+    let found =
+        auditctl::verify::verify_store(&s.store, &KeyRing::from(key.clone()), &o.id, None, None)
+            .await
+            .expect("verify");
     assert!(!found.is_ok());
     let lines = found.lines();
     let expect = [
@@ -296,41 +298,21 @@ async fn a_deleted_digest_head_breaks_the_chain() {
         .send()
         .await
         .expect("delete digest");
-    let found = auditctl::verify::verify_store(&s.store, &key, &o.id, None, None)
-        .await
-        .expect("verify");
+    let found =
+        auditctl::verify::verify_store(&s.store, &KeyRing::from(key.clone()), &o.id, None, None)
+            .await
+            .expect("verify");
     assert_eq!(
         found.lines(),
         [format!("digest chain broken at {}", last.period())]
     );
 }
 
-async fn s3_client() -> aws_sdk_s3::Client {
-    let sdk = audit_log::aws_config().await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    )
-}
-
-async fn keys_under(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
-    s3.list_objects_v2()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("list")
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect()
-}
-
 #[tokio::test]
 async fn an_s3_export_verifies_offline_and_tampering_with_it_is_named() {
     let s = Stack::start_isolated().await;
     let o = org(&s).await;
-    let s3 = s3_client().await;
+    let s3 = audit_log_tests::s3_client().await;
     let bucket = format!("integrity-{}", ulid::Ulid::new().to_string().to_lowercase());
     s3.create_bucket()
         .bucket(&bucket)
@@ -361,15 +343,16 @@ async fn an_s3_export_verifies_offline_and_tampering_with_it_is_named() {
     let sealed = export::seal(&app, later()).await;
     assert_eq!(sealed.errors, 0, "{sealed:?}");
 
-    let keys = keys_under(&s3, &bucket).await;
+    let keys = audit_log_tests::s3_keys(&s3, &bucket).await;
     let digest_files: Vec<&String> = keys
         .iter()
-        .filter(|k| k.contains("/digests/") && !k.ends_with("public-key.json"))
+        .filter(|k| k.contains("/digests/") && !k.contains("/public-keys/"))
         .collect();
     assert!(digest_files.len() >= 3, "{keys:#?}");
     let prefix = format!("audit/org={}/digests/", o.id);
+    let key_id = public_key(&app).await.key_id().to_string();
     assert!(
-        keys.contains(&format!("{prefix}public-key.json")),
+        keys.contains(&format!("{prefix}public-keys/{key_id}.json")),
         "{keys:#?}"
     );
 

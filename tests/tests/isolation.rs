@@ -86,6 +86,7 @@ const MATRIX: &[Row] = &[
     Row { method: "POST",   path: "/v1/destinations/{dst}/test",       body: Body::None,        expected: [200, 404, 403, 403, 403, 401, 401] },
     Row { method: "POST",   path: "/v1/destinations/{dst}/replay",     body: Body::Replay,      expected: [202, 404, 403, 403, 403, 401, 401] },
     Row { method: "GET",    path: "/v1/integrity/public-key",          body: Body::None,        expected: [200, 200, 200, 200, 200, 401, 401] },
+    Row { method: "GET",    path: "/v1/integrity/public-keys",         body: Body::None,        expected: [200, 200, 200, 200, 200, 401, 401] },
     Row { method: "GET",    path: "/v1/integrity/digests",             body: Body::None,        expected: [200, 200, 403, 200, 403, 401, 401] },
     Row { method: "DELETE", path: "/v1/destinations/{dst}",            body: Body::None,        expected: [204, 404, 403, 403, 403, 401, 401] },
 ];

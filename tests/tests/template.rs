@@ -370,7 +370,7 @@ const ALLOWED: &[(&str, Grants)] = &[
                 ],
             ),
             ("CursorSecret", &["secretsmanager:GetSecretValue"]),
-            // `GET /v1/integrity/public-key`.
+            // `GET /v1/integrity/public-key` and `public-keys`.
             (SIGNING_KEY, &["secretsmanager:GetSecretValue"]),
             ("ExportQueue", &["sqs:SendMessage"]),
             ("QueryLogGroup", LOGS),

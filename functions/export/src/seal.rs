@@ -1,11 +1,13 @@
 //! Sealing integrity digests on the scheduler's tick: for each org, every
 //! closed period after its chain head (or from the period of its first
 //! event), in order, each chained to the one before. S3 destinations of the
-//! org also get each digest file and the public key beside their events.
+//! org also get each digest file, and the public key that signed it,
+//! beside their events.
 
 use audit_log::export::{DestinationFilter, DestinationSettings, Format};
 use audit_log::ids::OrgId;
-use audit_log::integrity::signing::{load_or_create, secret_name_from_env};
+use audit_log::integrity::keys::current_signer;
+use audit_log::integrity::signing::secret_name_from_env;
 use audit_log::integrity::{
     digest_object_key, event_hash, period_containing, public_key_object_key, seal as seal_period,
     Digest, DigestFile, ManifestEntry, Period, Signer,
@@ -89,7 +91,7 @@ async fn seal_org(
         if signer.is_none() {
             let name = secret_name_from_env();
             *signer = Some(
-                load_or_create(&app.secrets, &name)
+                current_signer(&app.secrets, &app.store, &name)
                     .await
                     .map_err(|e| e.to_string())?,
             );
@@ -192,7 +194,10 @@ async fn write_files(
     };
     let body = serde_json::to_vec(&file).unwrap_or_default();
     for (key, body) in [
-        (public_key_object_key(prefix, &digest.org_id), public),
+        (
+            public_key_object_key(prefix, &digest.org_id, signer.key_id()),
+            public,
+        ),
         (digest_object_key(prefix, digest), body),
     ] {
         let outcome = app

@@ -3,6 +3,10 @@
 //! * `GET /v1/integrity/public-key` – the Ed25519 key that verifies digests,
 //!   `{key_id, algorithm: "Ed25519", public_key: <base64 of 32 bytes>}`; any
 //!   valid key may read it.
+//! * `GET /v1/integrity/public-keys` – every key that ever signed a digest
+//!   (each digest names its `key_id`), oldest first, the current one marked:
+//!   `{keys: [{key_id, algorithm, public_key, created_at, current}]}`; any
+//!   valid key may read it.
 //! * `GET /v1/integrity/digests?from=&to=&order=&limit=` – the org's sealed
 //!   digests whose `period_start` is in `[from, to]`, newest first (or
 //!   `order=asc`), at most `limit` (default 100, at most 1000); `has_more`
@@ -12,6 +16,7 @@
 use audit_log::access::Caller;
 use audit_log::auth::{authorize, OrgAccess, Permission};
 use audit_log::edge::{self, HttpResponse};
+use audit_log::integrity::keys;
 use audit_log::integrity::signing::{load, secret_name_from_env, KeyError};
 use audit_log::problem::Problem;
 use audit_log::time::Timestamp;
@@ -27,7 +32,7 @@ const MAX_LIMIT: usize = 1000;
 pub fn owns(segments: &[&str]) -> bool {
     matches!(
         segments,
-        ["v1", "integrity", "public-key"] | ["v1", "integrity", "digests"]
+        ["v1", "integrity", "public-key" | "public-keys" | "digests"]
     )
 }
 
@@ -39,6 +44,7 @@ pub async fn route(
 ) -> HttpResponse {
     match segments {
         ["v1", "integrity", "public-key"] => public_key(app).await,
+        ["v1", "integrity", "public-keys"] => public_keys(app).await,
         _ => {
             if let Err(denied) = authorize(
                 caller.principal.role,
@@ -57,14 +63,27 @@ pub async fn route(
 async fn public_key(app: &App) -> HttpResponse {
     match load(&app.secrets, &secret_name_from_env()).await {
         Ok(signer) => edge::json(200, &signer.public_key().view()),
-        Err(KeyError::Missing) => edge::problem(&Problem::new(
+        Err(e) => key_problem(&e),
+    }
+}
+
+async fn public_keys(app: &App) -> HttpResponse {
+    match keys::listing(&app.secrets, &app.store, &secret_name_from_env()).await {
+        Ok(keys) => edge::json(200, &json!({ "keys": keys })),
+        Err(e) => key_problem(&e),
+    }
+}
+
+fn key_problem(e: &KeyError) -> HttpResponse {
+    match e {
+        KeyError::Missing => edge::problem(&Problem::new(
             503,
             "no-signing-key",
             "No signing key yet",
             "The signing key is created when the first digest is sealed (or by `auditctl init`).",
         )),
-        Err(e) => {
-            tracing::error!(error = %e, "reading the signing key failed");
+        e => {
+            tracing::error!(error = %e, "reading the signing keys failed");
             edge::problem(&Problem::unavailable())
         }
     }

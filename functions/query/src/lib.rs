@@ -6,8 +6,8 @@
 //! * `GET /v1/event-types` – the catalog, for filter menus
 //! * `GET /activity` – the Activity page (public static assets, see `activity`)
 //! * `/v1/destinations…` – export destinations, admins only (see `destinations`)
-//! * `GET /v1/integrity/public-key`, `GET /v1/integrity/digests` – signed
-//!   digests and the key that verifies them (see `integrity`)
+//! * `GET /v1/integrity/public-key`, `public-keys`, `digests` – signed
+//!   digests and the keys that verify them (see `integrity`)
 
 mod activity;
 mod destinations;

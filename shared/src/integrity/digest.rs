@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::hash::{canonical_json, events_hash, sha256_hex};
-use super::signing::{PublicKey, Signer};
+use super::signing::{KeyRing, Signer};
 use crate::ids::{EventId, OrgId};
 use crate::time::Timestamp;
 
@@ -108,19 +108,38 @@ pub enum DigestFault {
     /// A field was edited after sealing: the stored `digest_hash` no longer
     /// matches the fields.
     HashMismatch,
-    /// The signature does not verify with the public key (or was made with
-    /// another key).
+    /// The signature does not verify with the key the digest names.
     BadSignature,
+    /// The digest names a key the check does not know (rotated out of a
+    /// pinned set, or a forger's).
+    UnknownKey,
+    /// Signed by a key retired before the period ended: no sealer could
+    /// have, so the key leaked.
+    SignedAfterRetirement,
 }
 
-/// Checks a digest's own hash and its signature.
-pub fn check_digest(d: &Digest, key: &PublicKey) -> Vec<DigestFault> {
+/// Checks a digest's own hash and its signature by the key it names.
+pub fn check_digest(d: &Digest, keys: &KeyRing) -> Vec<DigestFault> {
     let mut faults = Vec::new();
     if d.compute_hash() != d.digest_hash {
         faults.push(DigestFault::HashMismatch);
     }
-    if d.key_id != key.key_id() || !key.verify(&d.digest_hash, &d.signature) {
-        faults.push(DigestFault::BadSignature);
+    match keys.get(&d.key_id) {
+        None => faults.push(DigestFault::UnknownKey),
+        Some(key) if !key.verify(&d.digest_hash, &d.signature) => {
+            faults.push(DigestFault::BadSignature);
+        }
+        Some(_) => {
+            // A sealer seals only closed periods, with the key current when
+            // its tick began: every period it signs ended before a later
+            // rotation retired that key.
+            if keys
+                .retired_at(&d.key_id)
+                .is_some_and(|at| d.period_end > at)
+            {
+                faults.push(DigestFault::SignedAfterRetirement);
+            }
+        }
     }
     faults
 }
@@ -186,7 +205,7 @@ mod tests {
     #[test]
     fn a_sealed_chain_verifies() {
         let (first, second) = chain();
-        let key = signer().public_key();
+        let key = KeyRing::from(signer().public_key());
         assert_eq!(check_digest(&first, &key), []);
         assert_eq!(check_digest(&second, &key), []);
         assert!(follows(&first, None));
@@ -199,7 +218,7 @@ mod tests {
     #[test]
     fn tampering_any_signed_field_breaks_the_digest_hash() {
         let (d, _) = chain();
-        let key = signer().public_key();
+        let key = KeyRing::from(signer().public_key());
         type Edit = Box<dyn Fn(&mut Digest)>;
         let edits: Vec<(&str, Edit)> = vec![
             (
@@ -239,7 +258,7 @@ mod tests {
         t.event_count = 1;
         t.digest_hash = t.compute_hash();
         assert_eq!(
-            check_digest(&t, &signer().public_key()),
+            check_digest(&t, &signer().public_key().into()),
             [DigestFault::BadSignature]
         );
     }
@@ -250,16 +269,75 @@ mod tests {
         let mut t = d.clone();
         t.signature = Signer::from_seed([9; 32]).sign(&d.digest_hash);
         assert_eq!(
-            check_digest(&t, &signer().public_key()),
+            check_digest(&t, &signer().public_key().into()),
             [DigestFault::BadSignature]
         );
-        let other = Signer::from_seed([9; 32]).public_key();
-        assert_eq!(check_digest(&d, &other), [DigestFault::BadSignature]);
+        let other = KeyRing::from(Signer::from_seed([9; 32]).public_key());
+        assert_eq!(check_digest(&d, &other), [DigestFault::UnknownKey]);
         let mut garbage = d.clone();
         garbage.signature = "not base64!".into();
         assert_eq!(
-            check_digest(&garbage, &signer().public_key()),
+            check_digest(&garbage, &signer().public_key().into()),
             [DigestFault::BadSignature]
+        );
+    }
+
+    #[test]
+    fn after_a_rotation_each_digest_verifies_by_the_key_it_names() {
+        let (old_digest, _) = chain();
+        let next = Signer::from_seed([8; 32]);
+        let new_digest = seal(
+            &Period {
+                org_id: &org(),
+                start: old_digest.period_end,
+                end: old_digest.period_end.plus_millis(3_600_000),
+                manifest: &[],
+            },
+            Some(&old_digest),
+            &next,
+        );
+        assert_ne!(old_digest.key_id, new_digest.key_id);
+        let ring = KeyRing::new([signer().public_key(), next.public_key()]);
+        assert_eq!(check_digest(&old_digest, &ring), []);
+        assert_eq!(check_digest(&new_digest, &ring), []);
+        assert!(follows(&new_digest, Some(&old_digest)));
+        // Pinning only the new key leaves the old digests unverifiable.
+        assert_eq!(
+            check_digest(&old_digest, &next.public_key().into()),
+            [DigestFault::UnknownKey]
+        );
+        // A digest that names the old key but is signed by the new one fails.
+        let mut t = new_digest.clone();
+        t.key_id = old_digest.key_id.clone();
+        t.digest_hash = t.compute_hash();
+        t.signature = next.sign(&t.digest_hash);
+        assert_eq!(check_digest(&t, &ring), [DigestFault::BadSignature]);
+
+        // Once the registry says the old key retired when its last period
+        // ended, a later period signed by it is a leaked key's work.
+        let mut registry = KeyRing::default();
+        registry.add(signer().public_key(), Some(old_digest.period_end));
+        registry.add(next.public_key(), None);
+        assert_eq!(check_digest(&old_digest, &registry), []);
+        assert_eq!(check_digest(&new_digest, &registry), []);
+        let forged = seal(
+            &Period {
+                org_id: &org(),
+                start: old_digest.period_end,
+                end: new_digest.period_end,
+                manifest: &[],
+            },
+            Some(&old_digest),
+            &signer(),
+        );
+        assert_eq!(
+            check_digest(&forged, &registry),
+            [DigestFault::SignedAfterRetirement]
+        );
+        assert_eq!(
+            check_digest(&forged, &ring),
+            [],
+            "without retirement it passes"
         );
     }
 

@@ -40,6 +40,7 @@
 
 pub mod digest;
 pub mod hash;
+pub mod keys;
 pub mod signing;
 pub mod verify;
 
@@ -47,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 pub use digest::{seal, Digest, ManifestEntry, Period, GENESIS_PREVIOUS};
 pub use hash::{event_hash, record_hash};
-pub use signing::{PublicKey, PublicKeyView, Signer};
+pub use signing::{KeyRing, PublicKey, PublicKeyView, Signer};
 pub use verify::{verify_chain, Anchor, Finding, Observed, PeriodEvidence};
 
 use crate::ids::OrgId;
@@ -102,9 +103,15 @@ pub fn digest_object_key(prefix: &str, digest: &Digest) -> String {
     )
 }
 
-/// `<prefix>/org=<org>/digests/public-key.json`.
-pub fn public_key_object_key(prefix: &str, org: &OrgId) -> String {
-    format!("{}public-key.json", digests_prefix(prefix, org))
+/// `<prefix>/org=<org>/digests/public-keys/`: one `<key_id>.json` per key
+/// that signed a digest file of the export.
+pub fn public_keys_prefix(prefix: &str, org: &OrgId) -> String {
+    format!("{}public-keys/", digests_prefix(prefix, org))
+}
+
+/// `<prefix>/org=<org>/digests/public-keys/<key_id>.json`.
+pub fn public_key_object_key(prefix: &str, org: &OrgId, key_id: &str) -> String {
+    format!("{}{key_id}.json", public_keys_prefix(prefix, org))
 }
 
 fn compact(t: Timestamp) -> String {
@@ -134,8 +141,8 @@ mod tests {
         let org = OrgId::parse("acme").unwrap();
         assert_eq!(digests_prefix("/audit/", &org), "audit/org=acme/digests/");
         assert_eq!(
-            public_key_object_key("", &org),
-            "org=acme/digests/public-key.json"
+            public_key_object_key("", &org, "ed25519-0123456789abcdef"),
+            "org=acme/digests/public-keys/ed25519-0123456789abcdef.json"
         );
     }
 }

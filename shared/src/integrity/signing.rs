@@ -5,6 +5,11 @@
 //! The secret (`AUDIT_SIGNING_KEY_SECRET`, default
 //! `audit-log/integrity/signing-key`) holds JSON:
 //! `{"algorithm": "Ed25519", "key_id": "...", "private_key": "<base64 of the 32-byte seed>"}`.
+//!
+//! Keys rotate (`auditctl signing-key rotate`): every key that ever signed
+//! is registered in the control table before it signs anything (see
+//! [`crate::integrity::keys`]), and a digest names its key by `key_id`, so
+//! checks pick the right public key from a [`KeyRing`].
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -13,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hash::sha256_hex;
 use crate::secrets::{SecretStore, SecretsError};
+use crate::time::Timestamp;
 
 pub const DEFAULT_SECRET_NAME: &str = "audit-log/integrity/signing-key";
 pub const ALGORITHM: &str = "Ed25519";
@@ -71,7 +77,7 @@ impl Signer {
         }
     }
 
-    fn to_secret(&self) -> Result<String, serde_json::Error> {
+    pub(crate) fn to_secret(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(&StoredKey {
             algorithm: ALGORITHM.into(),
             key_id: self.key_id.clone(),
@@ -79,7 +85,7 @@ impl Signer {
         })
     }
 
-    fn from_secret(value: &str) -> Result<Self, KeyError> {
+    pub(crate) fn from_secret(value: &str) -> Result<Self, KeyError> {
         let stored: StoredKey = serde_json::from_str(value)
             .map_err(|_| KeyError::Malformed("not the expected JSON"))?;
         if stored.algorithm != ALGORITHM {
@@ -164,6 +170,60 @@ impl PublicKey {
     }
 }
 
+/// The public keys a check accepts, found by the `key_id` a digest names,
+/// each with when it was retired (it signs no period ending later).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRing {
+    keys: Vec<(PublicKey, Option<Timestamp>)>,
+}
+
+impl KeyRing {
+    /// A ring of `keys`, none retired; a key given twice counts once.
+    pub fn new(keys: impl IntoIterator<Item = PublicKey>) -> Self {
+        let mut ring = KeyRing::default();
+        for k in keys {
+            ring.add(k, None);
+        }
+        ring
+    }
+
+    /// Adds `key` (unless its id is already there), retired at `retired_at`.
+    pub fn add(&mut self, key: PublicKey, retired_at: Option<Timestamp>) {
+        if self.get(key.key_id()).is_none() {
+            self.keys.push((key, retired_at));
+        }
+    }
+
+    pub fn get(&self, key_id: &str) -> Option<&PublicKey> {
+        self.entry(key_id).map(|(k, _)| k)
+    }
+
+    /// When the key was retired, if it was.
+    pub fn retired_at(&self, key_id: &str) -> Option<Timestamp> {
+        self.entry(key_id).and_then(|(_, at)| *at)
+    }
+
+    fn entry(&self, key_id: &str) -> Option<&(PublicKey, Option<Timestamp>)> {
+        self.keys.iter().find(|(k, _)| k.key_id == key_id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn key_ids(&self) -> Vec<&str> {
+        self.keys.iter().map(|(k, _)| k.key_id.as_str()).collect()
+    }
+}
+
+impl From<PublicKey> for KeyRing {
+    fn from(key: PublicKey) -> Self {
+        KeyRing {
+            keys: vec![(key, None)],
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("the signing key secret is malformed: {0}")]
@@ -174,6 +234,8 @@ pub enum KeyError {
     Missing,
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Reads the signing key from its secret.
@@ -218,6 +280,29 @@ mod tests {
         assert!(public.verify("abc", &sig));
         assert!(!public.verify("abd", &sig));
         assert!(!Signer::from_seed([2; 32]).public_key().verify("abc", &sig));
+    }
+
+    #[test]
+    fn a_key_ring_finds_keys_by_id_and_holds_each_once() {
+        let (a, b) = (
+            Signer::from_seed([6; 32]).public_key(),
+            Signer::from_seed([7; 32]).public_key(),
+        );
+        let ring = KeyRing::new([a.clone(), b.clone(), a.clone()]);
+        assert_eq!(ring.key_ids(), [a.key_id(), b.key_id()]);
+        assert_eq!(ring.get(b.key_id()), Some(&b));
+        assert_eq!(ring.get("ed25519-0000000000000000"), None);
+        assert!(KeyRing::default().is_empty());
+        let mut retired = KeyRing::default();
+        let at = Timestamp::from_millis(1_000).unwrap();
+        retired.add(a.clone(), Some(at));
+        retired.add(a.clone(), None);
+        assert_eq!(
+            retired.retired_at(a.key_id()),
+            Some(at),
+            "the first entry stays"
+        );
+        assert_eq!(ring.retired_at(a.key_id()), None);
     }
 
     #[test]

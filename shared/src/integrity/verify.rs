@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::digest::{check_digest, follows, manifest_matches, Digest, DigestFault, ManifestEntry};
 use super::hash::events_hash;
-use super::signing::PublicKey;
+use super::signing::KeyRing;
 use crate::ids::EventId;
 use crate::time::Timestamp;
 
@@ -57,6 +57,14 @@ pub enum Finding {
     BadSignature {
         period: String,
     },
+    UnknownKey {
+        period: String,
+        key_id: String,
+    },
+    SignedAfterRetirement {
+        period: String,
+        key_id: String,
+    },
     ChainBroken {
         period: String,
     },
@@ -96,6 +104,14 @@ impl fmt::Display for Finding {
                 write!(f, "digest {period} was modified (digest hash mismatch)")
             }
             Finding::BadSignature { period } => write!(f, "bad signature on digest {period}"),
+            Finding::UnknownKey { period, key_id } => write!(
+                f,
+                "digest {period} is signed by unknown key {key_id} (not among the public keys given)"
+            ),
+            Finding::SignedAfterRetirement { period, key_id } => write!(
+                f,
+                "digest {period} is signed by key {key_id}, retired before the period ended (leaked key?)"
+            ),
             Finding::ChainBroken { period } => write!(f, "digest chain broken at {period}"),
         }
     }
@@ -115,19 +131,27 @@ pub enum Anchor {
 
 /// Checks every period (in order of `period_start`) and the chain between
 /// them. An empty result means everything verified.
-pub fn verify_chain(periods: &[PeriodEvidence], anchor: Anchor, key: &PublicKey) -> Vec<Finding> {
+pub fn verify_chain(periods: &[PeriodEvidence], anchor: Anchor, keys: &KeyRing) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut previous: Option<&Digest> = None;
     for (i, p) in periods.iter().enumerate() {
         let d = &p.digest;
         let label = d.period();
-        for fault in check_digest(d, key) {
+        for fault in check_digest(d, keys) {
             findings.push(match fault {
                 DigestFault::HashMismatch => Finding::DigestModified {
                     period: label.clone(),
                 },
                 DigestFault::BadSignature => Finding::BadSignature {
                     period: label.clone(),
+                },
+                DigestFault::UnknownKey => Finding::UnknownKey {
+                    period: label.clone(),
+                    key_id: d.key_id.clone(),
+                },
+                DigestFault::SignedAfterRetirement => Finding::SignedAfterRetirement {
+                    period: label.clone(),
+                    key_id: d.key_id.clone(),
                 },
             });
         }
@@ -274,8 +298,8 @@ mod tests {
         }
     }
 
-    fn key() -> PublicKey {
-        Signer::from_seed([5; 32]).public_key()
+    fn key() -> KeyRing {
+        Signer::from_seed([5; 32]).public_key().into()
     }
 
     fn messages(f: Vec<Finding>) -> Vec<String> {

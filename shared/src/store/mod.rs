@@ -7,6 +7,7 @@ mod destinations;
 mod digests;
 mod events;
 pub mod schema;
+mod signing_keys;
 
 use std::collections::HashMap;
 
@@ -20,6 +21,7 @@ pub use control::{ApiKeyRecord, OrgSettings};
 pub use destinations::JobCounter;
 pub use digests::MANIFEST_PART_LEN;
 pub use events::{encode_event_item, Page, PutOutcome, ReadBudget, ReadCost, WindowPage};
+pub use signing_keys::RegisteredKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

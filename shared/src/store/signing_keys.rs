@@ -1,0 +1,109 @@
+//! The registry of integrity signing keys' public halves, in the control
+//! table under `INTEGRITY` / `SIGNING_KEY#<key id>`. A key is registered
+//! (once, conditionally) before it signs anything and is never deleted, so
+//! every digest ever signed stays checkable after the key rotates.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::{dynamo_error, from_item, to_item, written, Item, Store, StoreError};
+use crate::time::Timestamp;
+
+const PK: &str = "INTEGRITY";
+const SK_PREFIX: &str = "SIGNING_KEY#";
+
+/// A signing key's public half as registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredKey {
+    pub key_id: String,
+    pub algorithm: String,
+    /// Base64 of the 32-byte Ed25519 public key.
+    pub public_key: String,
+    /// When it was registered (created, or first seen by a rotation).
+    pub created_at: Timestamp,
+    /// When a rotation replaced it: it signs no period ending later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RegisteredKeyItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    #[serde(flatten)]
+    key: RegisteredKey,
+}
+
+impl Store {
+    /// Registers a signing key's public half; a key already registered keeps
+    /// its first registration. Returns whether this call registered it.
+    pub async fn register_signing_key(&self, key: &RegisteredKey) -> Result<bool, StoreError> {
+        let item = to_item(RegisteredKeyItem {
+            pk: PK.into(),
+            sk: format!("{SK_PREFIX}{}", key.key_id),
+            key: key.clone(),
+        })?;
+        let result = self
+            .ddb
+            .put_item()
+            .table_name(&self.tables.control)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        written("PutItem", result)
+    }
+
+    /// Marks a registered key retired at `at`; a key retired before keeps
+    /// its first retirement. Returns whether this call retired it.
+    pub async fn retire_signing_key(
+        &self,
+        key_id: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.control)
+            .key("PK", AttributeValue::S(PK.into()))
+            .key("SK", AttributeValue::S(format!("{SK_PREFIX}{key_id}")))
+            .update_expression("SET retired_at = :at")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(retired_at)")
+            .expression_attribute_values(":at", AttributeValue::S(at.to_rfc3339()))
+            .send()
+            .await;
+        written("UpdateItem", result)
+    }
+
+    /// Every registered signing key, oldest registration first.
+    pub async fn signing_keys(&self) -> Result<Vec<RegisteredKey>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.tables.control)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
+                .expression_attribute_values(":pk", AttributeValue::S(PK.into()))
+                .expression_attribute_values(":sk", AttributeValue::S(SK_PREFIX.into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let item: RegisteredKeyItem = from_item(item)?;
+                keys.push(item.key);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        keys.sort_by(|a, b| (a.created_at, &a.key_id).cmp(&(b.created_at, &b.key_id)));
+        Ok(keys)
+    }
+}

@@ -432,15 +432,7 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
         (None, Some(org)) => {
             let ring = match pinned {
                 Some(ring) => ring,
-                None => {
-                    let config = audit_log::aws_config().await;
-                    let secrets = audit_log::secrets::SecretStore::from_env(&config);
-                    let name = audit_log::integrity::signing::secret_name_from_env();
-                    let listing = keys::listing(&secrets, store, &name)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    keys::ring(&listing)
-                }
+                None => keys::ring(&list_signing_keys(store).await?),
             };
             vec![(
                 org.clone(),
@@ -484,12 +476,19 @@ async fn s3_client() -> aws_sdk_s3::Client {
     )
 }
 
+/// The secrets client and the signing key's secret name, from the environment.
+async fn signing_secret() -> (audit_log::secrets::SecretStore, String) {
+    let config = audit_log::aws_config().await;
+    (
+        audit_log::secrets::SecretStore::from_env(&config),
+        audit_log::integrity::signing::secret_name_from_env(),
+    )
+}
+
 /// Creates (and registers) the integrity signing key if it does not exist
 /// (`auditctl init`).
 pub async fn ensure_signing_key(store: &Store) -> Result<String, String> {
-    let config = audit_log::aws_config().await;
-    let secrets = audit_log::secrets::SecretStore::from_env(&config);
-    let name = audit_log::integrity::signing::secret_name_from_env();
+    let (secrets, name) = signing_secret().await;
     let signer = keys::current_signer(&secrets, store, &name)
         .await
         .map_err(|e| e.to_string())?;
@@ -499,9 +498,7 @@ pub async fn ensure_signing_key(store: &Store) -> Result<String, String> {
 /// Replaces the signing key (`auditctl signing-key rotate`); digests signed
 /// by the old key keep verifying. Returns the old and the new key ids.
 pub async fn rotate_signing_key(store: &Store) -> Result<(String, String), String> {
-    let config = audit_log::aws_config().await;
-    let secrets = audit_log::secrets::SecretStore::from_env(&config);
-    let name = audit_log::integrity::signing::secret_name_from_env();
+    let (secrets, name) = signing_secret().await;
     keys::rotate(&secrets, store, &name)
         .await
         .map_err(|e| e.to_string())
@@ -509,9 +506,7 @@ pub async fn rotate_signing_key(store: &Store) -> Result<(String, String), Strin
 
 /// Every signing key, oldest first (`auditctl signing-key list`).
 pub async fn list_signing_keys(store: &Store) -> Result<Vec<keys::KeyListing>, String> {
-    let config = audit_log::aws_config().await;
-    let secrets = audit_log::secrets::SecretStore::from_env(&config);
-    let name = audit_log::integrity::signing::secret_name_from_env();
+    let (secrets, name) = signing_secret().await;
     keys::listing(&secrets, store, &name)
         .await
         .map_err(|e| e.to_string())

@@ -280,6 +280,19 @@ pub struct OrgKeys {
 }
 
 impl Stack {
+    /// Creates an S3 destination (prefix `audit`) writing to `bucket`.
+    pub async fn s3_destination(&self, admin: &str, bucket: &str) {
+        let r = self
+            .http
+            .post(format!("{}/v1/destinations", self.base))
+            .bearer_auth(admin)
+            .json(&json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket, "prefix": "audit"}}))
+            .send()
+            .await
+            .expect("POST destination");
+        assert_eq!(r.status().as_u16(), 201);
+    }
+
     /// A fresh org without teams, with an ingest and an admin key.
     pub async fn org_with_keys(&self, label: &str) -> OrgKeys {
         let id = self.org(label, false).await;
@@ -297,6 +310,18 @@ pub async fn s3_client() -> aws_sdk_s3::Client {
             .force_path_style(true)
             .build(),
     )
+}
+
+/// A fresh bucket in the local S3 (named after `label`), and a client.
+pub async fn s3_bucket(label: &str) -> (aws_sdk_s3::Client, String) {
+    let s3 = s3_client().await;
+    let bucket = format!("{label}-{}", ulid::Ulid::new().to_string().to_lowercase());
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    (s3, bucket)
 }
 
 /// Every object key in `bucket` (the first 1000: test buckets are small).

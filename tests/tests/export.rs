@@ -157,13 +157,7 @@ async fn events_after_enabling_reach_every_destination_earlier_ones_only_by_repl
     let dd = Receiver::datadog(DD_KEY).await;
     let hec = Receiver::splunk(HEC_TOKEN).await;
     let hook = Receiver::webhook(WEBHOOK_SECRET).await;
-    let s3 = audit_log_tests::s3_client().await;
-    let bucket = format!("export-{}", ulid::Ulid::new().to_string().to_lowercase());
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
+    let (s3, bucket) = audit_log_tests::s3_bucket("export").await;
     let dd_id = create(&s, &o, json!({"name": "dd", "type": "datadog", "settings": {"site": "datadoghq.com", "intake_url": dd.url()}, "secret": DD_KEY})).await;
     let hec_id = create(&s, &o, json!({"name": "hec", "type": "splunk", "settings": {"url": hec.url(), "index": "audit"}, "format": "ocsf", "secret": HEC_TOKEN})).await;
     create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
@@ -399,13 +393,7 @@ async fn a_1500_event_window_reaches_datadog_in_requests_of_at_most_1000_and_s3_
     let s = Stack::start_isolated().await;
     let o = org(&s).await;
     let dd = Receiver::datadog(DD_KEY).await;
-    let s3 = audit_log_tests::s3_client().await;
-    let bucket = format!("export-{}", ulid::Ulid::new().to_string().to_lowercase());
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
+    let (s3, bucket) = audit_log_tests::s3_bucket("export").await;
     create(&s, &o, json!({"name": "dd", "type": "datadog", "settings": {"site": "datadoghq.com", "intake_url": dd.url()}, "secret": DD_KEY})).await;
     let lake = create(
         &s,

@@ -312,22 +312,8 @@ async fn a_deleted_digest_head_breaks_the_chain() {
 async fn an_s3_export_verifies_offline_and_tampering_with_it_is_named() {
     let s = Stack::start_isolated().await;
     let o = org(&s).await;
-    let s3 = audit_log_tests::s3_client().await;
-    let bucket = format!("integrity-{}", ulid::Ulid::new().to_string().to_lowercase());
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    let r = s
-        .http
-        .post(format!("{}/v1/destinations", s.base))
-        .bearer_auth(&o.admin)
-        .json(&json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket, "prefix": "audit"}}))
-        .send()
-        .await
-        .expect("POST destination");
-    assert_eq!(r.status().as_u16(), 201);
+    let (s3, bucket) = audit_log_tests::s3_bucket("integrity").await;
+    s.s3_destination(&o.admin, &bucket).await;
     // Digest files start with the first period that begins after enabling.
     tokio::time::sleep(Duration::from_millis(PERIOD_MS as u64 + 100)).await;
     let ids = ingest_across_periods(&s, &o, 3).await;

@@ -56,22 +56,8 @@ async fn digests_from_before_and_after_a_rotation_all_verify() {
     );
     let s = Stack::start_isolated().await;
     let o = s.org_with_keys("rotation").await;
-    let s3 = audit_log_tests::s3_client().await;
-    let bucket = format!("rotation-{}", ulid::Ulid::new().to_string().to_lowercase());
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    let r = s
-        .http
-        .post(format!("{}/v1/destinations", s.base))
-        .bearer_auth(&o.admin)
-        .json(&json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket, "prefix": "audit"}}))
-        .send()
-        .await
-        .expect("POST destination");
-    assert_eq!(r.status().as_u16(), 201);
+    let (s3, bucket) = audit_log_tests::s3_bucket("rotation").await;
+    s.s3_destination(&o.admin, &bucket).await;
     // Digest files start with the first period that begins after enabling.
     tokio::time::sleep(Duration::from_millis(PERIOD_MS as u64 + 100)).await;
     let app = s.exporter(config()).await;

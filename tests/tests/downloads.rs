@@ -8,6 +8,7 @@ use audit_log::download::CSV_COLUMNS;
 use audit_log::ids::OrgId;
 use audit_log_tests::Stack;
 use futures::future::join_all;
+use futures::{stream, StreamExt};
 use serde_json::{json, Value};
 
 /// The events every test here reads: tricky ones first, then filler.
@@ -210,7 +211,7 @@ async fn csv_and_ndjson_downloads_match_the_json_api_for_the_same_filters() {
         let want: Vec<Vec<String>> = api.iter().map(expected_row).collect();
         assert_eq!(rows[1..], want[..], "csv for {query:?}");
 
-        // `limit` and `cursor` do not narrow a download.
+        // `limit` does not narrow a download.
         let mut limited = query.clone();
         limited.push(("limit", "3".to_string()));
         let (status, _, body) = download(&s, &admin, &limited, "ndjson").await;
@@ -221,6 +222,75 @@ async fn csv_and_ndjson_downloads_match_the_json_api_for_the_same_filters() {
             "limit ignored for {query:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_download_cut_at_the_cap_resumes_from_its_next_cursor() {
+    let s = Stack::start().await;
+    let org = s.org("dlcap", false).await;
+    let (ingest, _) = s.key(&org, Role::Ingest).await;
+    let (admin, _) = s.key(&org, Role::Admin).await;
+    let n = audit_log::limits::MAX_EXPORT_EVENTS + 50;
+    let bodies: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("evt_cap_{i:05}"), "action": "USER_INVITED",
+            "resource": {"type": "user", "id": "usr_x"}, "metadata": {}})
+        })
+        .collect::<Vec<_>>()
+        .chunks(100)
+        .map(|c| json!({ "events": c }))
+        .collect();
+    let answers: Vec<(u16, Value)> = stream::iter(&bodies)
+        .map(|b| s.post(&ingest, b))
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for (status, body) in answers {
+        assert_eq!(status, 200, "{body}");
+    }
+    let api = s.all_pages(&admin, &[], 200).await;
+    assert_eq!(api.len(), n);
+
+    let (status, headers, first) = download(&s, &admin, &[], "ndjson").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(headers["x-truncated"], "true");
+    let cursor = headers["x-next-cursor"]
+        .to_str()
+        .expect("cursor")
+        .to_string();
+    let (status, headers, rest) =
+        download(&s, &admin, &[("cursor", cursor.clone())], "ndjson").await;
+    assert_eq!(status, 200, "{rest}");
+    assert!(headers.get("x-truncated").is_none());
+    assert!(headers.get("x-next-cursor").is_none());
+    let lines = |body: &str| -> Vec<Value> {
+        body.lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect()
+    };
+    let (first, rest) = (lines(&first), lines(&rest));
+    assert_eq!(first.len(), audit_log::limits::MAX_EXPORT_EVENTS);
+    assert_eq!(rest.len(), 50);
+    assert_eq!(
+        [first, rest.clone()].concat(),
+        api,
+        "every event once, in order"
+    );
+
+    // The same cursor pages the JSON API, and is refused for other filters.
+    let (status, page) = s
+        .get(Some(&admin), &format!("/v1/events?limit=5&cursor={cursor}"))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["events"][0], rest[0]);
+    let (status, body) = s
+        .get(
+            Some(&admin),
+            &format!("/v1/events?format=csv&group=models&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["field"], "cursor");
 }
 
 #[tokio::test]

@@ -486,13 +486,17 @@ function filenameFrom(disposition, fallback) {
   return match ? match[1] : fallback;
 }
 
-async function download(format, button) {
+// Downloads the matching events (from `cursor`, when continuing a download
+// the server cut at its cap), and offers the next part when there is one.
+async function download(format, button, cursor) {
   const label = button.textContent;
   button.disabled = true;
   button.textContent = "Preparing…";
   clearProblem();
   try {
-    const response = await api("/events", [...state.filters, ["format", format]]);
+    const params = [...state.filters, ["format", format]];
+    if (cursor) params.push(["cursor", cursor]);
+    const response = await api("/events", params);
     const blob = await response.blob();
     const name = filenameFrom(
       response.headers.get("content-disposition"),
@@ -504,9 +508,21 @@ async function download(format, button) {
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
-    if (response.headers.get("x-truncated") === "true") {
-      ui.status.textContent =
-        "The download holds only the newest matching events: narrow the filters for the rest.";
+    const next = response.headers.get("x-next-cursor");
+    if (response.headers.get("x-truncated") === "true" && next) {
+      const more = el("button", {
+        type: "button",
+        class: "secondary",
+        id: "download-next",
+        text: "Download the next part",
+      });
+      more.addEventListener("click", () => download(format, more, next));
+      ui.status.replaceChildren(
+        `${name} holds the newest matching events up to the download limit. `,
+        more,
+      );
+    } else if (cursor) {
+      ui.status.textContent = `${name} completes the download.`;
     }
   } catch (err) {
     if (err.status === 401) forgetKey(err.problem.detail);

@@ -31,7 +31,7 @@ use audit_log::plan::plan;
 use audit_log::problem::Problem;
 use audit_log::query::ActivityQuery;
 use audit_log::secrets::SecretStore;
-use audit_log::store::{Page, ReadBudget, Store};
+use audit_log::store::{cursor_key, Page, ReadBudget, Store};
 use audit_log::time::Timestamp;
 use audit_log::validate::FieldError;
 use http::{Method, Request};
@@ -153,9 +153,6 @@ async fn list_events(app: &App, caller: &Caller, query: Option<&str>) -> HttpRes
         Ok(q) => q,
         Err(e) => return edge::problem(&Problem::invalid(vec![e])),
     };
-    if format != Format::Json {
-        return download(app, caller, &q, format).await;
-    }
     let org = &caller.principal.org_id;
     let fingerprint = q.fingerprint();
     let start = match &q.cursor {
@@ -165,6 +162,9 @@ async fn list_events(app: &App, caller: &Caller, query: Option<&str>) -> HttpRes
             Err(e) => return edge::problem(&Problem::field("cursor", &e.to_string())),
         },
     };
+    if format != Format::Json {
+        return download(app, caller, &q, start, format).await;
+    }
     let plan = plan(org, &q);
     match app
         .store
@@ -213,10 +213,18 @@ fn take_format(pairs: &mut Vec<(String, String)>) -> Result<Format, FieldError> 
     }
 }
 
-/// Every matching event (up to `MAX_EXPORT_EVENTS`) as CSV or NDJSON. The
-/// Lambda handler cannot stream, so the body is built in memory from large
-/// pages under the same plan; `limit` and `cursor` do not apply.
-async fn download(app: &App, caller: &Caller, q: &ActivityQuery, format: Format) -> HttpResponse {
+/// Every matching event (from `start`, up to `MAX_EXPORT_EVENTS`) as CSV or
+/// NDJSON. The Lambda handler cannot stream, so the body is built in memory
+/// from large pages under the same plan; `limit` does not apply. A download
+/// cut at the cap says so (`x-truncated: true`) and where the rest starts
+/// (`x-next-cursor`, a cursor like the paged API's).
+async fn download(
+    app: &App,
+    caller: &Caller,
+    q: &ActivityQuery,
+    start: Option<CursorKey>,
+    format: Format,
+) -> HttpResponse {
     let org = &caller.principal.org_id;
     let plan = plan(org, q);
     let fetch = |start: Option<CursorKey>, limit: usize| {
@@ -227,7 +235,7 @@ async fn download(app: &App, caller: &Caller, q: &ActivityQuery, format: Format)
                 .await
         }
     };
-    let (events, truncated) = match collect_matching(fetch, MAX_EXPORT_EVENTS).await {
+    let (events, truncated) = match collect_matching(fetch, start, MAX_EXPORT_EVENTS).await {
         Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, index = plan.index.name(), "download query failed");
@@ -247,19 +255,29 @@ async fn download(app: &App, caller: &Caller, q: &ActivityQuery, format: Format)
     }
     if truncated {
         headers.insert("x-truncated", http::HeaderValue::from_static("true"));
+        let next = events
+            .last()
+            .map(|e| app.cursors.encode(org, &q.fingerprint(), &cursor_key(e)));
+        if let Some(value) = next.and_then(|c| http::HeaderValue::from_str(&c).ok()) {
+            headers.insert("x-next-cursor", value);
+        }
     }
     response
 }
 
-/// Follows pages from the store until every match is read or `cap` is
-/// passed; returns the events (at most `cap`) and whether any were left out.
-async fn collect_matching<F, Fut, E>(mut fetch: F, cap: usize) -> Result<(Vec<Event>, bool), E>
+/// Follows pages from the store, from `start`, until every match is read or
+/// `cap` is passed; returns the events (at most `cap`) and whether any were
+/// left out.
+async fn collect_matching<F, Fut, E>(
+    mut fetch: F,
+    mut start: Option<CursorKey>,
+    cap: usize,
+) -> Result<(Vec<Event>, bool), E>
 where
     F: FnMut(Option<CursorKey>, usize) -> Fut,
     Fut: Future<Output = Result<Page, E>>,
 {
     let mut events: Vec<Event> = Vec::new();
-    let mut start = None;
     loop {
         // Ask for one past the cap, so a full download knows whether it is complete.
         let want = (cap + 1 - events.len()).min(EXPORT_PAGE_SIZE);
@@ -343,6 +361,14 @@ mod tests {
     /// A store stand-in: pages of at most `limit` from `all`, with a cursor
     /// (the index of the next event) while any remain.
     async fn run(all: &[Event], cap: usize) -> (Vec<Event>, bool, Vec<usize>) {
+        run_from(all, None, cap).await
+    }
+
+    async fn run_from(
+        all: &[Event],
+        start: Option<usize>,
+        cap: usize,
+    ) -> (Vec<Event>, bool, Vec<usize>) {
         let mut limits = Vec::new();
         let fetch = |start: Option<CursorKey>, limit: usize| {
             limits.push(limit);
@@ -357,7 +383,11 @@ mod tests {
             };
             async move { Ok::<_, ()>(page) }
         };
-        let (got, truncated) = collect_matching(fetch, cap).await.unwrap();
+        let start = start.map(|i| CursorKey {
+            ts: String::new(),
+            id: i.to_string(),
+        });
+        let (got, truncated) = collect_matching(fetch, start, cap).await.unwrap();
         (got, truncated, limits)
     }
 
@@ -376,6 +406,16 @@ mod tests {
         let (got, truncated, _) = run(&all, 25).await;
         assert_eq!(got, all[..25]);
         assert!(truncated);
+    }
+
+    #[tokio::test]
+    async fn a_download_resumes_where_a_cut_one_stopped() {
+        let all = events(30);
+        let (first, truncated, _) = run(&all, 25).await;
+        assert!(truncated);
+        let (rest, truncated, _) = run_from(&all, Some(first.len()), 25).await;
+        assert!(!truncated);
+        assert_eq!([first, rest].concat(), all);
     }
 
     #[tokio::test]

@@ -334,7 +334,9 @@ impl Store {
     }
 }
 
-fn cursor_key(e: &Event) -> CursorKey {
+/// The position just after `e` in any newest-first listing: where a page,
+/// or a download cut short, that ended with `e` resumes.
+pub fn cursor_key(e: &Event) -> CursorKey {
     CursorKey {
         ts: sort_key(e.occurred_at, &e.id),
         id: e.id.to_string(),

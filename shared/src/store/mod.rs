@@ -20,7 +20,9 @@ use serde::Serialize;
 pub use control::{ApiKeyRecord, OrgSettings};
 pub use destinations::JobCounter;
 pub use digests::MANIFEST_PART_LEN;
-pub use events::{encode_event_item, Page, PutOutcome, ReadBudget, ReadCost, WindowPage};
+pub use events::{
+    cursor_key, encode_event_item, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
+};
 pub use signing_keys::RegisteredKey;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,12 +8,20 @@ use std::io::{BufRead, BufReader};
 use audit_log::export::ExportWindow;
 use audit_log::ids::{EventId, OrgId};
 use audit_log::integrity::{
-    digests_prefix, event_hash, keys, public_keys_prefix, record_hash, verify_chain, Anchor,
-    Digest, DigestFile, Finding, KeyRing, Observed, PeriodEvidence, PublicKey, PublicKeyView,
+    coverage_gaps, digests_prefix, event_hash, keys, public_keys_prefix, record_hash, verify_chain,
+    Anchor, Digest, DigestFile, Finding, KeyRing, Observed, PeriodEvidence, PublicKey,
+    PublicKeyView,
 };
 use audit_log::store::Store;
 use audit_log::time::Timestamp;
 use serde_json::Value;
+
+/// The periods a verification covers: those overlapping `(from, to]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Span {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
 
 /// What a verification found.
 #[derive(Debug, Clone, Default)]
@@ -134,13 +142,17 @@ pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
 /// events exported in its period. With no `keys`, the public keys come from
 /// the export's `digests/public-keys/` (pin them with `--public-key` from
 /// `GET /v1/integrity/public-keys` for assurance against a rewritten bucket).
-/// The first digest file of an export anchors the chain.
+/// Only periods overlapping `range` are checked, and each end of the range
+/// that is given must be covered by a digest file: that is what detects a
+/// deleted first or latest file. With no `from`, the first digest file of
+/// the export anchors the chain.
 pub async fn verify_s3(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
     org: Option<&OrgId>,
     keys: Option<&KeyRing>,
+    range: Span,
 ) -> Result<Vec<(OrgId, Report)>, String> {
     let orgs = match org {
         Some(o) => vec![o.clone()],
@@ -150,7 +162,7 @@ pub async fn verify_s3(
     for org in orgs {
         reports.push((
             org.clone(),
-            verify_s3_org(s3, bucket, prefix, &org, keys).await?,
+            verify_s3_org(s3, bucket, prefix, &org, keys, range).await?,
         ));
     }
     Ok(reports)
@@ -248,6 +260,7 @@ async fn verify_s3_org(
     prefix: &str,
     org: &OrgId,
     pinned: Option<&KeyRing>,
+    range: Span,
 ) -> Result<Report, String> {
     let digests_dir = digests_prefix(prefix, org);
     let keys_dir = public_keys_prefix(prefix, org);
@@ -309,14 +322,27 @@ async fn verify_s3_org(
         }
     }
     digests.sort_by_key(|d| d.digest.period_start);
+    // Only the periods overlapping the range asked for; the one just before
+    // it, when the export has it, anchors the chain.
+    let overlaps = |d: &Digest| {
+        range.from.is_none_or(|f| d.period_end > f) && range.to.is_none_or(|t| d.period_start < t)
+    };
+    let anchor = match digests.iter().position(|f| overlaps(&f.digest)) {
+        Some(i) if i > 0 => Anchor::After(digests[i - 1].digest.clone()),
+        _ => Anchor::Any,
+    };
     let mut by_period: Vec<PeriodEvidence> = digests
         .into_iter()
+        .filter(|f| overlaps(&f.digest))
         .map(|f| PeriodEvidence {
             digest: f.digest,
             manifest: Some(f.events),
             events: Vec::new(),
         })
         .collect();
+    let in_range =
+        |t: Timestamp| range.from.is_none_or(|f| t > f) && range.to.is_none_or(|to| t <= to);
+    events.retain(|_, e| in_range(e.recorded_at));
     report.events = events.len();
     for e in events.into_values() {
         match by_period
@@ -335,7 +361,11 @@ async fn verify_s3_org(
     report.periods = by_period.len();
     report
         .findings
-        .extend(verify_chain(&by_period, Anchor::Any, &ring));
+        .extend(verify_chain(&by_period, anchor, &ring));
+    let covered: Vec<&Digest> = by_period.iter().map(|p| &p.digest).collect();
+    report
+        .findings
+        .extend(coverage_gaps(&covered, range.from, range.to));
     Ok(report)
 }
 
@@ -385,10 +415,13 @@ pub struct VerifyArgs {
     /// Verify an S3 export instead: s3://bucket/prefix (the destination's prefix).
     #[arg(long)]
     pub s3: Option<String>,
-    /// Only periods ending after this time (default: the retention period).
+    /// Only periods ending after this time (default: the retention period;
+    /// with --s3, the export's first digest file). With --s3 a digest file
+    /// must cover it.
     #[arg(long)]
     pub from: Option<String>,
-    /// Only periods starting before this time.
+    /// Only periods starting before this time. With --s3 a digest file must
+    /// cover it (choose a time at least the export lag plus a period ago).
     #[arg(long)]
     pub to: Option<String>,
     /// A public key (base64, from GET /v1/integrity/public-keys) to accept;
@@ -427,7 +460,8 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
         (Some(url), org) => {
             let (bucket, prefix) = parse_s3_url(url)?;
             let s3 = s3_client().await;
-            verify_s3(&s3, &bucket, &prefix, org.as_ref(), pinned.as_ref()).await?
+            let range = Span { from, to };
+            verify_s3(&s3, &bucket, &prefix, org.as_ref(), pinned.as_ref(), range).await?
         }
         (None, Some(org)) => {
             let ring = match pinned {

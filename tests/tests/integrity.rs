@@ -344,7 +344,7 @@ async fn an_s3_export_verifies_offline_and_tampering_with_it_is_named() {
 
     let url = format!("s3://{bucket}/audit");
     let (b, p) = auditctl::verify::parse_s3_url(&url).expect("url");
-    let reports = auditctl::verify::verify_s3(&s3, &b, &p, None, None)
+    let reports = auditctl::verify::verify_s3(&s3, &b, &p, None, None, Default::default())
         .await
         .expect("verify");
     assert_eq!(reports.len(), 1);
@@ -353,6 +353,20 @@ async fn an_s3_export_verifies_offline_and_tampering_with_it_is_named() {
     assert!(clean.is_ok(), "{:?}", clean.lines());
     // Creating the destination was recorded too (self-audit), before the first digest file.
     assert!(clean.events >= ids.len(), "{}", clean.events);
+    // A range the digest files cover verifies too.
+    let mut names = digest_files.clone();
+    names.sort();
+    let lo = digest_file(&s3, &bucket, names[0]).await;
+    let hi = digest_file(&s3, &bucket, names[names.len() - 1]).await;
+    let covered = auditctl::verify::Span {
+        from: Some(lo.digest.period_start),
+        to: Some(hi.digest.period_end),
+    };
+    let ranged = auditctl::verify::verify_s3(&s3, &b, &p, Some(&o.id), None, covered)
+        .await
+        .expect("verify");
+    assert!(ranged[0].1.is_ok(), "{:?}", ranged[0].1.lines());
+    assert_eq!(ranged[0].1.periods, names.len());
 
     // Rewrite one line, of an event inside a sealed period, in an events object.
     let mut target = None;
@@ -405,20 +419,7 @@ async fn an_s3_export_verifies_offline_and_tampering_with_it_is_named() {
         .map(|w| (w[0].as_str(), w[1].as_str()))
         .collect();
     let next_file = after[deleted.as_str()];
-    let next: audit_log::integrity::DigestFile = serde_json::from_slice(
-        &s3.get_object()
-            .bucket(&bucket)
-            .key(next_file)
-            .send()
-            .await
-            .expect("get")
-            .body
-            .collect()
-            .await
-            .expect("read")
-            .into_bytes(),
-    )
-    .expect("digest file");
+    let next = digest_file(&s3, &bucket, next_file).await;
     s3.delete_object()
         .bucket(&bucket)
         .key(&deleted)
@@ -426,7 +427,7 @@ async fn an_s3_export_verifies_offline_and_tampering_with_it_is_named() {
         .await
         .expect("delete");
 
-    let reports = auditctl::verify::verify_s3(&s3, &b, &p, Some(&o.id), None)
+    let reports = auditctl::verify::verify_s3(&s3, &b, &p, Some(&o.id), None, Default::default())
         .await
         .expect("verify");
     let lines = reports[0].1.lines();
@@ -436,4 +437,64 @@ async fn an_s3_export_verifies_offline_and_tampering_with_it_is_named() {
     ] {
         assert!(lines.contains(&want), "missing {want:?} in {lines:#?}");
     }
+
+    // Asked to cover a range, a verification also names a deleted first or
+    // latest digest file, which the chain alone cannot show.
+    let first = digest_file(&s3, &bucket, sorted[0]).await;
+    let last = digest_file(&s3, &bucket, sorted[sorted.len() - 1]).await;
+    let range = auditctl::verify::Span {
+        from: Some(first.digest.period_start),
+        to: Some(last.digest.period_end),
+    };
+    for key in [sorted[0], sorted[sorted.len() - 1]] {
+        s3.delete_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("delete");
+    }
+    let unranged = auditctl::verify::verify_s3(&s3, &b, &p, Some(&o.id), None, Default::default())
+        .await
+        .expect("verify");
+    assert!(
+        !unranged[0]
+            .1
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("no digest covers")),
+        "{:#?}",
+        unranged[0].1.lines()
+    );
+    let reports = auditctl::verify::verify_s3(&s3, &b, &p, Some(&o.id), None, range)
+        .await
+        .expect("verify");
+    let lines = reports[0].1.lines();
+    let head = format!("no digest covers ({}, ", first.digest.period_start);
+    let tail = format!(
+        ", {}] (digest files deleted, or not sealed yet)",
+        last.digest.period_end
+    );
+    assert!(lines.iter().any(|l| l.starts_with(&head)), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.ends_with(&tail)), "{lines:#?}");
+}
+
+async fn digest_file(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> audit_log::integrity::DigestFile {
+    let body = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get")
+        .body
+        .collect()
+        .await
+        .expect("read")
+        .into_bytes();
+    serde_json::from_slice(&body).expect("digest file")
 }

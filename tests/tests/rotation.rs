@@ -158,9 +158,10 @@ async fn digests_from_before_and_after_a_rotation_all_verify() {
     }
     let (b, p) = auditctl::verify::parse_s3_url(&format!("s3://{bucket}/audit")).expect("url");
     for ring in [None, Some(&every)] {
-        let reports = auditctl::verify::verify_s3(&s3, &b, &p, Some(&o.id), ring)
-            .await
-            .expect("verify");
+        let reports =
+            auditctl::verify::verify_s3(&s3, &b, &p, Some(&o.id), ring, Default::default())
+                .await
+                .expect("verify");
         let (_, report) = &reports[0];
         assert!(report.is_ok(), "{:?}", report.lines());
         assert!(report.periods >= 2, "{}", report.periods);

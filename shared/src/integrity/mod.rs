@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 pub use digest::{seal, Digest, ManifestEntry, Period, GENESIS_PREVIOUS};
 pub use hash::{event_hash, record_hash};
 pub use signing::{KeyRing, PublicKey, PublicKeyView, Signer};
-pub use verify::{verify_chain, Anchor, Finding, Observed, PeriodEvidence};
+pub use verify::{coverage_gaps, verify_chain, Anchor, Finding, Observed, PeriodEvidence};
 
 use crate::ids::OrgId;
 use crate::time::Timestamp;

@@ -68,6 +68,11 @@ pub enum Finding {
     ChainBroken {
         period: String,
     },
+    /// No digest covers part of the range a check was asked to cover.
+    PeriodsMissing {
+        after: Timestamp,
+        until: Option<Timestamp>,
+    },
 }
 
 impl fmt::Display for Finding {
@@ -113,6 +118,13 @@ impl fmt::Display for Finding {
                 "digest {period} is signed by key {key_id}, retired before the period ended (leaked key?)"
             ),
             Finding::ChainBroken { period } => write!(f, "digest chain broken at {period}"),
+            Finding::PeriodsMissing { after, until } => {
+                let until = until.map_or("…".to_string(), |t| t.to_string());
+                write!(
+                    f,
+                    "no digest covers ({after}, {until}] (digest files deleted, or not sealed yet)"
+                )
+            }
         }
     }
 }
@@ -170,6 +182,40 @@ pub fn verify_chain(periods: &[PeriodEvidence], anchor: Anchor, keys: &KeyRing) 
         previous = Some(d);
     }
     findings
+}
+
+/// The parts of `[from, to]` that no digest covers at either end, given the
+/// digests (sorted by `period_start`) that overlap it; gaps between digests
+/// are the chain's to find. With neither bound there is nothing to require.
+pub fn coverage_gaps(
+    digests: &[&Digest],
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Vec<Finding> {
+    let (Some(first), Some(last)) = (digests.first(), digests.last()) else {
+        return match (from, to) {
+            (None, None) => Vec::new(),
+            (Some(after), until) => vec![Finding::PeriodsMissing { after, until }],
+            (None, Some(until)) => vec![Finding::PeriodsMissing {
+                after: Timestamp::from_millis(0).unwrap_or(until),
+                until: Some(until),
+            }],
+        };
+    };
+    let mut gaps = Vec::new();
+    if let Some(from) = from.filter(|f| first.period_start > *f) {
+        gaps.push(Finding::PeriodsMissing {
+            after: from,
+            until: Some(first.period_start),
+        });
+    }
+    if let Some(to) = to.filter(|t| last.period_end < *t) {
+        gaps.push(Finding::PeriodsMissing {
+            after: last.period_end,
+            until: Some(to),
+        });
+    }
+    gaps
 }
 
 /// Compares one period's events with its digest (and manifest).
@@ -304,6 +350,35 @@ mod tests {
 
     fn messages(f: Vec<Finding>) -> Vec<String> {
         f.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn coverage_gaps_name_the_uncovered_ends_of_the_range() {
+        let a = evidence(&[], None, 1);
+        let b = evidence(&[], Some(&a.digest), 2);
+        let both = [&a.digest, &b.digest];
+        let (nine, ten, twelve) = (
+            at("2026-11-28T09:00:00Z"),
+            at("2026-11-28T10:00:00Z"),
+            at("2026-11-28T12:00:00Z"),
+        );
+        // Covered exactly, or asked for nothing: no gap.
+        assert_eq!(coverage_gaps(&both, Some(ten), Some(twelve)), []);
+        assert_eq!(coverage_gaps(&both, None, None), []);
+        assert_eq!(coverage_gaps(&[], None, None), []);
+        // The first hour is missing (a deleted first digest file) and so is
+        // the last one (a deleted latest file).
+        assert_eq!(
+            messages(coverage_gaps(&[&a.digest], Some(nine), Some(twelve))),
+            [
+                "no digest covers (2026-11-28T09:00:00.000Z, 2026-11-28T10:00:00.000Z] (digest files deleted, or not sealed yet)",
+                "no digest covers (2026-11-28T11:00:00.000Z, 2026-11-28T12:00:00.000Z] (digest files deleted, or not sealed yet)",
+            ]
+        );
+        assert_eq!(
+            messages(coverage_gaps(&[], Some(ten), None)),
+            ["no digest covers (2026-11-28T10:00:00.000Z, …] (digest files deleted, or not sealed yet)"]
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn entry(record: &Record, settings: &DatadogSettings, tags: &str) -> Vec<u8> {
         ddtags: tags,
         hostname: &settings.host,
         service: &settings.service,
-        message: record.body.to_string(),
+        message: record.body.get().to_string(),
         audit_log: Attributes {
             event_id: record.id.as_str(),
             org_id: record.org_id.as_str(),
@@ -124,7 +124,7 @@ mod tests {
         assert_eq!(entry["hostname"], "audit.example.com");
         assert_eq!(entry["service"], "platform");
         let message: Value = serde_json::from_str(entry["message"].as_str().unwrap()).unwrap();
-        assert_eq!(message, records[0].body);
+        assert_eq!(message, records[0].body_value());
         assert_eq!(entry["audit_log"]["event_id"], "evt_000000");
         assert_eq!(entry["audit_log"]["action"], "MODEL_DEPLOYED");
         assert_eq!(entry["audit_log"]["group"], "models");
@@ -149,7 +149,9 @@ mod tests {
     fn requests_stay_under_five_megabytes_uncompressed() {
         let mut records = Record::encode_all(&many_events(60), Format::Json);
         for r in &mut records {
-            r.body["metadata"]["blob"] = "x".repeat(100_000).into();
+            let mut body = r.body_value();
+            body["metadata"]["blob"] = "x".repeat(100_000).into();
+            r.body = crate::export::format::raw(&body);
         }
         let bodies = datadog_batches(&records, &settings());
         assert!(bodies.len() >= 2);

@@ -2,6 +2,7 @@
 //! and `Record`, one encoded event with the few fields envelopes need.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::catalog::Action;
@@ -31,14 +32,40 @@ pub fn encode_record(event: &Event, format: Format) -> Value {
 }
 
 /// One event encoded for export, with what destination envelopes carry
-/// beside the body (HEC `time`, Datadog attributes).
-#[derive(Debug, Clone, PartialEq)]
+/// beside the body (HEC `time`, Datadog attributes). The body is kept as its
+/// compact JSON text: a job holds thousands of records at once, and a
+/// `Value` tree costs several times the text's size in memory.
+#[derive(Debug, Clone)]
 pub struct Record {
     pub id: EventId,
     pub org_id: OrgId,
     pub action: Action,
     pub occurred_at: Timestamp,
-    pub body: Value,
+    pub body: Box<RawValue>,
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.id,
+            &self.org_id,
+            self.action,
+            self.occurred_at,
+            self.body.get(),
+        ) == (
+            &other.id,
+            &other.org_id,
+            other.action,
+            other.occurred_at,
+            other.body.get(),
+        )
+    }
+}
+
+/// A value's compact JSON text.
+pub fn raw(value: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value)
+        .unwrap_or_else(|_| unreachable!("a JSON value always serializes"))
 }
 
 impl Record {
@@ -48,12 +75,17 @@ impl Record {
             org_id: event.org_id.clone(),
             action: event.action,
             occurred_at: event.occurred_at,
-            body: encode_record(event, format),
+            body: raw(&encode_record(event, format)),
         }
     }
 
     pub fn encode_all(events: &[Event], format: Format) -> Vec<Self> {
         events.iter().map(|e| Record::encode(e, format)).collect()
+    }
+
+    /// The body as a JSON value.
+    pub fn body_value(&self) -> Value {
+        serde_json::from_str(self.body.get()).unwrap_or_default()
     }
 }
 
@@ -93,9 +125,19 @@ mod tests {
     }
 
     #[test]
+    fn a_record_body_is_the_compact_json_of_its_encoding() {
+        for format in [Format::Json, Format::Ocsf] {
+            let r = Record::encode(&user_event(), format);
+            let value = encode_record(&user_event(), format);
+            assert_eq!(r.body.get(), value.to_string());
+            assert_eq!(r.body_value(), value);
+        }
+    }
+
+    #[test]
     fn record_keeps_the_stable_event_id_for_deduplication() {
         let r = Record::encode(&user_event(), Format::Ocsf);
         assert_eq!(r.id.as_str(), "evt_user_1");
-        assert_eq!(r.body["metadata"]["uid"], "evt_user_1");
+        assert_eq!(r.body_value()["metadata"]["uid"], "evt_user_1");
     }
 }

@@ -121,7 +121,7 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
             .collect();
-        let bodies: Vec<Value> = records.iter().map(|r| r.body.clone()).collect();
+        let bodies: Vec<Value> = records.iter().map(Record::body_value).collect();
         assert_eq!(lines, bodies);
     }
 

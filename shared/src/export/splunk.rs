@@ -3,7 +3,7 @@
 //! bodies of about 1 MB, and the HEC reply codes classified.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::batch::{pack, Framing};
 use super::format::Record;
@@ -43,7 +43,7 @@ struct Envelope<'a> {
     sourcetype: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<&'a str>,
-    event: &'a Value,
+    event: &'a RawValue,
 }
 
 /// One event's HEC envelope, as bytes.
@@ -107,6 +107,7 @@ mod tests {
     use crate::export::format::Format;
     use crate::time::Timestamp;
     use proptest::prelude::*;
+    use serde_json::Value;
 
     fn record() -> Record {
         Record::encode(&user_event(), Format::Json)

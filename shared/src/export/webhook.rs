@@ -135,7 +135,7 @@ pub fn webhook_batches(
         separator: b",",
         close: b"]}",
     };
-    let items = records.iter().map(|r| r.body.to_string().into_bytes());
+    let items = records.iter().map(|r| r.body.get().as_bytes().to_vec());
     pack(items, framing, max_events.max(1), max_bytes)
 }
 

@@ -15,7 +15,7 @@ use audit_log::event::Event;
 use audit_log::export::UrlPolicy;
 use audit_log::ids::OrgId;
 use audit_log::query::ActivityQuery;
-use audit_log::store::{encode_event_item, ReadBudget, Store};
+use audit_log::store::{encode_event_item, item_size, ReadBudget, Store};
 use audit_log::time::Timestamp;
 use audit_log::validate::parse_event;
 use audit_log_bench::report::{ratio, Row};
@@ -339,29 +339,6 @@ fn percentiles(v: &mut [f64]) -> (f64, f64) {
 
 // ------------------------------------------------------------------ figure 3
 
-/// DynamoDB's item size: attribute names plus values (numbers approximated).
-fn value_size(v: &AttributeValue) -> usize {
-    match v {
-        AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => n.len() / 2 + 1,
-        AttributeValue::B(b) => b.as_ref().len(),
-        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::M(m) => {
-            3 + m
-                .iter()
-                .map(|(k, v)| k.len() + value_size(v) + 1)
-                .sum::<usize>()
-        }
-        AttributeValue::L(l) => 3 + l.iter().map(|v| value_size(v) + 1).sum::<usize>(),
-        AttributeValue::Ss(l) => l.iter().map(String::len).sum(),
-        _ => 0,
-    }
-}
-
-fn item_size(item: &Item) -> usize {
-    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
-}
-
 async fn load(s: &Stack, all: Vec<Item>) {
     let client = ddb().await;
     let table = ddb_events_table(s);
@@ -620,7 +597,7 @@ async fn create_destination(s: &Stack, admin: &str, body: Value) {
 }
 
 fn ours_count(ids: &[String]) -> usize {
-    ids.iter().filter(|i| i.starts_with("evt_x_")).count()
+    ours_count_in(ids, "evt_x_")
 }
 
 async fn fig_export(run: &mut Run, s: &Stack) {
@@ -802,8 +779,10 @@ async fn fig_cold(
         ("AUDIT_EVENTS_TABLE".into(), tables.events.clone()),
         ("AUDIT_CONTROL_TABLE".into(), tables.control.clone()),
         ("AUDIT_CURSOR_SECRET".into(), CURSOR_SECRET.into()),
-        ("AUDIT_EXPORT_QUEUE_URL".into(), queue_url),
-        ("AUDIT_EXPORT_DLQ_URL".into(), dlq_url),
+        ("AUDIT_EXPORT_QUEUE_URL".into(), queue_url.clone()),
+        ("AUDIT_EXPORT_DLQ_URL".into(), dlq_url.clone()),
+        // The receivers listen on loopback.
+        ("AUDIT_ALLOW_PRIVATE_DESTINATIONS".into(), "true".into()),
     ];
     let warm = if run.quick { 20 } else { 100 };
     let timeout = Duration::from_secs(60);
@@ -857,7 +836,12 @@ async fn fig_cold(
         .map(|i| coldstart::apigw_event("GET", "/v1/events", qs[i % qs.len()], &qorg_key, None))
         .collect();
     let tick = json!({"version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012", "time": chrono::Utc::now().to_rfc3339(), "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/bench"], "detail": {}}).to_string();
-    let export_events = vec![tick];
+    // After the tick, a delivery load: jobs for a fresh org's Datadog and
+    // Splunk destinations, queued on the cold queue by the scheduler and
+    // handed to the function as SQS batches, as Lambda would.
+    let export_n = if run.quick { 1_000 } else { 4_900 };
+    let (jobs, receivers) = export_jobs(s, &sqs, &queue_url, &dlq_url, export_n).await;
+    let export_events: Vec<String> = std::iter::once(tick).chain(jobs).collect();
 
     let push = |run: &mut Run, name: &str, r: &coldstart::ColdStart, mb: f64| {
         let zip = run
@@ -921,4 +905,102 @@ async fn fig_cold(
             Err(e) => run.notes.push(format!("Figure 5: {e}")),
         }
     }
+    let got: Vec<String> = receivers
+        .iter()
+        .map(|r| ours_count_in(&r.accepted_ids(), "evt_ce_").to_string())
+        .collect();
+    run.notes.push(format!(
+        "Figure 5: export's RSS run: a tick, then its jobs as SQS batches of 10, four at once (two Datadog, two Splunk destinations, {export_n} events each); their first parts, cut at the {} MiB job budget, delivered {} events. Follow-up parts went back to the queue.",
+        audit_log::limits::EXPORT_JOB_MAX_BYTES / (1024 * 1024),
+        got.join(" / ")
+    ));
+}
+
+/// Creates an org with four destinations (two Datadog, two Splunk), stores
+/// `n` events for it, runs the scheduler onto the cold queue and returns the
+/// queued jobs as SQS events (10 records each, Lambda's default batch), with
+/// the receivers.
+async fn export_jobs(
+    s: &Stack,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    dlq_url: &str,
+    n: usize,
+) -> (Vec<String>, [Receiver; 4]) {
+    let org = s.org("bench-cold-export", false).await;
+    let (admin, _) = s.key(&org, Role::Admin).await;
+    // Two of each, so the worker runs as many jobs at once as it may
+    // (JOB_CONCURRENCY = 4): the memory a batch can really take.
+    let dd = Receiver::datadog(DD_KEY).await;
+    let hec = Receiver::splunk(HEC_TOKEN).await;
+    let dd2 = Receiver::datadog(DD_KEY).await;
+    let hec2 = Receiver::splunk(HEC_TOKEN).await;
+    for (name, receiver) in [("dd", &dd), ("dd2", &dd2)] {
+        create_destination(s, &admin, json!({"name": name, "type": "datadog", "settings": {"site": "datadoghq.com", "intake_url": receiver.url()}, "secret": DD_KEY})).await;
+    }
+    for (name, receiver) in [("hec", &hec), ("hec2", &hec2)] {
+        create_destination(s, &admin, json!({"name": name, "type": "splunk", "settings": {"url": receiver.url(), "index": "audit"}, "secret": HEC_TOKEN})).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let all: Vec<Item> = items(&org, "evt_ce", 0..n, |_| None)
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect();
+    load(s, all).await;
+    let sdk = audit_log::aws_config().await;
+    let app = export::ExportApp {
+        store: s.store.clone(),
+        queue: audit_log::export::queue::ExportQueue::new(
+            sqs.clone(),
+            queue_url.to_string(),
+            dlq_url.to_string(),
+        ),
+        secrets: audit_log::secrets::SecretStore::from_env(&sdk),
+        deliverer: audit_log::export::deliver::Deliverer::new(&sdk, Duration::from_secs(5)),
+        config: export::ExportConfig {
+            lag_ms: 0,
+            max_window_ms: 3_600_000,
+            ..export::ExportConfig::default()
+        },
+    };
+    export::schedule(&app, Timestamp::now()).await;
+    let mut records = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(600)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let attributes: HashMap<String, String> = m
+                .attributes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_string(), v))
+                .collect();
+            records.push(json!({
+                "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+                "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body,
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cold",
+                "awsRegion": "us-east-1",
+            }));
+        }
+    }
+    let events = records
+        .chunks(10)
+        .map(|c| json!({ "Records": c }).to_string())
+        .collect();
+    (events, [dd, hec, dd2, hec2])
+}
+
+fn ours_count_in(ids: &[String], prefix: &str) -> usize {
+    ids.iter().filter(|i| i.starts_with(prefix)).count()
 }

@@ -42,6 +42,12 @@ pub const MAX_ACTION_FILTERS: usize = 20;
 /// to stay under Lambda's 6 MB synchronous response limit (~1 KB an event);
 /// larger downloads need response streaming.
 pub const MAX_EXPORT_EVENTS: usize = 5_000;
+/// Most stored bytes (DynamoDB item size) one export job reads before the
+/// rest of its window goes to a follow-up job. A job holds its events,
+/// their encoded records and request bodies at once, about 6 times their
+/// stored size, and the worker runs 4 jobs at a time in a 256 MB function:
+/// 4 MiB keeps that near 100 MB whatever the events' size.
+pub const EXPORT_JOB_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Page size used while collecting a download from the store.
 pub const EXPORT_PAGE_SIZE: usize = 200;
 /// Longest cursor accepted.

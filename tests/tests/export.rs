@@ -115,17 +115,7 @@ fn ours(ids: &[String], prefix: &str) -> BTreeSet<String> {
 }
 
 async fn s3_ids(client: &aws_sdk_s3::Client, bucket: &str) -> (usize, Vec<String>) {
-    let listed = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("list");
-    let keys: Vec<String> = listed
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect();
+    let keys = audit_log_tests::s3_keys(client, bucket).await;
     let mut ids = Vec::new();
     for key in &keys {
         let object = client
@@ -442,6 +432,64 @@ async fn a_1500_event_window_reaches_datadog_in_requests_of_at_most_1000_and_s3_
             .expect("poll");
     }
     assert_eq!(s3_ids(&s3, &bucket).await.0, 1);
+}
+
+#[tokio::test]
+async fn a_window_over_a_jobs_byte_budget_arrives_in_parts_each_event_once() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let dd = Receiver::datadog(DD_KEY).await;
+    let (s3, bucket) = audit_log_tests::s3_bucket("parts").await;
+    create(&s, &o, json!({"name": "dd", "type": "datadog", "settings": {"site": "datadoghq.com", "intake_url": dd.url()}, "secret": DD_KEY})).await;
+    create(
+        &s,
+        &o,
+        json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let ids = ingest(&s, &o, "evt_part", 400, Action::ALL).await;
+
+    // A budget of about 60 stored events: the window needs several parts.
+    let config = ExportConfig {
+        max_bytes_per_job: 64 * 1024,
+        ..fast(1800)
+    };
+    let app = s.exporter(config).await;
+    export::schedule(&app, Timestamp::now()).await;
+    work_until(
+        &app,
+        Duration::from_secs(60),
+        "400 events at Datadog and in S3",
+        || ours(&dd.accepted_ids(), "evt_part").len() >= 400,
+    )
+    .await;
+    for _ in 0..3 {
+        auditctl::export_runner::poll_once(&app, 1)
+            .await
+            .expect("poll");
+    }
+    let arrived: Vec<String> = dd
+        .accepted_ids()
+        .into_iter()
+        .filter(|i| i.starts_with("evt_part"))
+        .collect();
+    assert_eq!(arrived.len(), 400, "each event once at Datadog");
+    assert_eq!(unique(&arrived), unique(&ids));
+    assert!(
+        dd.accepted_requests() >= 4,
+        "{} parts",
+        dd.accepted_requests()
+    );
+    // One S3 object per part, together holding each event once.
+    let (objects, stored) = s3_ids(&s3, &bucket).await;
+    let stored: Vec<String> = stored
+        .into_iter()
+        .filter(|i| i.starts_with("evt_part"))
+        .collect();
+    assert!(objects >= 4, "{objects} objects");
+    assert_eq!(stored.len(), 400, "each event once in S3");
+    assert_eq!(unique(&stored), unique(&ids));
 }
 
 #[tokio::test]

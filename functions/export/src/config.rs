@@ -14,6 +14,9 @@ pub struct ExportConfig {
     pub max_windows_per_tick: usize,
     /// Most events one job delivers before it continues in a follow-up job.
     pub max_events_per_job: usize,
+    /// Most stored bytes one job reads before it continues in a follow-up
+    /// job (`audit_log::limits::EXPORT_JOB_MAX_BYTES`), bounding its memory.
+    pub max_bytes_per_job: usize,
     /// Backoff and the retry deadline (`AUDIT_EXPORT_RETRY_BASE_SECONDS`,
     /// `AUDIT_EXPORT_RETRY_MAX_SECONDS`, `AUDIT_EXPORT_DEADLINE_SECONDS`,
     /// defaults 10 s, 300 s, 1800 s).
@@ -30,6 +33,7 @@ impl Default for ExportConfig {
             max_window_ms: 300_000,
             max_windows_per_tick: 12,
             max_events_per_job: 5_000,
+            max_bytes_per_job: audit_log::limits::EXPORT_JOB_MAX_BYTES,
             retry: RetryPolicy::default(),
             digest_period_ms: audit_log::integrity::DEFAULT_PERIOD_MS,
         }

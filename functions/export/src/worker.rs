@@ -119,11 +119,12 @@ pub async fn process_job(
     };
     let page = match app
         .store
-        .window_events(
+        .window_events_within(
             org,
             &job.window,
             job.resume_after.as_deref(),
             app.config.max_events_per_job,
+            app.config.max_bytes_per_job,
         )
         .await
     {

@@ -391,11 +391,27 @@ impl Store {
         resume_after: Option<&str>,
         limit: usize,
     ) -> Result<WindowPage, StoreError> {
+        self.window_events_within(org, window, resume_after, limit, usize::MAX)
+            .await
+    }
+
+    /// Like `window_events`, and stops once the events read reach
+    /// `max_bytes` of stored item size, so that what a caller holds in
+    /// memory is bounded by bytes as well as by count.
+    pub async fn window_events_within(
+        &self,
+        org: &OrgId,
+        window: &crate::export::ExportWindow,
+        resume_after: Option<&str>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<WindowPage, StoreError> {
         // rts = "<13-digit millis>#<id>": events after `from` sort at or after
         // "<from + 1 ms>", and those at or before `to` before "<to + 1 ms>".
         let lo = window.from.plus_millis(1).sort_key();
         let hi = window.to.plus_millis(1).sort_key();
         let mut events = Vec::new();
+        let mut bytes = 0usize;
         let mut start: Option<Item> = resume_after.map(|rts| {
             let id = rts.split_once('#').map_or(rts, |(_, id)| id);
             Item::from([
@@ -423,8 +439,22 @@ impl Store {
                 .send()
                 .await
                 .map_err(|e| dynamo_error("Query", e))?;
-            for item in out.items.unwrap_or_default() {
+            let items = out.items.unwrap_or_default();
+            let read = items.len();
+            for (i, item) in items.into_iter().enumerate() {
+                bytes += super::item_size(&item);
+                let rts = match item.get("rts") {
+                    Some(AttributeValue::S(v)) => v.clone(),
+                    _ => return Err(StoreError::Corrupt("an event item lacks rts".into())),
+                };
                 events.push(decode_item(item)?);
+                let more = i + 1 < read || out.last_evaluated_key.is_some();
+                if bytes >= max_bytes && more {
+                    return Ok(WindowPage {
+                        events,
+                        resume_after: Some(rts),
+                    });
+                }
             }
             match out.last_evaluated_key {
                 None => {

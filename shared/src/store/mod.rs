@@ -47,7 +47,31 @@ where
 }
 
 /// One DynamoDB item.
-pub(crate) type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
+
+/// DynamoDB's size of an item: attribute names plus values (numbers
+/// approximated), what read and write units and budgets are counted in.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.len() / 2 + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| k.len() + value_size(v) + 1)
+                .sum::<usize>()
+        }
+        AttributeValue::L(l) => 3 + l.iter().map(|v| value_size(v) + 1).sum::<usize>(),
+        AttributeValue::Ss(l) => l.iter().map(String::len).sum(),
+        _ => 0,
+    }
+}
 
 /// A typed value as an item; failing means the value cannot be stored.
 pub(crate) fn to_item<T: Serialize>(value: T) -> Result<Item, StoreError> {

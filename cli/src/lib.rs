@@ -4,6 +4,7 @@
 
 pub mod export_runner;
 pub mod server;
+pub mod signing_key;
 pub mod verify;
 
 use std::sync::Arc;

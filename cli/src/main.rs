@@ -150,7 +150,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             store.ensure_tables().await.map_err(|e| e.to_string())?;
             let t = store.tables();
             eprintln!("tables ready: {} and {}", t.events, t.control);
-            let key = auditctl::verify::ensure_signing_key(&store).await?;
+            let key = auditctl::signing_key::ensure(&store).await?;
             eprintln!("integrity signing key ready: {key}");
             let config = audit_log::aws_config().await;
             let (queue, dlq) =
@@ -262,7 +262,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::SigningKey {
             command: SigningKeyCommand::Rotate,
         } => {
-            let (old, new) = auditctl::verify::rotate_signing_key(&store).await?;
+            let (old, new) = auditctl::signing_key::rotate(&store).await?;
             eprintln!("signing key rotated: {old} retired, {new} signs new digests");
             println!("{new}");
         }
@@ -270,7 +270,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             command: SigningKeyCommand::List,
         } => {
             println!("key_id\tstatus\tcreated_at\tretired_at\tpublic_key");
-            for k in auditctl::verify::list_signing_keys(&store).await? {
+            for k in auditctl::signing_key::list(&store).await? {
                 let status = if k.current { "current" } else { "retired" };
                 println!(
                     "{}\t{status}\t{}\t{}\t{}",

@@ -62,11 +62,11 @@ async fn digests_from_before_and_after_a_rotation_all_verify() {
     tokio::time::sleep(Duration::from_millis(PERIOD_MS as u64 + 100)).await;
     let app = s.exporter(config()).await;
 
-    let old = auditctl::verify::ensure_signing_key(&s.store)
+    let old = auditctl::signing_key::ensure(&s.store)
         .await
         .expect("signing key");
     record_and_seal(&s, &app, &o.ingest, "before").await;
-    let (old_id, new_id) = auditctl::verify::rotate_signing_key(&s.store)
+    let (old_id, new_id) = auditctl::signing_key::rotate(&s.store)
         .await
         .expect("rotate");
     assert!(old.ends_with(&format!("({old_id})")), "{old} vs {old_id}");
@@ -106,9 +106,7 @@ async fn digests_from_before_and_after_a_rotation_all_verify() {
 
     // From the store, with the registry's keys (retirements included), and
     // with every key the API lists pinned.
-    let listing = auditctl::verify::list_signing_keys(&s.store)
-        .await
-        .expect("list");
+    let listing = auditctl::signing_key::list(&s.store).await.expect("list");
     let registry = audit_log::integrity::keys::ring(&listing);
     assert_eq!(registry.key_ids(), [old_id.as_str(), new_id.as_str()]);
     assert!(registry.retired_at(&old_id).is_some());

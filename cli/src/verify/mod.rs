@@ -1,0 +1,227 @@
+//! `auditctl verify`: recompute every event hash, period and signature and
+//! say exactly what broke, either from the service's store (`--org`) or,
+//! offline from the service, from an S3 export (`--s3`).
+
+mod s3;
+
+use audit_log::export::ExportWindow;
+use audit_log::ids::OrgId;
+use audit_log::integrity::{
+    event_hash, keys, verify_chain, Anchor, Finding, KeyRing, Observed, PeriodEvidence, PublicKey,
+};
+use audit_log::store::Store;
+use audit_log::time::Timestamp;
+
+pub use s3::{parse_s3_url, verify_s3};
+
+/// The periods a verification covers: those overlapping `(from, to]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Span {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Digests checked (periods).
+    pub periods: usize,
+    /// Events checked.
+    pub events: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn is_ok(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    /// The findings as the lines `auditctl verify` prints.
+    pub fn lines(&self) -> Vec<String> {
+        self.findings.iter().map(ToString::to_string).collect()
+    }
+}
+
+/// Verifies an org's log in the store: every digest whose period overlaps
+/// `[from, to]` (default: the retention period, as older events may have
+/// expired), its signature, its link to the digest before, and the events
+/// now in its period against its manifest. A chain head that is missing
+/// from the digests also breaks the chain.
+pub async fn verify_store(
+    store: &Store,
+    keys: &KeyRing,
+    org: &OrgId,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Result<Report, String> {
+    let from = match from {
+        Some(f) => f,
+        None => {
+            let days = store
+                .org_settings(org)
+                .await
+                .map_err(|e| e.to_string())?
+                .retention_days;
+            Timestamp::now().plus_millis(-i64::from(days) * 86_400_000)
+        }
+    };
+    let all = store
+        .digests(org, None, None, false, usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut anchor = Anchor::Genesis;
+    let mut periods = Vec::new();
+    let mut report = Report::default();
+    for (digest, parts) in &all {
+        let in_range = digest.period_end > from && to.is_none_or(|t| digest.period_start < t);
+        if !in_range {
+            if periods.is_empty() && to.is_none_or(|t| digest.period_start < t) {
+                anchor = Anchor::After(digest.clone());
+            }
+            continue;
+        }
+        let manifest = store
+            .digest_manifest(digest, *parts)
+            .await
+            .unwrap_or_default();
+        let events = store
+            .period_events(
+                org,
+                &ExportWindow {
+                    from: digest.period_start,
+                    to: digest.period_end,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        report.events += events.len();
+        periods.push(PeriodEvidence {
+            digest: digest.clone(),
+            manifest: Some(manifest),
+            events: events
+                .iter()
+                .map(|e| Observed {
+                    id: e.id.clone(),
+                    recorded_at: e.recorded_at,
+                    hash: event_hash(e),
+                    claimed_hash: None,
+                })
+                .collect(),
+        });
+    }
+    report.periods = periods.len();
+    report.findings = verify_chain(&periods, anchor, keys);
+    if let Some(head) = store.digest_head(org).await.map_err(|e| e.to_string())? {
+        let last = all.last().map(|(d, _)| d);
+        if last.is_none_or(|l| l.digest_hash != head.digest_hash) {
+            report.findings.push(Finding::ChainBroken {
+                period: head.period(),
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// `auditctl verify`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Verify this org's log in the store (or only this org of an export).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Verify an S3 export instead: s3://bucket/prefix (the destination's prefix).
+    #[arg(long)]
+    pub s3: Option<String>,
+    /// Only periods ending after this time (default: the retention period;
+    /// with --s3, the export's first digest file). With --s3 a digest file
+    /// must cover it.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only periods starting before this time. With --s3 a digest file must
+    /// cover it (choose a time at least the export lag plus a period ago).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// A public key (base64, from GET /v1/integrity/public-keys) to accept;
+    /// repeat it for every key the periods were signed with. Default: every
+    /// registered key (from the service), or for --s3 the export's
+    /// digests/public-keys/.
+    #[arg(long)]
+    pub public_key: Vec<String>,
+}
+
+/// Runs `auditctl verify`: prints what was checked and every finding;
+/// returns whether everything verified.
+pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
+    let org = args
+        .org
+        .as_deref()
+        .map(|o| OrgId::parse(o).map_err(|e| format!("--org {e}")))
+        .transpose()?;
+    let time = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| Timestamp::parse_lenient(s).map_err(|e| format!("{flag} {e}")))
+            .transpose()
+    };
+    let (from, to) = (time("--from", &args.from)?, time("--to", &args.to)?);
+    let pinned = if args.public_key.is_empty() {
+        None
+    } else {
+        let mut ring = KeyRing::default();
+        for k in &args.public_key {
+            let key = PublicKey::from_base64(k).map_err(|e| format!("--public-key: {e}"))?;
+            ring.add(key, None);
+        }
+        Some(ring)
+    };
+    let reports = match (&args.s3, org) {
+        (Some(url), org) => {
+            let (bucket, prefix) = parse_s3_url(url)?;
+            let s3 = s3_client().await;
+            let range = Span { from, to };
+            verify_s3(&s3, &bucket, &prefix, org.as_ref(), pinned.as_ref(), range).await?
+        }
+        (None, Some(org)) => {
+            let ring = match pinned {
+                Some(ring) => ring,
+                None => keys::ring(&crate::signing_key::list(store).await?),
+            };
+            vec![(
+                org.clone(),
+                verify_store(store, &ring, &org, from, to).await?,
+            )]
+        }
+        (None, None) => return Err("give --org ORG, or --s3 s3://bucket/prefix".into()),
+    };
+    let mut ok = true;
+    for (org, report) in &reports {
+        if report.is_ok() {
+            println!(
+                "OK org {org}: {} periods, {} events verified",
+                report.periods, report.events
+            );
+        } else {
+            ok = false;
+            println!(
+                "FAILED org {org}: {} periods, {} events checked",
+                report.periods, report.events
+            );
+            for line in report.lines() {
+                println!("  {line}");
+            }
+        }
+    }
+    if reports.is_empty() {
+        println!("nothing to verify");
+    }
+    Ok(ok)
+}
+
+async fn s3_client() -> aws_sdk_s3::Client {
+    let config = audit_log::aws_config().await;
+    let local =
+        config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(local)
+            .build(),
+    )
+}

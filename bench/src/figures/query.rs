@@ -1,0 +1,205 @@
+//! Figure 3: page latency and read units per returned event for five
+//! filters on a large org, against Scan + filter and the minimum.
+
+use crate::*;
+
+struct Sample {
+    name: &'static str,
+    pairs: Vec<(&'static str, String)>,
+}
+
+pub async fn fig_query(run: &mut Run, s: &Stack) -> (OrgId, String) {
+    let n = std::env::var("BENCH_QUERY_EVENTS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(if run.quick { 10_000 } else { 100_000 });
+    let org = s.org("bench-query", false).await;
+    let (admin, _) = s.key(&org, Role::Admin).await;
+    let now_ms = Timestamp::now().millis() - 60_000;
+    let span = 90 * DAY_MS;
+    let at = move |i: usize| Some(now_ms - (i as i64) * span / n as i64);
+    let started = Instant::now();
+    // Load in slices of 10,000, reporting the rate (DynamoDB Local slows
+    // down as the table and its indexes grow).
+    for lo in (0..n).step_by(10_000) {
+        let t = Instant::now();
+        let hi = (lo + 10_000).min(n);
+        let all: Vec<Item> = items(&org, "evt_q", lo..hi, at)
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect();
+        load(s, all).await;
+        eprintln!(
+            "bench: loaded {hi}/{n} events ({:.0} events/s for the last slice)",
+            (hi - lo) as f64 / t.elapsed().as_secs_f64()
+        );
+    }
+    let load_s = started.elapsed().as_secs_f64();
+    run.notes.push(format!(
+        "Figure 3: {n} events over 90 days loaded with BatchWriteItem (the store's own encoding) in {load_s:.0} s ({:.0} events/s).",
+        n as f64 / load_s
+    ));
+
+    let week_from = Timestamp::from_millis(now_ms - 7 * DAY_MS)
+        .expect("from")
+        .to_rfc3339();
+    let week_to = Timestamp::from_millis(now_ms + 120_000)
+        .expect("to")
+        .to_rfc3339();
+    let samples = vec![
+        Sample {
+            name: "date range (7 days)",
+            pairs: vec![("from", week_from.clone()), ("to", week_to.clone())],
+        },
+        Sample {
+            name: "group=credentials",
+            pairs: vec![("group", "credentials".into())],
+        },
+        Sample {
+            name: "action=MODEL_DEPLOYED",
+            pairs: vec![("action", "MODEL_DEPLOYED".into())],
+        },
+        Sample {
+            name: "actor=usr_007",
+            pairs: vec![("actor", "usr_007".into())],
+        },
+        Sample {
+            name: "free text in a week",
+            pairs: vec![
+                ("q", "mixtral".into()),
+                ("from", week_from),
+                ("to", week_to),
+            ],
+        },
+    ];
+    let reps = if run.quick { 10 } else { 30 };
+    let scan_reps = if run.quick { 2 } else { 3 };
+    let client = ddb().await;
+    let table = ddb_events_table(s);
+    for sample in &samples {
+        eprintln!("bench: query {}", sample.name);
+        // Ours: the page over HTTP (auth, plan, DynamoDB, JSON), limit 50.
+        let mut url = reqwest::Url::parse(&format!("{}/v1/events", s.base)).expect("url");
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in &sample.pairs {
+                q.append_pair(k, v);
+            }
+            q.append_pair("limit", "50");
+        }
+        let mut ms = Vec::new();
+        let mut returned = 0;
+        for i in 0..=reps {
+            let t = Instant::now();
+            let r = s
+                .http
+                .get(url.clone())
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .expect("GET");
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.expect("page");
+            assert_eq!(status, 200, "{v}");
+            returned = v["events"].as_array().map_or(0, Vec::len);
+            if i > 0 {
+                ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        let (p50, p95) = percentiles(&mut ms);
+
+        // Ours, in the store: what that page read.
+        let pairs: Vec<(&str, &str)> = sample
+            .pairs
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .chain([("limit", "50")])
+            .collect();
+        let q = ActivityQuery::parse(pairs).expect("query");
+        let plan = audit_log::plan::plan(&org, &q);
+        let (page, cost) = s
+            .store
+            .find_events_measured(&org, &plan, None, 50, ReadBudget::default())
+            .await
+            .expect("find_events");
+        let got = page.events.len().max(1) as f64;
+        let bytes: usize = page
+            .events
+            .iter()
+            .map(|e| {
+                encode_event_item(e, 365)
+                    .map(|i| item_size(&i))
+                    .unwrap_or(0)
+            })
+            .sum();
+        // Eventually consistent reads (every GSI query) cost 0.5 unit per 4 KB.
+        let minimum = 0.5 * (bytes as f64 / 4096.0).ceil();
+
+        // Baseline: Scan the table with the same conditions as a filter until
+        // a page of 50 matches is found (unordered: a Scan cannot sort).
+        let mut filter = format!("({})", plan.key_condition);
+        if let Some(f) = &plan.filter {
+            filter.push_str(&format!(" AND ({f})"));
+        }
+        let mut scan_ms = Vec::new();
+        let mut scan_units = 0.0;
+        let mut scan_found = 0usize;
+        for _ in 0..scan_reps {
+            let t = Instant::now();
+            let (mut found, mut units) = (0usize, 0.0);
+            let mut start: Option<Item> = None;
+            loop {
+                let mut req = client
+                    .scan()
+                    .table_name(&table)
+                    .filter_expression(&filter)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .set_exclusive_start_key(start.take());
+                for (k, v) in &plan.names {
+                    req = req.expression_attribute_names(k, v);
+                }
+                for (k, v) in &plan.values {
+                    req = req.expression_attribute_values(k, AttributeValue::S(v.clone()));
+                }
+                let out = req.send().await.expect("Scan");
+                found += out.items.as_ref().map_or(0, Vec::len);
+                units += out
+                    .consumed_capacity
+                    .and_then(|c| c.capacity_units)
+                    .unwrap_or(0.0);
+                match out.last_evaluated_key {
+                    Some(k) if found < 50 => start = Some(k),
+                    _ => break,
+                }
+            }
+            scan_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            scan_units = units;
+            scan_found = found.min(50);
+        }
+        let (scan_p50, scan_p95) = percentiles(&mut scan_ms);
+        let fig = format!("3. Query {}", sample.name);
+        run.rows.push(Row {
+            figure: format!("{fig}: page latency p50 / p95 (HTTP, limit 50, {returned} returned; {reps} runs, Scan {scan_reps}), vs Scan + filter until 50 match"),
+            ours: format!("{p50:.1} / {p95:.1} ms"),
+            baseline: format!("{scan_p50:.0} / {scan_p95:.0} ms"),
+            ratio: ratio(p50, scan_p50),
+            command: cmd("query"),
+        });
+        let per_event = cost.read_units / got;
+        run.rows.push(Row::num(
+            &format!("{fig}: read units per returned event ({} items read, {} round trips), vs Scan + filter", cost.items_read, cost.round_trips),
+            per_event,
+            scan_units / scan_found.max(1) as f64,
+            "RCU",
+            &cmd("query"),
+        ));
+        run.rows.push(Row::num(
+            &format!("{fig}: read units per returned event, vs the minimum (returned items' own size, {:.1} KB avg)", bytes as f64 / got / 1024.0),
+            per_event,
+            minimum / got,
+            "RCU",
+            &cmd("query"),
+        ));
+    }
+    (org, admin)
+}

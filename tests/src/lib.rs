@@ -324,6 +324,33 @@ pub async fn s3_bucket(label: &str) -> (aws_sdk_s3::Client, String) {
     (s3, bucket)
 }
 
+/// One object's bytes.
+pub async fn s3_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get")
+        .body
+        .collect()
+        .await
+        .expect("read")
+        .into_bytes()
+        .to_vec()
+}
+
+/// Export settings for integrity tests: no lag, and digest periods of
+/// `period_ms` so that a few sleeps span several.
+pub fn sealing_config(period_ms: i64) -> export::ExportConfig {
+    export::ExportConfig {
+        lag_ms: 0,
+        max_window_ms: 3_600_000,
+        digest_period_ms: period_ms,
+        ..export::ExportConfig::default()
+    }
+}
+
 /// Every object key in `bucket` (the first 1000: test buckets are small).
 pub async fn s3_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
     s3.list_objects_v2()

@@ -118,14 +118,7 @@ async fn s3_ids(client: &aws_sdk_s3::Client, bucket: &str) -> (usize, Vec<String
     let keys = audit_log_tests::s3_keys(client, bucket).await;
     let mut ids = Vec::new();
     for key in &keys {
-        let object = client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("get");
-        let gz = object.body.collect().await.expect("read").into_bytes();
+        let gz = audit_log_tests::s3_object(client, bucket, key).await;
         for line in BufReader::new(GzDecoder::new(&gz[..])).lines() {
             let record: Value = serde_json::from_str(&line.expect("line")).expect("json line");
             ids.push(record["id"].as_str().expect("id").to_string());

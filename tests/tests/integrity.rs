@@ -20,12 +20,7 @@ use serde_json::{json, Value};
 const PERIOD_MS: i64 = 2_000;
 
 fn config() -> ExportConfig {
-    ExportConfig {
-        lag_ms: 0,
-        max_window_ms: 3_600_000,
-        digest_period_ms: PERIOD_MS,
-        ..ExportConfig::default()
-    }
+    audit_log_tests::sealing_config(PERIOD_MS)
 }
 
 type Org = audit_log_tests::OrgKeys;
@@ -371,18 +366,7 @@ async fn an_s3_export_verifies_offline_and_tampering_with_it_is_named() {
     // Rewrite one line, of an event inside a sealed period, in an events object.
     let mut target = None;
     for key in keys.iter().filter(|k| k.ends_with(".jsonl.gz")) {
-        let gz = s3
-            .get_object()
-            .bucket(&bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("get")
-            .body
-            .collect()
-            .await
-            .expect("read")
-            .into_bytes();
+        let gz = audit_log_tests::s3_object(&s3, &bucket, key).await;
         let lines: Vec<Value> = BufReader::new(GzDecoder::new(&gz[..]))
             .lines()
             .map(|l| serde_json::from_str(&l.expect("line")).expect("json"))
@@ -484,17 +468,5 @@ async fn digest_file(
     bucket: &str,
     key: &str,
 ) -> audit_log::integrity::DigestFile {
-    let body = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .expect("get")
-        .body
-        .collect()
-        .await
-        .expect("read")
-        .into_bytes();
-    serde_json::from_slice(&body).expect("digest file")
+    serde_json::from_slice(&audit_log_tests::s3_object(s3, bucket, key).await).expect("digest file")
 }

@@ -20,12 +20,7 @@ use serde_json::{json, Value};
 const PERIOD_MS: i64 = 2_000;
 
 fn config() -> ExportConfig {
-    ExportConfig {
-        lag_ms: 0,
-        max_window_ms: 3_600_000,
-        digest_period_ms: PERIOD_MS,
-        ..ExportConfig::default()
-    }
+    audit_log_tests::sealing_config(PERIOD_MS)
 }
 
 /// Ingests a batch, waits for its period to close, exports and seals it.

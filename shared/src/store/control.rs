@@ -2,10 +2,10 @@
 //! their SHA-256: `KEY#<hash>` for lookup, `ORG#<org>`/`KEY#<key id>` for
 //! listing and revocation by id.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::{dynamo_error, from_item, to_item, Store, StoreError};
+use super::{dynamo_error, from_item, s, to_item, Store, StoreError};
 use crate::auth::Role;
 use crate::ids::OrgId;
 use crate::limits::DEFAULT_RETENTION_DAYS;
@@ -70,10 +70,6 @@ fn key_pk(hash: &str) -> String {
 
 fn listing_sk(key_id: &str) -> String {
     format!("KEY#{key_id}")
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
 }
 
 impl Store {
@@ -155,18 +151,8 @@ impl Store {
     }
 
     pub async fn list_keys(&self, org: &OrgId) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let out = self
-            .ddb
-            .query()
-            .table_name(&self.tables.control)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :key)")
-            .expression_attribute_values(":pk", s(keys::org(org)))
-            .expression_attribute_values(":key", s("KEY#"))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("Query", e))?;
-        out.items
-            .unwrap_or_default()
+        self.control_items(&keys::org(org), "KEY#")
+            .await?
             .into_iter()
             .map(|item| from_item::<KeyItem>(item).map(|k| k.record))
             .collect()

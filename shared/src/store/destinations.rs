@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{dynamo_error, from_item, to_item, written, Store, StoreError};
+use super::{dynamo_error, from_item, s, to_item, written, Store, StoreError};
 use crate::export::{DeliveryStatus, Destination, DestinationSpec};
 use crate::ids::OrgId;
 use crate::plan::keys;
@@ -39,10 +39,6 @@ struct DestinationItem {
 
 fn dest_sk(id: &str) -> String {
     format!("DEST#{id}")
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
 }
 
 fn decode(item: HashMap<String, AttributeValue>) -> Result<Destination, StoreError> {
@@ -116,19 +112,8 @@ impl Store {
     }
 
     pub async fn list_destinations(&self, org: &OrgId) -> Result<Vec<Destination>, StoreError> {
-        let out = self
-            .ddb
-            .query()
-            .table_name(&self.tables.control)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :dest)")
-            .expression_attribute_values(":pk", s(keys::org(org)))
-            .expression_attribute_values(":dest", s("DEST#"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("Query", e))?;
-        out.items
-            .unwrap_or_default()
+        self.control_items(&keys::org(org), "DEST#")
+            .await?
             .into_iter()
             .map(decode)
             .collect()

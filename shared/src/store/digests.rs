@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::{dynamo_error, from_item, to_item, written, Item, Store, StoreError};
+use super::{dynamo_error, from_item, s, to_item, written, Item, Store, StoreError};
 use crate::export::ExportWindow;
 use crate::ids::{EventId, OrgId};
 use crate::integrity::{Digest, ManifestEntry};
@@ -27,10 +27,6 @@ fn digest_sk(start: Timestamp) -> String {
 
 fn part_sk(start: Timestamp, n: usize) -> String {
     format!("DIGESTPART#{}#{n:05}", start.sort_key())
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
 }
 
 #[derive(Debug, Serialize, Deserialize)]

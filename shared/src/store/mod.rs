@@ -73,6 +73,11 @@ fn value_size(v: &AttributeValue) -> usize {
     }
 }
 
+/// A string attribute.
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
 /// A typed value as an item; failing means the value cannot be stored.
 pub(crate) fn to_item<T: Serialize>(value: T) -> Result<Item, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Invalid(e.to_string()))
@@ -151,6 +156,36 @@ impl Store {
             .await
             .map_err(|e| dynamo_error("PutItem", e))?;
         Ok(())
+    }
+
+    /// Every control-table item under `pk` whose sort key starts with
+    /// `sk_prefix`, read consistently, following every page.
+    pub(crate) async fn control_items(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.tables.control)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":sk", s(sk_prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
     }
 
     /// Creates both tables when missing (what `auditctl init` does).

@@ -3,10 +3,9 @@
 //! (once, conditionally) before it signs anything and is never deleted, so
 //! every digest ever signed stays checkable after the key rotates.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{dynamo_error, from_item, to_item, written, Item, Store, StoreError};
+use super::{from_item, s, to_item, written, Store, StoreError};
 use crate::time::Timestamp;
 
 const PK: &str = "INTEGRITY";
@@ -67,11 +66,11 @@ impl Store {
             .ddb
             .update_item()
             .table_name(&self.tables.control)
-            .key("PK", AttributeValue::S(PK.into()))
-            .key("SK", AttributeValue::S(format!("{SK_PREFIX}{key_id}")))
+            .key("PK", s(PK))
+            .key("SK", s(format!("{SK_PREFIX}{key_id}")))
             .update_expression("SET retired_at = :at")
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(retired_at)")
-            .expression_attribute_values(":at", AttributeValue::S(at.to_rfc3339()))
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
             .send()
             .await;
         written("UpdateItem", result)
@@ -79,30 +78,12 @@ impl Store {
 
     /// Every registered signing key, oldest registration first.
     pub async fn signing_keys(&self) -> Result<Vec<RegisteredKey>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .ddb
-                .query()
-                .table_name(&self.tables.control)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
-                .expression_attribute_values(":pk", AttributeValue::S(PK.into()))
-                .expression_attribute_values(":sk", AttributeValue::S(SK_PREFIX.into()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| dynamo_error("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                let item: RegisteredKeyItem = from_item(item)?;
-                keys.push(item.key);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        let mut keys = self
+            .control_items(PK, SK_PREFIX)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<RegisteredKeyItem>(item).map(|i| i.key))
+            .collect::<Result<Vec<_>, _>>()?;
         keys.sort_by(|a, b| (a.created_at, &a.key_id).cmp(&(b.created_at, &b.key_id)));
         Ok(keys)
     }

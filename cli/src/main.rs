@@ -270,8 +270,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             command: SigningKeyCommand::List,
         } => {
             println!("key_id\tstatus\tcreated_at\tretired_at\tpublic_key");
-            for k in auditctl::signing_key::list(&store).await? {
-                let status = if k.current { "current" } else { "retired" };
+            for listed in auditctl::signing_key::list(&store).await? {
+                let status = if listed.current { "current" } else { "retired" };
+                let k = listed.key;
                 println!(
                     "{}\t{status}\t{}\t{}\t{}",
                     k.key_id,

@@ -9,22 +9,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::signing::{load, load_or_create, KeyError, KeyRing, PublicKey, Signer, ALGORITHM};
+use super::signing::{create, load, KeyError, KeyRing, PublicKey, Signer, ALGORITHM};
 use crate::secrets::SecretStore;
 use crate::store::{RegisteredKey, Store};
 use crate::time::Timestamp;
 
-/// What `GET /v1/integrity/public-keys` lists for each key.
+/// What `GET /v1/integrity/public-keys` lists for each key: its
+/// registration, and whether it signs new digests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyListing {
-    pub key_id: String,
-    pub algorithm: String,
-    /// Base64 of the 32-byte Ed25519 public key.
-    pub public_key: String,
-    pub created_at: Timestamp,
-    /// When a rotation replaced it (it signs no period ending later).
-    pub retired_at: Option<Timestamp>,
-    /// Whether this key signs new digests.
+    #[serde(flatten)]
+    pub key: RegisteredKey,
     pub current: bool,
 }
 
@@ -38,18 +33,24 @@ fn registration(key: &PublicKey, now: Timestamp) -> RegisteredKey {
     }
 }
 
-/// The current signer, created (and registered) when there is none yet.
-/// A key from before the registry existed is registered here too.
+/// The current signer, created when there is none yet: registered first,
+/// like a rotation's key, so reading it costs no write. When two processes
+/// race to create it, the loser's key is registered but never current.
 pub async fn current_signer(
     secrets: &SecretStore,
     store: &Store,
     name: &str,
 ) -> Result<Signer, KeyError> {
-    let signer = load_or_create(secrets, name).await?;
+    match load(secrets, name).await {
+        Err(KeyError::Missing) => {}
+        found => return found,
+    }
+    let fresh = Signer::generate();
     store
-        .register_signing_key(&registration(&signer.public_key(), Timestamp::now()))
+        .register_signing_key(&registration(&fresh.public_key(), Timestamp::now()))
         .await?;
-    Ok(signer)
+    create(secrets, name, &fresh).await?;
+    load(secrets, name).await
 }
 
 /// Replaces the signing key with a fresh one. The old key stays registered
@@ -69,17 +70,22 @@ pub async fn rotate(
     store
         .register_signing_key(&registration(&fresh.public_key(), now))
         .await?;
-    let value = fresh
-        .to_secret()
-        .map_err(|_| KeyError::Malformed("could not encode"))?;
-    secrets.put_named(name, &value).await?;
+    secrets
+        .put_named(
+            name,
+            &fresh
+                .to_secret()
+                .map_err(|_| KeyError::Malformed("could not encode"))?,
+        )
+        .await?;
     store
         .retire_signing_key(old.key_id(), Timestamp::now())
         .await?;
     Ok((old.key_id().to_string(), fresh.key_id().to_string()))
 }
 
-/// Every registered key, plus the current one (`current` marks it).
+/// Every registered key, plus the current one (`current` marks it) should
+/// the registry lack it.
 pub async fn listing(
     secrets: &SecretStore,
     store: &Store,
@@ -90,22 +96,14 @@ pub async fn listing(
         .signing_keys()
         .await?
         .into_iter()
-        .map(|k| KeyListing {
-            current: k.key_id == current.key_id(),
-            key_id: k.key_id,
-            algorithm: k.algorithm,
-            public_key: k.public_key,
-            created_at: k.created_at,
-            retired_at: k.retired_at,
+        .map(|key| KeyListing {
+            current: key.key_id == current.key_id(),
+            key,
         })
         .collect();
     if !keys.iter().any(|k| k.current) {
         keys.push(KeyListing {
-            key_id: current.key_id().to_string(),
-            algorithm: ALGORITHM.into(),
-            public_key: current.to_base64(),
-            created_at: Timestamp::now(),
-            retired_at: None,
+            key: registration(&current, Timestamp::now()),
             current: true,
         });
     }
@@ -118,7 +116,7 @@ pub async fn listing(
 /// registry should.
 pub fn ring(listing: &[KeyListing]) -> KeyRing {
     let mut ring = KeyRing::default();
-    for k in listing {
+    for KeyListing { key: k, .. } in listing {
         if let Some(key) = PublicKey::from_base64(&k.public_key)
             .ok()
             .filter(|p| p.key_id() == k.key_id)
@@ -134,13 +132,8 @@ mod tests {
     use super::*;
 
     fn listed(signer: &Signer, current: bool) -> KeyListing {
-        let p = signer.public_key();
         KeyListing {
-            key_id: p.key_id().to_string(),
-            algorithm: ALGORITHM.into(),
-            public_key: p.to_base64(),
-            created_at: Timestamp::now(),
-            retired_at: None,
+            key: registration(&signer.public_key(), Timestamp::now()),
             current,
         }
     }
@@ -153,18 +146,14 @@ mod tests {
             Signer::from_seed([3; 32]),
         );
         let mut forged = listed(&other, false);
-        forged.key_id = old.key_id().to_string();
-        let garbled = KeyListing {
-            public_key: "not base64".into(),
-            ..listed(&other, false)
-        };
-        let retired = KeyListing {
-            retired_at: Some(Timestamp::now()),
-            ..listed(&old, false)
-        };
+        forged.key.key_id = old.key_id().to_string();
+        let mut garbled = listed(&other, false);
+        garbled.key.public_key = "not base64".into();
+        let mut retired = listed(&old, false);
+        retired.key.retired_at = Some(Timestamp::now());
         let r = ring(&[retired.clone(), listed(&new, true), forged, garbled]);
         assert_eq!(r.key_ids(), [old.key_id(), new.key_id()]);
-        assert_eq!(r.retired_at(old.key_id()), retired.retired_at);
+        assert_eq!(r.retired_at(old.key_id()), retired.key.retired_at);
         assert_eq!(r.retired_at(new.key_id()), None);
         assert_eq!(r.get(old.key_id()), Some(&old.public_key()));
         assert_eq!(r.get(other.key_id()), None);

@@ -247,25 +247,19 @@ pub async fn load(secrets: &SecretStore, name: &str) -> Result<Signer, KeyError>
     }
 }
 
-/// Reads the signing key, creating it when the secret does not exist. Two
-/// processes racing to create it agree on whichever was stored first.
-pub async fn load_or_create(secrets: &SecretStore, name: &str) -> Result<Signer, KeyError> {
-    match load(secrets, name).await {
-        Err(KeyError::Missing) => {}
-        other => return other,
-    }
-    let fresh = Signer::generate();
-    let value = fresh
+/// Stores `signer` as the signing key unless one exists; returns whether
+/// this call stored it (two processes racing agree on the first).
+pub async fn create(secrets: &SecretStore, name: &str, signer: &Signer) -> Result<bool, KeyError> {
+    let value = signer
         .to_secret()
         .map_err(|_| KeyError::Malformed("could not encode"))?;
-    secrets
+    Ok(secrets
         .create_named(
             name,
             &value,
             "Audit log integrity digest signing key (Ed25519)",
         )
-        .await?;
-    load(secrets, name).await
+        .await?)
 }
 
 #[cfg(test)]

@@ -20,8 +20,9 @@ pub struct RegisteredKey {
     pub public_key: String,
     /// When it was registered (created, or first seen by a rotation).
     pub created_at: Timestamp,
-    /// When a rotation replaced it: it signs no period ending later.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When a rotation replaced it: it signs no period ending later (null,
+    /// in the API and the item, until then).
+    #[serde(default)]
     pub retired_at: Option<Timestamp>,
 }
 
@@ -69,8 +70,11 @@ impl Store {
             .key("PK", s(PK))
             .key("SK", s(format!("{SK_PREFIX}{key_id}")))
             .update_expression("SET retired_at = :at")
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(retired_at)")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(retired_at) OR attribute_type(retired_at, :null))",
+            )
             .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .expression_attribute_values(":null", s("NULL"))
             .send()
             .await;
         written("UpdateItem", result)

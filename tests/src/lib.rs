@@ -88,13 +88,23 @@ impl Stack {
     /// The export function over this stack's store and queues (an isolated
     /// stack's own).
     pub async fn exporter(&self, config: export::ExportConfig) -> export::ExportApp {
+        let queue = self
+            .queue
+            .clone()
+            .expect("exporter() needs Stack::start_isolated()");
+        self.exporter_on(queue, config).await
+    }
+
+    /// An export app over this stack's store that queues jobs on `queue`.
+    pub async fn exporter_on(
+        &self,
+        queue: audit_log::export::queue::ExportQueue,
+        config: export::ExportConfig,
+    ) -> export::ExportApp {
         let sdk = audit_log::aws_config().await;
         export::ExportApp {
             store: self.store.clone(),
-            queue: self
-                .queue
-                .clone()
-                .expect("exporter() needs Stack::start_isolated()"),
+            queue,
             secrets: SecretStore::from_env(&sdk),
             deliverer: audit_log::export::deliver::Deliverer::new(&sdk, Duration::from_secs(5)),
             config,

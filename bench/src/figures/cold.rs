@@ -202,22 +202,17 @@ async fn export_jobs(
         .map(|(_, i)| i)
         .collect();
     load(s, all).await;
-    let sdk = audit_log::aws_config().await;
-    let app = export::ExportApp {
-        store: s.store.clone(),
-        queue: audit_log::export::queue::ExportQueue::new(
-            sqs.clone(),
-            queue_url.to_string(),
-            dlq_url.to_string(),
-        ),
-        secrets: audit_log::secrets::SecretStore::from_env(&sdk),
-        deliverer: audit_log::export::deliver::Deliverer::new(&sdk, Duration::from_secs(5)),
-        config: export::ExportConfig {
-            lag_ms: 0,
-            max_window_ms: 3_600_000,
-            ..export::ExportConfig::default()
-        },
+    let queue = audit_log::export::queue::ExportQueue::new(
+        sqs.clone(),
+        queue_url.to_string(),
+        dlq_url.to_string(),
+    );
+    let config = export::ExportConfig {
+        lag_ms: 0,
+        max_window_ms: 3_600_000,
+        ..export::ExportConfig::default()
     };
+    let app = s.exporter_on(queue, config).await;
     export::schedule(&app, Timestamp::now()).await;
     let mut records = Vec::new();
     loop {

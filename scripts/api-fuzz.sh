@@ -37,6 +37,8 @@ die() {
   printf 'api-fuzz: error: %s\n' "$*" >&2
   exit 1
 }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # ------------------------------------------------------------------- install
 
@@ -54,16 +56,7 @@ install() {
     flock 9
   fi
   if ! installed; then
-    if [[ ! -x "$VENV_DIR/bin/python" ]] || ! "$VENV_DIR/bin/python" -c '' 2>/dev/null; then
-      command -v python3 >/dev/null 2>&1 || die "python3 not found: install Python 3.9+ with venv"
-      python3 -c 'import venv, ensurepip' 2>/dev/null ||
-        die "python3 cannot create virtualenvs (no venv/ensurepip): install python3-venv"
-      log "creating .venv"
-      python3 -m venv --clear "$VENV_DIR" >&2 || die "python3 -m venv .venv failed (see above)"
-    fi
-    log "installing schemathesis==$SCHEMATHESIS_VERSION into .venv with pip"
-    "$VENV_DIR/bin/python" -m pip install --disable-pip-version-check --quiet \
-      "schemathesis==$SCHEMATHESIS_VERSION" >&2 || die "pip install schemathesis==$SCHEMATHESIS_VERSION failed (see above)"
+    pip_install "$VENV_DIR" "schemathesis==$SCHEMATHESIS_VERSION"
     installed || die "schemathesis==$SCHEMATHESIS_VERSION installed but .venv/bin/schemathesis is missing"
   fi
   if command -v flock >/dev/null 2>&1; then exec 9>&-; fi

@@ -31,6 +31,8 @@ die() {
   printf 'lambda: error: %s\n' "$*" >&2
   exit 1
 }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # ------------------------------------------------------------------- install
 
@@ -54,22 +56,6 @@ missing() {
     installed "$SAM_VENV_DIR" aws_sam_cli "$SAM_VERSION" sam ||
       printf '%s %s\n' "$SAM_VENV_DIR" "aws-sam-cli==$SAM_VERSION"
   fi
-}
-
-# pip_install VENV SPEC...: create VENV if needed, pip install the SPECs into it.
-pip_install() {
-  local venv=$1 name="${1#"$ROOT"/}"
-  shift
-  if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c '' 2>/dev/null; then
-    command -v python3 >/dev/null 2>&1 || die "python3 not found: install Python 3.9+ with venv"
-    python3 -c 'import venv, ensurepip' 2>/dev/null ||
-      die "python3 cannot create virtualenvs (no venv/ensurepip): install python3-venv"
-    log "creating $name"
-    python3 -m venv --clear "$venv" >&2 || die "python3 -m venv $name failed (see above)"
-  fi
-  log "installing $* into $name with pip"
-  "$venv/bin/python" -m pip install --disable-pip-version-check --quiet "$@" >&2 ||
-    die "pip install $* into $name failed (see above)"
 }
 
 cmd_install() {

@@ -51,6 +51,8 @@ die() {
   printf 'stack: error: %s\n' "$*" >&2
   exit 1
 }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # ---------------------------------------------------------------- prerequisites
 
@@ -127,15 +129,7 @@ install_ddb() {
 
 install_moto() {
   moto_installed && return 0
-  if [[ ! -x "$VENV_DIR/bin/python" ]] || ! "$VENV_DIR/bin/python" -c '' 2>/dev/null; then
-    python3 -c 'import venv, ensurepip' 2>/dev/null ||
-      die "python3 cannot create virtualenvs (no venv/ensurepip): install python3-venv"
-    log "creating .venv"
-    python3 -m venv --clear "$VENV_DIR" >&2 || die "python3 -m venv .venv failed (see above)"
-  fi
-  log "installing moto[server]==$MOTO_VERSION into .venv with pip (takes a minute)"
-  "$VENV_DIR/bin/python" -m pip install --disable-pip-version-check --quiet \
-    "moto[server]==$MOTO_VERSION" >&2 || die "pip install moto[server]==$MOTO_VERSION failed (see above)"
+  pip_install "$VENV_DIR" "moto[server]==$MOTO_VERSION"
   moto_installed || die "moto[server]==$MOTO_VERSION installed but .venv/bin/moto_server is missing"
 }
 

@@ -47,21 +47,9 @@ impl Deliverer {
                 return Delivery::failed(Outcome::Permanent(reason), 0, 0);
             }
         };
-        let client = self.s3_client(&target).await;
-        let put = client
-            .put_object()
-            .bucket(target.bucket)
-            .key(key)
-            .if_none_match("*")
-            .content_type("application/x-ndjson")
-            .content_encoding("gzip")
-            .body(ByteStream::from(body))
-            .send()
+        let outcome = self
+            .put_new(&target, key, body, "application/x-ndjson", Some("gzip"))
             .await;
-        let outcome = match put {
-            Ok(_) => Outcome::Delivered,
-            Err(e) => self.classify_s3_error(&e),
-        };
         let events = if outcome.is_delivered() {
             records.len()
         } else {
@@ -98,13 +86,28 @@ impl Deliverer {
             region: region.as_deref(),
             role_arn: role_arn.as_deref(),
         };
-        let client = self.s3_client(&target).await;
-        let put = client
+        self.put_new(&target, key, body, content_type, None).await
+    }
+
+    /// PUTs an object unless one is already at `key` (`If-None-Match: *`,
+    /// which counts as delivered), and classifies the answer.
+    async fn put_new(
+        &self,
+        target: &Target<'_>,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        content_encoding: Option<&str>,
+    ) -> Outcome {
+        let put = self
+            .s3_client(target)
+            .await
             .put_object()
             .bucket(target.bucket)
             .key(key)
             .if_none_match("*")
             .content_type(content_type)
+            .set_content_encoding(content_encoding.map(str::to_owned))
             .body(ByteStream::from(body))
             .send()
             .await;

@@ -52,7 +52,7 @@ pub(super) fn parse_enabled(value: Option<&Value>, default: bool) -> Result<bool
     }
 }
 
-pub(super) fn secret_required(settings: &DestinationSettings) -> FieldError {
+fn secret_required(settings: &DestinationSettings) -> FieldError {
     let what = match settings {
         DestinationSettings::Datadog { .. } => "a Datadog API key",
         DestinationSettings::Splunk { .. } => "a Splunk HEC token",
@@ -61,8 +61,30 @@ pub(super) fn secret_required(settings: &DestinationSettings) -> FieldError {
     FieldError::new("secret", format!("is required: {what}"))
 }
 
+/// The credential given for `settings`, checked. A malformed one, or none
+/// when the type needs one and no usable one is stored (`has_usable`), is
+/// an error in `errors`.
+pub(super) fn take_secret(
+    settings: &DestinationSettings,
+    value: Option<&Value>,
+    has_usable: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    match parse_secret(settings, value) {
+        Ok(None) if settings.needs_secret() && !has_usable => {
+            errors.push(secret_required(settings));
+            None
+        }
+        Ok(secret) => secret,
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
 /// The credential for `settings`' type, checked; reasons never quote it.
-pub(super) fn parse_secret(
+fn parse_secret(
     settings: &DestinationSettings,
     value: Option<&Value>,
 ) -> Result<Option<String>, FieldError> {

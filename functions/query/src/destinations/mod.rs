@@ -28,9 +28,7 @@ use http::Request;
 use serde_json::{json, Map, Value};
 
 use crate::App;
-use input::{
-    json_object, parse_enabled, parse_secret, secret_required, unknown_fields, unknown_fields_of,
-};
+use input::{json_object, parse_enabled, take_secret, unknown_fields, unknown_fields_of};
 
 mod input;
 
@@ -146,20 +144,9 @@ async fn create(app: &App, caller: &Caller, body: &[u8]) -> HttpResponse {
     let enabled = parse_enabled(fields.get("enabled"), true)
         .map_err(|e| errors.push(e))
         .ok();
-    let secret =
-        spec.as_ref().and_then(
-            |spec| match parse_secret(&spec.settings, fields.get("secret")) {
-                Ok(None) if spec.settings.needs_secret() => {
-                    errors.push(secret_required(&spec.settings));
-                    None
-                }
-                Ok(secret) => secret,
-                Err(e) => {
-                    errors.push(e);
-                    None
-                }
-            },
-        );
+    let secret = spec
+        .as_ref()
+        .and_then(|spec| take_secret(&spec.settings, fields.get("secret"), false, &mut errors));
     let (Some(spec), Some(enabled), true) = (spec, enabled, errors.is_empty()) else {
         return edge::problem(&Problem::invalid(errors));
     };
@@ -254,17 +241,12 @@ async fn update(app: &App, caller: &Caller, current: Destination, body: &[u8]) -
     let secret = spec.as_ref().and_then(|spec| {
         // A new type needs its own credential: an old one never carries over.
         let has_usable_secret = current.secret_ref.is_some() && !kind_changed;
-        match parse_secret(&spec.settings, patch.get("secret")) {
-            Ok(None) if spec.settings.needs_secret() && !has_usable_secret => {
-                errors.push(secret_required(&spec.settings));
-                None
-            }
-            Ok(secret) => secret,
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        }
+        take_secret(
+            &spec.settings,
+            patch.get("secret"),
+            has_usable_secret,
+            &mut errors,
+        )
     });
     let (Some(spec), Some(enabled), true) = (spec, enabled, errors.is_empty()) else {
         return edge::problem(&Problem::invalid(errors));

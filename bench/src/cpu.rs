@@ -8,11 +8,11 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-use audit_log::event::Event;
-use audit_log::ids::OrgId;
-use audit_log::store::encode_event_item;
-use audit_log::time::Timestamp;
-use audit_log::validate::{parse_event, parse_submission, Submission};
+use audit_aws::store::encode_event_item;
+use audit_domain::event::Event;
+use audit_domain::ids::OrgId;
+use audit_domain::time::Timestamp;
+use audit_domain::validate::{parse_event, parse_submission, Submission};
 use aws_sdk_dynamodb::types::AttributeValue;
 use criterion::Criterion;
 
@@ -27,7 +27,7 @@ pub fn ours(org: &OrgId, body: &[u8], now: Timestamp) -> Option<HashMap<String, 
     };
     let new = parse_event(&value, now, "").ok()?;
     let event = Event::from_new(org.clone(), new, now);
-    encode_event_item(&event, audit_log::limits::DEFAULT_RETENTION_DAYS).ok()
+    encode_event_item(&event, audit_domain::limits::DEFAULT_RETENTION_DAYS).ok()
 }
 
 /// The floor: parse the same bytes into a JSON value and write them out.

@@ -2,7 +2,7 @@
 //! over actions, actors, models and days so every filter has something to
 //! select.
 
-use audit_log::catalog::Action;
+use audit_domain::catalog::Action;
 use serde_json::{json, Value};
 
 /// Words the free-text filter looks for: one model name per event.

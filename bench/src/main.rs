@@ -9,15 +9,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use audit_log::access::Authenticator;
-use audit_log::auth::Role;
-use audit_log::event::Event;
-use audit_log::export::UrlPolicy;
-use audit_log::ids::OrgId;
-use audit_log::query::ActivityQuery;
-use audit_log::store::{encode_event_item, item_size, ReadBudget, Store};
-use audit_log::time::Timestamp;
-use audit_log::validate::parse_event;
+use audit_aws::access::Authenticator;
+use audit_aws::store::{encode_event_item, item_size, ReadBudget, Store};
+use audit_destinations::UrlPolicy;
+use audit_domain::auth::Role;
+use audit_domain::event::Event;
+use audit_domain::ids::OrgId;
+use audit_domain::query::ActivityQuery;
+use audit_domain::time::Timestamp;
+use audit_domain::validate::parse_event;
 use audit_log_bench::report::{ratio, Row};
 use audit_log_bench::{coldstart, cpu, fixtures};
 use audit_log_tests::receivers::Receiver;
@@ -139,28 +139,28 @@ fn fig_cpu(run: &mut Run) {
 
 /// An isolated stack (tables and queues of its own) served like production:
 /// keys cached as `Authenticator::from_env()` does.
-async fn start_stack() -> (Stack, audit_log::store::Tables) {
+async fn start_stack() -> (Stack, audit_aws::store::Tables) {
     assert!(
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
         "AWS_ENDPOINT_URL_DYNAMODB is not set: run `make bench`, which starts the local stack"
     );
-    let config = audit_log::aws_config().await;
+    let config = audit_aws::aws_config().await;
     let run = ulid::Ulid::new().to_string().to_lowercase();
-    let tables = audit_log::store::Tables {
+    let tables = audit_aws::store::Tables {
         events: format!("bench-{run}-events"),
         control: format!("bench-{run}-control"),
     };
     let store = Store::new(aws_sdk_dynamodb::Client::new(&config), tables.clone());
     store.ensure_tables().await.expect("create tables");
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let (queue, dlq) = audit_log::export::queue::ExportQueue::ensure_named(
+    let (queue, dlq) = audit_aws::queue::ExportQueue::ensure_named(
         &sqs,
         &format!("bench-{run}"),
         &format!("bench-{run}-dlq"),
     )
     .await
     .expect("create queues");
-    let queue = audit_log::export::queue::ExportQueue::new(sqs, queue, dlq);
+    let queue = audit_aws::queue::ExportQueue::new(sqs, queue, dlq);
     let apps = auditctl::apps(
         store.clone(),
         CURSOR_SECRET.as_bytes(),
@@ -184,7 +184,7 @@ async fn start_stack() -> (Stack, audit_log::store::Tables) {
         base: format!("http://{addr}"),
         queue: Some(queue),
         store,
-        secrets: audit_log::secrets::SecretStore::from_env(&config),
+        secrets: audit_aws::secrets::SecretStore::from_env(&config),
         http: reqwest::Client::new(),
     };
     (stack, tables)
@@ -195,7 +195,7 @@ fn ddb_events_table(s: &Stack) -> String {
 }
 
 async fn ddb() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&audit_log::aws_config().await)
+    aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await)
 }
 
 /// Events `i` in `range` of a data set, as stored items.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use audit_log::time::Timestamp;
+use audit_domain::time::Timestamp;
 
 /// Receives one batch, handles it, and deletes the messages that did not
 /// fail (what Lambda's event source mapping does with a partial batch

@@ -9,12 +9,12 @@ pub mod verify;
 
 use std::sync::Arc;
 
-use audit_log::access::Authenticator;
-use audit_log::cursor::CursorCodec;
-use audit_log::export::deliver::Deliverer;
-use audit_log::export::UrlPolicy;
-use audit_log::secrets::SecretStore;
-use audit_log::store::{Store, StoreError, Tables};
+use audit_aws::access::Authenticator;
+use audit_aws::secrets::SecretStore;
+use audit_aws::store::{Store, StoreError, Tables};
+use audit_destinations::deliver::Deliverer;
+use audit_destinations::UrlPolicy;
+use audit_domain::cursor::CursorCodec;
 
 /// Everything the local server hosts, built once.
 #[derive(Debug)]
@@ -34,7 +34,7 @@ pub enum SetupError {
 /// The store from the standard environment (`AWS_ENDPOINT_URL_DYNAMODB`,
 /// `AUDIT_EVENTS_TABLE`, `AUDIT_CONTROL_TABLE`).
 pub async fn store_from_env() -> Store {
-    let config = audit_log::aws_config().await;
+    let config = audit_aws::aws_config().await;
     Store::new(aws_sdk_dynamodb::Client::new(&config), Tables::from_env())
 }
 
@@ -48,7 +48,7 @@ pub fn apps(
     auth: fn() -> Authenticator,
     config: &aws_config::SdkConfig,
     urls: UrlPolicy,
-    export_queue: Option<audit_log::export::queue::ExportQueue>,
+    export_queue: Option<audit_aws::queue::ExportQueue>,
 ) -> Arc<Apps> {
     Arc::new(Apps {
         ingest: ingest::App {
@@ -75,15 +75,15 @@ pub fn cursor_secret_from_env() -> Result<Vec<u8>, SetupError> {
 
 /// The export function's app from the environment, as the Lambda builds it.
 pub async fn export_app(store: Store) -> Result<export::ExportApp, String> {
-    use audit_log::export::deliver::Deliverer;
-    use audit_log::export::queue::ExportQueue;
-    let config = audit_log::aws_config().await;
+    use audit_aws::queue::ExportQueue;
+    use audit_destinations::deliver::Deliverer;
+    let config = audit_aws::aws_config().await;
     Ok(export::ExportApp {
         store,
         queue: ExportQueue::from_env(aws_sdk_sqs::Client::new(&config))
             .await
             .map_err(|e| format!("export queue: {e} (run `auditctl init`)"))?,
-        secrets: audit_log::secrets::SecretStore::from_env(&config),
+        secrets: audit_aws::secrets::SecretStore::from_env(&config),
         deliverer: Deliverer::new(&config, std::time::Duration::from_secs(10)),
         config: export::ExportConfig::from_env(),
     })

@@ -2,13 +2,13 @@
 
 use std::process::ExitCode;
 
-use audit_log::access::Authenticator;
-use audit_log::auth::{generate_key, key_hash, Role};
-use audit_log::catalog::Action;
-use audit_log::ids::OrgId;
-use audit_log::limits::{MAX_NAME_LEN, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
-use audit_log::store::{ApiKeyRecord, OrgSettings};
-use audit_log::time::Timestamp;
+use audit_aws::access::Authenticator;
+use audit_aws::store::{ApiKeyRecord, OrgSettings};
+use audit_domain::auth::{generate_key, key_hash, Role};
+use audit_domain::catalog::Action;
+use audit_domain::ids::OrgId;
+use audit_domain::limits::{MAX_NAME_LEN, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
+use audit_domain::time::Timestamp;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -117,7 +117,7 @@ enum OrgsCommand {
         org: String,
         #[arg(long, action = clap::ArgAction::Set)]
         uses_teams: bool,
-        #[arg(long, default_value_t = audit_log::limits::DEFAULT_RETENTION_DAYS)]
+        #[arg(long, default_value_t = audit_domain::limits::DEFAULT_RETENTION_DAYS)]
         retention_days: u32,
     },
 }
@@ -152,9 +152,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             eprintln!("tables ready: {} and {}", t.events, t.control);
             let key = auditctl::signing_key::ensure(&store).await?;
             eprintln!("integrity signing key ready: {key}");
-            let config = audit_log::aws_config().await;
+            let config = audit_aws::aws_config().await;
             let (queue, dlq) =
-                audit_log::export::queue::ExportQueue::ensure(&aws_sdk_sqs::Client::new(&config))
+                audit_aws::queue::ExportQueue::ensure(&aws_sdk_sqs::Client::new(&config))
                     .await
                     .map_err(|e| e.to_string())?;
             eprintln!("export queue ready: {queue} (dead letters: {dlq})");
@@ -197,7 +197,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                             .count_jobs(
                                 &job.org_id,
                                 &job.destination_id,
-                                audit_log::store::JobCounter::Dead,
+                                audit_aws::store::JobCounter::Dead,
                                 -1,
                             )
                             .await;
@@ -206,7 +206,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                             .count_jobs(
                                 &job.org_id,
                                 &job.destination_id,
-                                audit_log::store::JobCounter::Pending,
+                                audit_aws::store::JobCounter::Pending,
                                 1,
                             )
                             .await;
@@ -294,8 +294,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     std::time::Duration::from_secs,
                 );
             tokio::spawn(auditctl::export_runner::run(exporter, interval));
-            let config = audit_log::aws_config().await;
-            let urls = audit_log::export::UrlPolicy::from_env();
+            let config = audit_aws::aws_config().await;
+            let urls = audit_destinations::UrlPolicy::from_env();
             let apps = auditctl::apps(
                 store,
                 &secret,
@@ -411,19 +411,19 @@ async fn run(cli: Cli) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_window(from: &str, to: &str) -> Result<audit_log::export::ExportWindow, String> {
+fn parse_window(from: &str, to: &str) -> Result<audit_domain::export::ExportWindow, String> {
     let from = Timestamp::parse_lenient(from).map_err(|e| format!("--from {e}"))?;
     let to = Timestamp::parse_lenient(to).map_err(|e| format!("--to {e}"))?;
     if from >= to {
         return Err("--from must be before --to".into());
     }
-    Ok(audit_log::export::ExportWindow { from, to })
+    Ok(audit_domain::export::ExportWindow { from, to })
 }
 
 /// Records an operator's change in the org's own log (group `audit_log`);
 /// a failure is reported but does not undo the change.
 async fn self_audit(
-    store: &audit_log::store::Store,
+    store: &audit_aws::store::Store,
     org: &OrgId,
     action: Action,
     resource: (&str, &str, Option<&str>),
@@ -433,9 +433,9 @@ async fn self_audit(
         .iter()
         .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
         .collect();
-    let actor = audit_log::self_audit::operator_actor();
+    let actor = audit_aws::self_audit::operator_actor();
     if let Err(e) =
-        audit_log::self_audit::record(store, org, action, actor, resource, metadata).await
+        audit_aws::self_audit::record(store, org, action, actor, resource, metadata).await
     {
         eprintln!(
             "auditctl: warning: could not record {} in the org's log: {e}",

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use audit_log::edge;
-use audit_log::limits::MAX_BODY_BYTES;
-use audit_log::problem::Problem;
+use audit_domain::limits::MAX_BODY_BYTES;
+use audit_domain::problem::Problem;
+use audit_http as edge;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;

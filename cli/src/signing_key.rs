@@ -1,16 +1,16 @@
 //! `auditctl init`'s signing key and `auditctl signing-key rotate|list`:
 //! the integrity signing key's life cycle, run with the operator's
-//! credentials (see `audit_log::integrity::keys`).
+//! credentials (see `audit_aws::signing`).
 
-use audit_log::integrity::keys;
-use audit_log::store::Store;
+use audit_aws::signing;
+use audit_aws::store::Store;
 
 /// The secrets client and the signing key's secret name, from the environment.
-async fn signing_secret() -> (audit_log::secrets::SecretStore, String) {
-    let config = audit_log::aws_config().await;
+async fn signing_secret() -> (audit_aws::secrets::SecretStore, String) {
+    let config = audit_aws::aws_config().await;
     (
-        audit_log::secrets::SecretStore::from_env(&config),
-        audit_log::integrity::signing::secret_name_from_env(),
+        audit_aws::secrets::SecretStore::from_env(&config),
+        audit_domain::integrity::signing::secret_name_from_env(),
     )
 }
 
@@ -18,7 +18,7 @@ async fn signing_secret() -> (audit_log::secrets::SecretStore, String) {
 /// (`auditctl init`).
 pub async fn ensure(store: &Store) -> Result<String, String> {
     let (secrets, name) = signing_secret().await;
-    let signer = keys::current_signer(&secrets, store, &name)
+    let signer = signing::current_signer(&secrets, store, &name)
         .await
         .map_err(|e| e.to_string())?;
     Ok(format!("{name} ({})", signer.key_id()))
@@ -28,15 +28,15 @@ pub async fn ensure(store: &Store) -> Result<String, String> {
 /// by the old key keep verifying. Returns the old and the new key ids.
 pub async fn rotate(store: &Store) -> Result<(String, String), String> {
     let (secrets, name) = signing_secret().await;
-    keys::rotate(&secrets, store, &name)
+    signing::rotate(&secrets, store, &name)
         .await
         .map_err(|e| e.to_string())
 }
 
 /// Every signing key, oldest first (`auditctl signing-key list`).
-pub async fn list(store: &Store) -> Result<Vec<keys::KeyListing>, String> {
+pub async fn list(store: &Store) -> Result<Vec<signing::KeyListing>, String> {
     let (secrets, name) = signing_secret().await;
-    keys::listing(&secrets, store, &name)
+    signing::listing(&secrets, store, &name)
         .await
         .map_err(|e| e.to_string())
 }

@@ -4,9 +4,9 @@
 //! for the org and filters it was issued for.
 #![no_main]
 
-use audit_log::cursor::{CursorCodec, CursorError, CursorKey};
-use audit_log::ids::OrgId;
-use audit_log::query::ActivityQuery;
+use audit_domain::cursor::{CursorCodec, CursorError, CursorKey};
+use audit_domain::ids::OrgId;
+use audit_domain::query::ActivityQuery;
 use libfuzzer_sys::fuzz_target;
 
 /// The seeds in fuzz/seeds/cursor_decode are real cursors for `org_a` and

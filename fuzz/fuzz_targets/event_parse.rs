@@ -6,11 +6,11 @@
 //! NDJSON line.
 #![no_main]
 
-use audit_log::download::{csv_cells, csv_field, ndjson};
-use audit_log::event::Event;
-use audit_log::ids::OrgId;
-use audit_log::time::Timestamp;
-use audit_log::validate::{parse_event, parse_submission, Submission};
+use audit_domain::download::{csv_cells, csv_field, ndjson};
+use audit_domain::event::Event;
+use audit_domain::ids::OrgId;
+use audit_domain::time::Timestamp;
+use audit_domain::validate::{parse_event, parse_submission, Submission};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

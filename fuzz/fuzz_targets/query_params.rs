@@ -5,9 +5,9 @@
 //! plan, and have a stable fingerprint for its cursors.
 #![no_main]
 
-use audit_log::ids::OrgId;
-use audit_log::query::ActivityQuery;
-use audit_log::search::Search;
+use audit_domain::ids::OrgId;
+use audit_domain::query::ActivityQuery;
+use audit_domain::query::search::Search;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
             }
             assert!((1..=200).contains(&q.limit.get()));
             let org = OrgId::parse("org_fuzz").expect("org");
-            let _ = audit_log::plan::plan(&org, &q);
+            let _ = audit_aws::store::plan::plan(&org, &q);
         }
         // The error names a parameter as sent (even an empty name, `?=x`), or
         // `q` / `from` for what only the combination makes wrong.

@@ -8,13 +8,13 @@ pub mod receivers;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use audit_log::access::Authenticator;
-use audit_log::auth::{generate_key, key_hash, Role};
-use audit_log::export::UrlPolicy;
-use audit_log::ids::OrgId;
-use audit_log::secrets::SecretStore;
-use audit_log::store::{ApiKeyRecord, OrgSettings, Store};
-use audit_log::time::Timestamp;
+use audit_aws::access::Authenticator;
+use audit_aws::secrets::SecretStore;
+use audit_aws::store::{ApiKeyRecord, OrgSettings, Store};
+use audit_destinations::UrlPolicy;
+use audit_domain::auth::{generate_key, key_hash, Role};
+use audit_domain::ids::OrgId;
+use audit_domain::time::Timestamp;
 use serde_json::{json, Value};
 
 pub const CURSOR_SECRET: &[u8] = b"e2e-cursor-secret";
@@ -23,7 +23,7 @@ pub const CURSOR_SECRET: &[u8] = b"e2e-cursor-secret";
 pub struct Stack {
     pub base: String,
     /// The export queues the query function replays into (isolated stacks).
-    pub queue: Option<audit_log::export::queue::ExportQueue>,
+    pub queue: Option<audit_aws::queue::ExportQueue>,
     pub store: Store,
     /// Destination secrets, as the server stores them (moto).
     pub secrets: SecretStore,
@@ -59,22 +59,22 @@ impl Stack {
     /// reads every org's destinations) sees only this test's.
     pub async fn start_isolated() -> Stack {
         require_stack();
-        let config = audit_log::aws_config().await;
+        let config = audit_aws::aws_config().await;
         let run = ulid::Ulid::new().to_string().to_lowercase();
-        let tables = audit_log::store::Tables {
+        let tables = audit_aws::store::Tables {
             events: format!("t-{run}-events"),
             control: format!("t-{run}-control"),
         };
         let store = Store::new(aws_sdk_dynamodb::Client::new(&config), tables);
         let sqs = aws_sdk_sqs::Client::new(&config);
-        let (queue, dlq) = audit_log::export::queue::ExportQueue::ensure_named(
+        let (queue, dlq) = audit_aws::queue::ExportQueue::ensure_named(
             &sqs,
             &format!("q-{run}"),
             &format!("q-{run}-dlq"),
         )
         .await
         .expect("create queues");
-        let queue = audit_log::export::queue::ExportQueue::new(sqs, queue, dlq);
+        let queue = audit_aws::queue::ExportQueue::new(sqs, queue, dlq);
         Self::serve(
             store,
             UrlPolicy {
@@ -98,15 +98,15 @@ impl Stack {
     /// An export app over this stack's store that queues jobs on `queue`.
     pub async fn exporter_on(
         &self,
-        queue: audit_log::export::queue::ExportQueue,
+        queue: audit_aws::queue::ExportQueue,
         config: export::ExportConfig,
     ) -> export::ExportApp {
-        let sdk = audit_log::aws_config().await;
+        let sdk = audit_aws::aws_config().await;
         export::ExportApp {
             store: self.store.clone(),
             queue,
             secrets: SecretStore::from_env(&sdk),
-            deliverer: audit_log::export::deliver::Deliverer::new(&sdk, Duration::from_secs(5)),
+            deliverer: audit_destinations::deliver::Deliverer::new(&sdk, Duration::from_secs(5)),
             config,
         }
     }
@@ -114,10 +114,10 @@ impl Stack {
     async fn serve(
         store: Store,
         urls: UrlPolicy,
-        queue: Option<audit_log::export::queue::ExportQueue>,
+        queue: Option<audit_aws::queue::ExportQueue>,
     ) -> Stack {
         store.ensure_tables().await.expect("create tables");
-        let config = audit_log::aws_config().await;
+        let config = audit_aws::aws_config().await;
         let apps = auditctl::apps(
             store.clone(),
             CURSOR_SECRET,
@@ -269,7 +269,7 @@ async fn read(r: reqwest::Response) -> (u16, Value) {
 }
 
 /// A valid event for `action` with a user actor (or none for `system`).
-pub fn event(id: &str, action: audit_log::catalog::Action, system: bool) -> Value {
+pub fn event(id: &str, action: audit_domain::catalog::Action, system: bool) -> Value {
     let mut e = json!({
         "id": id,
         "action": action.as_str(),
@@ -314,7 +314,7 @@ impl Stack {
 
 /// An S3 client for the local stack (moto wants path-style addressing).
 pub async fn s3_client() -> aws_sdk_s3::Client {
-    let sdk = audit_log::aws_config().await;
+    let sdk = audit_aws::aws_config().await;
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)

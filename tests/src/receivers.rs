@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
 
-use audit_log::export::webhook;
+use audit_destinations::webhook;
 
 /// Datadog's per-request limits.
 pub const DATADOG_MAX_ENTRIES: usize = 1000;

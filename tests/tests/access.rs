@@ -1,8 +1,8 @@
 //! Who sees what: roles, teams, revoked keys, and isolation between orgs.
 
-use audit_log::auth::Role;
-use audit_log::catalog::Action;
-use audit_log::time::Timestamp;
+use audit_domain::auth::Role;
+use audit_domain::catalog::Action;
+use audit_domain::time::Timestamp;
 use audit_log_tests::{event, Stack};
 use serde_json::json;
 
@@ -223,7 +223,7 @@ async fn unknown_routes_methods_and_parameters_are_problems() {
 
 #[tokio::test]
 async fn a_revoked_key_stops_working_within_the_cache_time() {
-    use audit_log::access::{AuthError, Authenticator};
+    use audit_aws::access::{AuthError, Authenticator};
     let s = Stack::start().await;
     let org = s.org("cache", false).await;
     let (key, key_id) = s.key(&org, Role::Admin).await;

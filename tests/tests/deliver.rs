@@ -5,20 +5,23 @@
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use audit_log::catalog::Action;
-use audit_log::event::Event;
-use audit_log::export::deliver::{Deliverer, Delivery, TEST_RESOURCE, USER_AGENT};
-use audit_log::export::webhook::{self, message_id};
-use audit_log::export::{
-    encode_record, Destination, DestinationFilter, DestinationSettings, DestinationSpec, ExportJob,
-    ExportWindow, Format, Outcome,
-};
-use audit_log::ids::OrgId;
-use audit_log::time::Timestamp;
-use audit_log::validate::parse_event;
+use audit_destinations::deliver::{Deliverer, Delivery, TEST_RESOURCE, USER_AGENT};
+use audit_destinations::webhook::{self, message_id};
+use audit_domain::catalog::Action;
+use audit_domain::event::Event;
+use audit_domain::ids::OrgId;
+use audit_domain::time::Timestamp;
+use audit_domain::validate::parse_event;
 use audit_log_tests::receivers::{self, Receiver};
 use flate2::read::GzDecoder;
 use serde_json::Value;
+use {
+    audit_destinations::encode_record, audit_destinations::Destination,
+    audit_destinations::DestinationSettings, audit_destinations::DestinationSpec,
+    audit_destinations::Format, audit_domain::export::DestinationFilter,
+    audit_domain::export::ExportJob, audit_domain::export::ExportWindow,
+    audit_domain::export::Outcome,
+};
 
 const DD_KEY: &str = "dd-secret-api-key-0123456789abcdef";
 const HEC_TOKEN: &str = "11111111-2222-3333-4444-555555555555";
@@ -113,7 +116,7 @@ fn job(dest: &Destination) -> ExportJob {
 }
 
 async fn deliverer(timeout: Duration) -> Deliverer {
-    Deliverer::new(&audit_log::aws_config().await, timeout)
+    Deliverer::new(&audit_aws::aws_config().await, timeout)
 }
 
 fn reason(delivery: &Delivery) -> &str {
@@ -587,7 +590,7 @@ mod s3 {
 
     async fn client() -> Client {
         require_moto();
-        let sdk = audit_log::aws_config().await;
+        let sdk = audit_aws::aws_config().await;
         Client::from_conf(
             aws_sdk_s3::config::Builder::from(&sdk)
                 .force_path_style(true)

@@ -3,13 +3,14 @@
 //! export destinations; secrets go to Secrets Manager and never appear in a
 //! response body or a log line.
 
+use audit_destinations::DestinationSpec;
 use std::sync::{Arc, Mutex};
 
-use audit_log::auth::Role;
-use audit_log::export::webhook;
-use audit_log::export::UrlPolicy;
-use audit_log::ids::OrgId;
-use audit_log::time::Timestamp;
+use audit_destinations::webhook;
+use audit_destinations::UrlPolicy;
+use audit_domain::auth::Role;
+use audit_domain::ids::OrgId;
+use audit_domain::time::Timestamp;
 use audit_log_tests::Stack;
 use serde_json::{json, Value};
 
@@ -154,7 +155,7 @@ fn with_secret(body: &Value, secret: &Option<String>) -> Value {
 async fn stored_secret(s: &Stack, org: &OrgId, id: &str) -> Option<String> {
     let d = s
         .store
-        .get_destination(org, id)
+        .get_destination::<DestinationSpec>(org, id)
         .await
         .unwrap()
         .expect("stored destination");
@@ -299,7 +300,7 @@ async fn each_type_round_trips_and_its_secret_lives_only_in_secrets_manager() {
 
         let secret_name = s
             .store
-            .get_destination(&org, id)
+            .get_destination::<DestinationSpec>(&org, id)
             .await
             .unwrap()
             .unwrap()
@@ -502,7 +503,12 @@ async fn only_the_orgs_admins_manage_its_destinations() {
     // Untouched by all of the above.
     let (status, still) = c.call("GET", Some(&key), &path, None).await;
     assert_eq!((status, &still), (200, &created));
-    assert!(s.store.get_destination(&org, id).await.unwrap().is_some());
+    assert!(s
+        .store
+        .get_destination::<DestinationSpec>(&org, id)
+        .await
+        .unwrap()
+        .is_some());
     c.assert_never_shown(&[&secret]);
 }
 
@@ -648,7 +654,7 @@ async fn changing_the_type_needs_new_settings_and_its_own_secret() {
     let path = format!("/v1/destinations/{id}");
     let name = s
         .store
-        .get_destination(&org, id)
+        .get_destination::<DestinationSpec>(&org, id)
         .await
         .unwrap()
         .unwrap()
@@ -833,7 +839,7 @@ async fn test_sends_one_event_and_reports_the_answer_without_the_secret() {
     // A destination whose secret vanished says so instead of failing oddly.
     let name = s
         .store
-        .get_destination(&org, id)
+        .get_destination::<DestinationSpec>(&org, id)
         .await
         .unwrap()
         .unwrap()

@@ -3,9 +3,9 @@
 //! awkward names (commas, quotes, line breaks, a spreadsheet formula) and
 //! more events than one store page.
 
-use audit_log::auth::Role;
-use audit_log::download::CSV_COLUMNS;
-use audit_log::ids::OrgId;
+use audit_domain::auth::Role;
+use audit_domain::download::CSV_COLUMNS;
+use audit_domain::ids::OrgId;
 use audit_log_tests::Stack;
 use futures::future::join_all;
 use futures::{stream, StreamExt};
@@ -230,7 +230,7 @@ async fn a_download_cut_at_the_cap_resumes_from_its_next_cursor() {
     let org = s.org("dlcap", false).await;
     let (ingest, _) = s.key(&org, Role::Ingest).await;
     let (admin, _) = s.key(&org, Role::Admin).await;
-    let n = audit_log::limits::MAX_EXPORT_EVENTS + 50;
+    let n = audit_domain::limits::MAX_EXPORT_EVENTS + 50;
     let bodies: Vec<Value> = (0..n)
         .map(|i| {
             json!({"id": format!("evt_cap_{i:05}"), "action": "USER_INVITED",
@@ -269,7 +269,7 @@ async fn a_download_cut_at_the_cap_resumes_from_its_next_cursor() {
             .collect()
     };
     let (first, rest) = (lines(&first), lines(&rest));
-    assert_eq!(first.len(), audit_log::limits::MAX_EXPORT_EVENTS);
+    assert_eq!(first.len(), audit_domain::limits::MAX_EXPORT_EVENTS);
     assert_eq!(rest.len(), 50);
     assert_eq!(
         [first, rest.clone()].concat(),

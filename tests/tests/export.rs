@@ -4,14 +4,15 @@
 //! test has its own tables and queues; time scales are shrunk so a
 //! "30-minute" deadline plays out in seconds.
 
+use audit_destinations::DestinationSpec;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use audit_log::auth::Role;
-use audit_log::catalog::{Action, Group};
-use audit_log::export::RetryPolicy;
-use audit_log::time::Timestamp;
+use audit_domain::auth::Role;
+use audit_domain::catalog::{Action, Group};
+use audit_domain::export::RetryPolicy;
+use audit_domain::time::Timestamp;
 use audit_log_tests::receivers::Receiver;
 use audit_log_tests::{event, Stack};
 use export::{ExportApp, ExportConfig};
@@ -215,7 +216,7 @@ async fn events_after_enabling_reach_every_destination_earlier_ones_only_by_repl
     assert_eq!(st["windows_pending"], 0, "{st}");
 
     // Replay: exactly the window asked for, to the destination asked for.
-    let window = audit_log::export::ExportWindow {
+    let window = audit_domain::export::ExportWindow {
         from: before_start.plus_millis(-1),
         to: before_end,
     };
@@ -407,11 +408,11 @@ async fn a_1500_event_window_reaches_datadog_in_requests_of_at_most_1000_and_s3_
     assert_eq!((objects, ours(&stored, "evt_big").len()), (1, 1500));
     let dest = s
         .store
-        .get_destination(&o.id, &lake)
+        .get_destination::<DestinationSpec>(&o.id, &lake)
         .await
         .expect("get")
         .expect("exists");
-    let window = audit_log::export::ExportWindow {
+    let window = audit_domain::export::ExportWindow {
         from: dest.enabled_at.expect("enabled"),
         to: now,
     };

@@ -1,9 +1,9 @@
 //! Ingest over HTTP against the local stack: every catalog action, every
 //! rejection, idempotency, and batches.
 
-use audit_log::auth::Role;
-use audit_log::catalog::Action;
-use audit_log::limits::{MAX_BATCH_EVENTS, MAX_BODY_BYTES, MAX_METADATA_BYTES};
+use audit_domain::auth::Role;
+use audit_domain::catalog::Action;
+use audit_domain::limits::{MAX_BATCH_EVENTS, MAX_BODY_BYTES, MAX_METADATA_BYTES};
 use audit_log_tests::{event, Stack};
 use serde_json::{json, Value};
 

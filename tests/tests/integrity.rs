@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 
-use audit_log::catalog::Action;
-use audit_log::integrity::{KeyRing, PublicKey, Signer};
-use audit_log::time::Timestamp;
+use audit_domain::catalog::Action;
+use audit_domain::integrity::{KeyRing, PublicKey, Signer};
+use audit_domain::time::Timestamp;
 use audit_log_tests::{event, Stack};
 use aws_sdk_dynamodb::types::AttributeValue;
 use export::{ExportApp, ExportConfig};
@@ -53,15 +53,15 @@ fn later() -> Timestamp {
 }
 
 async fn public_key(app: &ExportApp) -> PublicKey {
-    let name = audit_log::integrity::signing::secret_name_from_env();
-    audit_log::integrity::signing::load(&app.secrets, &name)
+    let name = audit_domain::integrity::signing::secret_name_from_env();
+    audit_aws::signing::load(&app.secrets, &name)
         .await
         .expect("signing key")
         .public_key()
 }
 
 async fn ddb() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&audit_log::aws_config().await)
+    aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await)
 }
 
 fn av(v: &str) -> AttributeValue {
@@ -72,11 +72,11 @@ fn av(v: &str) -> AttributeValue {
 async fn period_of(s: &Stack, o: &Org, id: &str) -> String {
     let event = s
         .store
-        .get_event(&o.id, &audit_log::ids::EventId::parse(id).expect("id"))
+        .get_event(&o.id, &audit_domain::ids::EventId::parse(id).expect("id"))
         .await
         .expect("get")
         .expect("event");
-    let (start, end) = audit_log::integrity::period_containing(event.recorded_at, PERIOD_MS);
+    let (start, end) = audit_domain::integrity::period_containing(event.recorded_at, PERIOD_MS);
     format!("({start}, {end}]")
 }
 
@@ -110,7 +110,7 @@ async fn sealed_periods_verify_and_every_tampering_in_the_store_is_named() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["hash"].as_str().map(str::len), Some(64), "{body}");
     assert_eq!(
-        audit_log::integrity::record_hash(&body).as_deref(),
+        audit_domain::integrity::record_hash(&body).as_deref(),
         body["hash"].as_str(),
         "the documented encoding recomputes the API's hash"
     );
@@ -195,7 +195,7 @@ async fn sealed_periods_verify_and_every_tampering_in_the_store_is_named() {
         .digests(&o.id, None, None, false, 1000)
         .await
         .expect("digests");
-    let label = |d: &audit_log::integrity::Digest| d.period();
+    let label = |d: &audit_domain::integrity::Digest| d.period();
     // 4. A digest's count is edited.
     let edited = all[0].0.clone();
     ddb.update_item()
@@ -257,7 +257,7 @@ async fn sealed_periods_verify_and_every_tampering_in_the_store_is_named() {
 }
 
 /// The period whose manifest lists `id` (the event itself is gone).
-fn period_of_deleted(all: &[(audit_log::integrity::Digest, u32)], id: &str) -> String {
+fn period_of_deleted(all: &[(audit_domain::integrity::Digest, u32)], id: &str) -> String {
     // Batch 1's events (ids 4..8) are all in one period: the second with events.
     let _ = id;
     let with_events: Vec<_> = all.iter().filter(|(d, _)| d.event_count > 0).collect();
@@ -467,6 +467,6 @@ async fn digest_file(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
-) -> audit_log::integrity::DigestFile {
+) -> audit_domain::integrity::DigestFile {
     serde_json::from_slice(&audit_log_tests::s3_object(s3, bucket, key).await).expect("digest file")
 }

@@ -9,10 +9,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use audit_log::auth::Role;
-use audit_log::catalog::Action;
-use audit_log::download::CSV_COLUMNS;
-use audit_log::time::Timestamp;
+use audit_domain::auth::Role;
+use audit_domain::catalog::Action;
+use audit_domain::download::CSV_COLUMNS;
+use audit_domain::time::Timestamp;
 use audit_log_tests::{event, Stack};
 use serde_json::{json, Value};
 
@@ -223,7 +223,7 @@ async fn every_route_answers_every_caller_exactly_as_documented_and_leaks_nothin
     }
 
     // Org A's destination, and a cursor into org A's log.
-    let hook_secret = audit_log::export::webhook::generate_secret();
+    let hook_secret = audit_destinations::webhook::generate_secret();
     let destination = |name: &str| {
         json!({"name": name, "type": "webhook",
                "settings": {"url": "http://127.0.0.1:9/audit"}, "secret": hook_secret})
@@ -406,7 +406,7 @@ async fn every_route_answers_every_caller_exactly_as_documented_and_leaks_nothin
     s.store
         .put_org_settings(
             &a,
-            audit_log::store::OrgSettings {
+            audit_aws::store::OrgSettings {
                 uses_teams: false,
                 retention_days: 365,
             },

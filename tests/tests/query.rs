@@ -3,12 +3,12 @@
 //! search syntax), compared with a plain in-test filter over the same data,
 //! newest first, across pages of 7.
 
-use audit_log::auth::Role;
-use audit_log::catalog::{Action, Group};
-use audit_log::event::Event;
-use audit_log::ids::OrgId;
-use audit_log::time::Timestamp;
-use audit_log::validate::parse_event;
+use audit_domain::auth::Role;
+use audit_domain::catalog::{Action, Group};
+use audit_domain::event::Event;
+use audit_domain::ids::OrgId;
+use audit_domain::time::Timestamp;
+use audit_domain::validate::parse_event;
 use audit_log_tests::Stack;
 use futures::future::join_all;
 use rand::rngs::StdRng;

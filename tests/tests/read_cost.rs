@@ -1,10 +1,10 @@
 //! `Store::find_events_measured` (used by `make bench`): the same page as
 //! `find_events`, plus the read capacity DynamoDB reports for it.
 
-use audit_log::auth::Role;
-use audit_log::catalog::Action;
-use audit_log::query::ActivityQuery;
-use audit_log::store::ReadBudget;
+use audit_aws::store::ReadBudget;
+use audit_domain::auth::Role;
+use audit_domain::catalog::Action;
+use audit_domain::query::ActivityQuery;
 use audit_log_tests::{event, Stack};
 use serde_json::json;
 
@@ -21,7 +21,7 @@ async fn a_measured_page_is_the_same_page_and_reports_its_read_cost() {
 
     for pairs in [vec![("limit", "10")], vec![("q", "llama"), ("limit", "10")]] {
         let q = ActivityQuery::parse(pairs).expect("query");
-        let plan = audit_log::plan::plan(&org, &q);
+        let plan = audit_aws::store::plan::plan(&org, &q);
         let plain = s
             .store
             .find_events(&org, &plan, None, 10, ReadBudget::default())

@@ -10,9 +10,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use audit_log::catalog::Action;
-use audit_log::integrity::{KeyRing, PublicKey};
-use audit_log::time::Timestamp;
+use audit_domain::catalog::Action;
+use audit_domain::integrity::{KeyRing, PublicKey};
+use audit_domain::time::Timestamp;
 use audit_log_tests::{event, Stack};
 use export::{ExportApp, ExportConfig};
 use serde_json::{json, Value};
@@ -108,7 +108,7 @@ async fn digests_from_before_and_after_a_rotation_all_verify() {
     // From the store, with the registry's keys (retirements included), and
     // with every key the API lists pinned.
     let listing = auditctl::signing_key::list(&s.store).await.expect("list");
-    let registry = audit_log::integrity::keys::ring(&listing);
+    let registry = audit_aws::signing::ring(&listing);
     assert_eq!(registry.key_ids(), [old_id.as_str(), new_id.as_str()]);
     assert_eq!(
         registry.retired_at(&old_id).map(Timestamp::to_rfc3339),

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use audit_log::access::Authenticator;
-use audit_log::auth::Role;
+use audit_aws::access::Authenticator;
+use audit_domain::auth::Role;
 use audit_log_tests::{Stack, CURSOR_SECRET};
 use serde_json::{json, Value};
 
@@ -37,13 +37,13 @@ async fn every_sample_event_runs_through_its_handler() {
     let org = s.org("samples", false).await;
     let (ingest_key, _) = s.key(&org, Role::Ingest).await;
     let (admin_key, _) = s.key(&org, Role::Admin).await;
-    let config = audit_log::aws_config().await;
+    let config = audit_aws::aws_config().await;
     let apps = auditctl::apps(
         s.store.clone(),
         CURSOR_SECRET,
         || Authenticator::new(Duration::ZERO),
         &config,
-        audit_log::export::UrlPolicy {
+        audit_destinations::UrlPolicy {
             allow_private: true,
         },
         None,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::path::Path;
 
-use audit_log::store::schema::{TableSpec, CONTROL, EVENTS};
+use audit_aws::store::schema::{TableSpec, CONTROL, EVENTS};
 use serde_yaml::Value;
 
 // ---------------------------------------------------------------- reading
@@ -287,7 +287,7 @@ fn template_tables_match_the_code() {
     }
     assert!(
         differences.is_empty(),
-        "template.yaml and audit_log::store::schema disagree:\n  {}",
+        "template.yaml and audit_aws::store::schema disagree:\n  {}",
         differences.join("\n  ")
     );
 }
@@ -666,7 +666,7 @@ fn export_queue_matches_the_contract() {
         "ExportQueue's maxReceiveCount is at least 1, got {max_receives:?}"
     );
     // `auditctl init` creates the local queues from the same constants.
-    use audit_log::export::queue as code;
+    use audit_aws::queue as code;
     let same = [
         (max_receives, code::MAX_RECEIVE_COUNT, "maxReceiveCount"),
         (

@@ -12,7 +12,7 @@ fn size_mb(p: &Path) -> Option<f64> {
 pub async fn fig_cold(
     run: &mut Run,
     s: &Stack,
-    tables: &audit_log::store::Tables,
+    tables: &audit_aws::store::Tables,
     query_org: Option<&(OrgId, String)>,
 ) {
     let bin = run.root.join("target").join("release");
@@ -21,9 +21,9 @@ pub async fn fig_cold(
         run.notes.push("Figure 5: target/release/hello-lambda is missing: build with `cargo build --release -p audit-log-bench --bins`.".into());
         return;
     };
-    let sqs = aws_sdk_sqs::Client::new(&audit_log::aws_config().await);
+    let sqs = aws_sdk_sqs::Client::new(&audit_aws::aws_config().await);
     let tag = ulid::Ulid::new().to_string().to_lowercase();
-    let (queue_url, dlq_url) = audit_log::export::queue::ExportQueue::ensure_named(
+    let (queue_url, dlq_url) = audit_aws::queue::ExportQueue::ensure_named(
         &sqs,
         &format!("cold-{tag}"),
         &format!("cold-{tag}-dlq"),
@@ -166,7 +166,7 @@ pub async fn fig_cold(
         .collect();
     run.notes.push(format!(
         "Figure 5: export's RSS run: a tick, then its jobs as SQS batches of 10, four at once (two Datadog, two Splunk destinations, {export_n} events each); their first parts, cut at the {} MiB job budget, delivered {} events. Follow-up parts went back to the queue.",
-        audit_log::limits::EXPORT_JOB_MAX_BYTES / (1024 * 1024),
+        audit_domain::limits::EXPORT_JOB_MAX_BYTES / (1024 * 1024),
         got.join(" / ")
     ));
 }
@@ -202,11 +202,8 @@ async fn export_jobs(
         .map(|(_, i)| i)
         .collect();
     load(s, all).await;
-    let queue = audit_log::export::queue::ExportQueue::new(
-        sqs.clone(),
-        queue_url.to_string(),
-        dlq_url.to_string(),
-    );
+    let queue =
+        audit_aws::queue::ExportQueue::new(sqs.clone(), queue_url.to_string(), dlq_url.to_string());
     let config = export::ExportConfig {
         lag_ms: 0,
         max_window_ms: 3_600_000,

@@ -57,7 +57,7 @@ pub async fn fig_export(run: &mut Run, s: &Stack) {
     let dd2 = Receiver::datadog(DD_KEY).await;
     let hec2 = Receiver::splunk(HEC_TOKEN).await;
     let started = Instant::now();
-    let window = audit_log::export::ExportWindow {
+    let window = audit_domain::export::ExportWindow {
         from: window_from.plus_millis(-1),
         to: Timestamp::now(),
     };
@@ -124,7 +124,7 @@ pub async fn fig_export(run: &mut Run, s: &Stack) {
     // HEC bodies are capped by bytes (1 MB, Splunk's recommended ceiling), not by
     // count: the fewest requests are the accepted bytes in 1 MB bodies.
     let hec_min =
-        (hec.accepted_bytes() as f64 / audit_log::export::splunk::DEFAULT_MAX_BYTES as f64).ceil();
+        (hec.accepted_bytes() as f64 / audit_destinations::splunk::DEFAULT_MAX_BYTES as f64).ceil();
     run.rows.push(Row::num(
         "4. Export: Splunk HEC requests per 1000 events, vs the minimum (the same bytes in full 1 MB bodies)",
         per_k(hec.requests()),

@@ -61,7 +61,7 @@ pub async fn fig_ingest(run: &mut Run, s: &Stack) {
         .collect();
     let client = ddb().await;
     let table = ddb_events_table(s);
-    let in_flight = CLIENTS * audit_log::limits::INGEST_WRITE_CONCURRENCY;
+    let in_flight = CLIENTS * audit_domain::limits::INGEST_WRITE_CONCURRENCY;
     // The least a write of these items could cost: each item alone, in 1 KB
     // write units, as in a table without indexes.
     let alone: f64 = raw
@@ -101,7 +101,7 @@ pub async fn fig_ingest(run: &mut Run, s: &Stack) {
     run.rows.push(Row::num(
         &format!(
             "2. Ingest write units per event (table + {} GSIs projecting the whole item, as DESIGN.md fixes), vs the item alone",
-            audit_log::store::schema::EVENTS.indexes.len()
+            audit_aws::store::schema::EVENTS.indexes.len()
         ),
         units / total as f64,
         alone / total as f64,

@@ -116,7 +116,7 @@ pub async fn fig_query(run: &mut Run, s: &Stack) -> (OrgId, String) {
             .chain([("limit", "50")])
             .collect();
         let q = ActivityQuery::parse(pairs).expect("query");
-        let plan = audit_log::plan::plan(&org, &q);
+        let plan = audit_aws::store::plan::plan(&org, &q);
         let (page, cost) = s
             .store
             .find_events_measured(&org, &plan, None, 50, ReadBudget::default())

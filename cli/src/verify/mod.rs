@@ -4,13 +4,13 @@
 
 mod s3;
 
-use audit_log::export::ExportWindow;
-use audit_log::ids::OrgId;
-use audit_log::integrity::{
-    event_hash, keys, verify_chain, Anchor, Finding, KeyRing, Observed, PeriodEvidence, PublicKey,
+use audit_aws::store::Store;
+use audit_domain::export::ExportWindow;
+use audit_domain::ids::OrgId;
+use audit_domain::integrity::{
+    event_hash, verify_chain, Anchor, Finding, KeyRing, Observed, PeriodEvidence, PublicKey,
 };
-use audit_log::store::Store;
-use audit_log::time::Timestamp;
+use audit_domain::time::Timestamp;
 
 pub use s3::{parse_s3_url, verify_s3};
 
@@ -182,7 +182,7 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
         (None, Some(org)) => {
             let ring = match pinned {
                 Some(ring) => ring,
-                None => keys::ring(&crate::signing_key::list(store).await?),
+                None => audit_aws::signing::ring(&crate::signing_key::list(store).await?),
             };
             vec![(
                 org.clone(),
@@ -216,7 +216,7 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
 }
 
 async fn s3_client() -> aws_sdk_s3::Client {
-    let config = audit_log::aws_config().await;
+    let config = audit_aws::aws_config().await;
     let local =
         config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
     aws_sdk_s3::Client::from_conf(

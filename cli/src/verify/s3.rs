@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 
-use audit_log::ids::{EventId, OrgId};
-use audit_log::integrity::{
+use audit_domain::ids::{EventId, OrgId};
+use audit_domain::integrity::{
     coverage_gaps, digests_prefix, public_keys_prefix, record_hash, verify_chain, Anchor, Digest,
     DigestFile, Finding, KeyRing, Observed, PeriodEvidence, PublicKey, PublicKeyView,
 };
-use audit_log::time::Timestamp;
+use audit_domain::time::Timestamp;
 use serde_json::Value;
 
 use super::{Report, Span};

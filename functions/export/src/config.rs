@@ -1,7 +1,7 @@
 //! Export timing, from the environment. Tests shrink every duration so a
 //! "30-minute" retry deadline plays out in seconds.
 
-use audit_log::export::RetryPolicy;
+use audit_domain::export::RetryPolicy;
 
 #[derive(Debug, Clone)]
 pub struct ExportConfig {
@@ -15,7 +15,7 @@ pub struct ExportConfig {
     /// Most events one job delivers before it continues in a follow-up job.
     pub max_events_per_job: usize,
     /// Most stored bytes one job reads before it continues in a follow-up
-    /// job (`audit_log::limits::EXPORT_JOB_MAX_BYTES`), bounding its memory.
+    /// job (`audit_domain::limits::EXPORT_JOB_MAX_BYTES`), bounding its memory.
     pub max_bytes_per_job: usize,
     /// Backoff and the retry deadline (`AUDIT_EXPORT_RETRY_BASE_SECONDS`,
     /// `AUDIT_EXPORT_RETRY_MAX_SECONDS`, `AUDIT_EXPORT_DEADLINE_SECONDS`,
@@ -33,9 +33,9 @@ impl Default for ExportConfig {
             max_window_ms: 300_000,
             max_windows_per_tick: 12,
             max_events_per_job: 5_000,
-            max_bytes_per_job: audit_log::limits::EXPORT_JOB_MAX_BYTES,
+            max_bytes_per_job: audit_domain::limits::EXPORT_JOB_MAX_BYTES,
             retry: RetryPolicy::default(),
-            digest_period_ms: audit_log::integrity::DEFAULT_PERIOD_MS,
+            digest_period_ms: audit_domain::integrity::DEFAULT_PERIOD_MS,
         }
     }
 }
@@ -54,7 +54,7 @@ impl ExportConfig {
                 deadline_secs: num("AUDIT_EXPORT_DEADLINE_SECONDS")
                     .unwrap_or(d.retry.deadline_secs),
             },
-            digest_period_ms: audit_log::integrity::period_ms_from_env(),
+            digest_period_ms: audit_domain::integrity::period_ms_from_env(),
             ..d
         }
     }

@@ -3,8 +3,8 @@
 //! with the tick's report). `main` only builds the app and calls
 //! `handle_event`, so the samples in `events/` run through it in tests.
 
-use audit_log::export::queue::JobMessage;
-use audit_log::time::Timestamp;
+use audit_aws::queue::JobMessage;
+use audit_domain::time::Timestamp;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::{json, Value};
@@ -49,7 +49,7 @@ pub async fn handle_event(app: &ExportApp, payload: Value) -> Result<Value, Expo
         Err(e) => return Err(ExportEventError::UnknownTrigger(e.to_string())),
     }
     let report = crate::schedule(app, Timestamp::now()).await;
-    audit_log::metrics::export_lag(report.max_lag_secs);
+    audit_domain::metrics::export_lag(report.max_lag_secs);
     Ok(json!({
         "destinations": report.destinations,
         "windows": report.windows,

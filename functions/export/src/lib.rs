@@ -24,10 +24,11 @@ pub use scheduler::{schedule, ScheduleReport};
 pub use seal::{seal, SealReport};
 pub use worker::{handle_jobs, process_job, JobOutcome};
 
-use audit_log::export::deliver::Deliverer;
-use audit_log::export::queue::ExportQueue;
-use audit_log::secrets::SecretStore;
-use audit_log::store::Store;
+use audit_aws::queue::ExportQueue;
+use audit_aws::secrets::SecretStore;
+use audit_aws::store::Store;
+use audit_destinations::deliver::Deliverer;
+use audit_destinations::DestinationSpec;
 
 /// What the export function holds for its lifetime: clients built once.
 pub struct ExportApp {
@@ -42,18 +43,18 @@ pub struct ExportApp {
 /// events from before `enabled_at` are ever sent.
 pub async fn replay(
     app: &ExportApp,
-    org: &audit_log::ids::OrgId,
+    org: &audit_domain::ids::OrgId,
     destination_id: &str,
-    window: audit_log::export::ExportWindow,
-    now: audit_log::time::Timestamp,
-) -> Result<audit_log::export::ExportJob, String> {
+    window: audit_domain::export::ExportWindow,
+    now: audit_domain::time::Timestamp,
+) -> Result<audit_domain::export::ExportJob, String> {
     let dest = app
         .store
-        .get_destination(org, destination_id)
+        .get_destination::<DestinationSpec>(org, destination_id)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("org {org} has no destination {destination_id}"))?;
-    let mut job = audit_log::export::ExportJob::new(dest.id, org.clone(), window, now);
+    let mut job = audit_domain::export::ExportJob::new(dest.id, org.clone(), window, now);
     job.replay = true;
     app.queue.send(&job).await.map_err(|e| e.to_string())?;
     let _ = app
@@ -61,7 +62,7 @@ pub async fn replay(
         .count_jobs(
             org,
             destination_id,
-            audit_log::store::JobCounter::Pending,
+            audit_aws::store::JobCounter::Pending,
             1,
         )
         .await;

@@ -2,17 +2,17 @@
 //! batches and EventBridge schedule ticks, the two triggers the template
 //! wires) to `export::handle_event`.
 
-use audit_log::export::deliver::Deliverer;
-use audit_log::export::queue::ExportQueue;
-use audit_log::secrets::SecretStore;
-use audit_log::store::{Store, Tables};
+use audit_aws::queue::ExportQueue;
+use audit_aws::secrets::SecretStore;
+use audit_aws::store::{Store, Tables};
+use audit_destinations::deliver::Deliverer;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = audit_log::aws_config().await;
+    let config = audit_aws::aws_config().await;
     let app = export::ExportApp {
         store: Store::new(aws_sdk_dynamodb::Client::new(&config), Tables::from_env()),
         queue: ExportQueue::from_env(aws_sdk_sqs::Client::new(&config)).await?,

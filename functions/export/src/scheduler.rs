@@ -1,8 +1,9 @@
 //! The scheduler tick: cut windows for every enabled destination.
 
-use audit_log::export::{cut_window, ExportJob};
-use audit_log::store::JobCounter;
-use audit_log::time::Timestamp;
+use audit_aws::store::JobCounter;
+use audit_destinations::DestinationSpec;
+use audit_domain::time::Timestamp;
+use {audit_domain::export::cut_window, audit_domain::export::ExportJob};
 
 use crate::ExportApp;
 
@@ -22,7 +23,7 @@ pub struct ScheduleReport {
 /// tolerates; the other order could lose one).
 pub async fn schedule(app: &ExportApp, now: Timestamp) -> ScheduleReport {
     let mut report = ScheduleReport::default();
-    let destinations = match app.store.enabled_destinations().await {
+    let destinations = match app.store.enabled_destinations::<DestinationSpec>().await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(error = %e, "listing destinations failed");

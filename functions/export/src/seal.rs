@@ -4,15 +4,19 @@
 //! org also get each digest file, and the public key that signed it,
 //! beside their events.
 
-use audit_log::export::{DestinationFilter, DestinationSettings, Format};
-use audit_log::ids::OrgId;
-use audit_log::integrity::keys::current_signer;
-use audit_log::integrity::signing::secret_name_from_env;
-use audit_log::integrity::{
+use audit_aws::signing::current_signer;
+use audit_destinations::DestinationSpec;
+use audit_domain::ids::OrgId;
+use audit_domain::integrity::signing::secret_name_from_env;
+use audit_domain::integrity::{
     digest_object_key, event_hash, period_containing, public_key_object_key, seal as seal_period,
     Digest, DigestFile, ManifestEntry, Period, Signer,
 };
-use audit_log::time::Timestamp;
+use audit_domain::time::Timestamp;
+use {
+    audit_destinations::DestinationSettings, audit_destinations::Format,
+    audit_domain::export::DestinationFilter,
+};
 
 use crate::ExportApp;
 
@@ -103,7 +107,7 @@ async fn seal_org(
             .store
             .period_events(
                 org,
-                &audit_log::export::ExportWindow {
+                &audit_domain::export::ExportWindow {
                     from: start,
                     to: end,
                 },
@@ -157,7 +161,7 @@ async fn s3_targets_of(
     app: &ExportApp,
     org: &OrgId,
 ) -> Vec<(String, DestinationSettings, Timestamp)> {
-    let destinations = match app.store.list_destinations(org).await {
+    let destinations = match app.store.list_destinations::<DestinationSpec>(org).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(org = %org, error = %e, "listing destinations for digest files failed");

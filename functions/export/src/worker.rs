@@ -1,13 +1,17 @@
 //! The worker: one job = one window (or one part of a large window) of one
 //! destination, delivered at least once.
 
+use audit_destinations::DestinationSpec;
 use std::time::Instant;
 
-use audit_log::export::queue::JobMessage;
-use audit_log::export::{Disposition, ExportJob, Outcome};
-use audit_log::store::JobCounter;
-use audit_log::time::Timestamp;
+use audit_aws::queue::JobMessage;
+use audit_aws::store::JobCounter;
+use audit_domain::time::Timestamp;
 use futures::stream::{self, StreamExt};
+use {
+    audit_domain::export::Disposition, audit_domain::export::ExportJob,
+    audit_domain::export::Outcome,
+};
 
 use crate::ExportApp;
 
@@ -83,7 +87,7 @@ pub async fn process_job(
 ) -> JobOutcome {
     let org = &job.org_id;
     let id = job.destination_id.as_str();
-    let dest = match app.store.get_destination(org, id).await {
+    let dest = match app.store.get_destination::<DestinationSpec>(org, id).await {
         Ok(Some(d)) => d,
         Ok(None) => return JobOutcome::Skipped("destination deleted"),
         Err(e) => {
@@ -155,7 +159,7 @@ pub async fn process_job(
         (delivery.outcome, delivery.requests)
     };
     let delivered = matches!(outcome, Outcome::Delivered);
-    audit_log::metrics::delivery(
+    audit_domain::metrics::delivery(
         dest.spec.settings.kind(),
         if delivered { events.len() } else { 0 },
         if delivered { 0 } else { events.len() },

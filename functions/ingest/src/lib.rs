@@ -4,15 +4,15 @@
 
 use std::time::Instant;
 
-use audit_log::access::{Authenticator, Caller};
-use audit_log::auth::{authorize, Permission};
-use audit_log::edge::{self, HttpResponse};
-use audit_log::event::{Event, NewEvent};
-use audit_log::limits::{INGEST_WRITE_CONCURRENCY, MAX_BODY_BYTES};
-use audit_log::problem::Problem;
-use audit_log::store::{PutOutcome, Store};
-use audit_log::time::Timestamp;
-use audit_log::validate::{parse_event, parse_submission, FieldError, Submission};
+use audit_aws::access::{Authenticator, Caller};
+use audit_aws::store::{PutOutcome, Store};
+use audit_domain::auth::{authorize, Permission};
+use audit_domain::event::{Event, NewEvent};
+use audit_domain::limits::{INGEST_WRITE_CONCURRENCY, MAX_BODY_BYTES};
+use audit_domain::problem::Problem;
+use audit_domain::time::Timestamp;
+use audit_domain::validate::{parse_event, parse_submission, FieldError, Submission};
+use audit_http::{self as edge, HttpResponse};
 use futures::stream::{self, StreamExt};
 use http::{Method, Request};
 use serde::Serialize;
@@ -81,7 +81,7 @@ async fn route<B: AsRef<[u8]>>(
     {
         Ok(c) => c,
         Err(e) => {
-            if let audit_log::access::AuthError::Store(err) = &e {
+            if let audit_aws::access::AuthError::Store(err) = &e {
                 tracing::error!(error = %err, "key lookup failed");
             }
             return (edge::problem(&Problem::from(&e)), None, 0);
@@ -112,7 +112,7 @@ async fn route<B: AsRef<[u8]>>(
             };
             // 201 created; 400 invalid and 409 conflict are rejections.
             let status = response.status().as_u16();
-            audit_log::metrics::ingest(
+            audit_domain::metrics::ingest(
                 usize::from(status == 201),
                 usize::from(status == 400 || status == 409),
             );
@@ -125,8 +125,8 @@ async fn route<B: AsRef<[u8]>>(
     }
 }
 
-fn access(caller: &Caller) -> audit_log::auth::OrgAccess {
-    audit_log::auth::OrgAccess {
+fn access(caller: &Caller) -> audit_domain::auth::OrgAccess {
+    audit_domain::auth::OrgAccess {
         uses_teams: caller.org.uses_teams,
     }
 }
@@ -210,7 +210,7 @@ async fn ingest_batch(
     }
     let results: Vec<BatchResult> = results.into_iter().flatten().collect();
     let count = |r: &str| results.iter().filter(|b| b.result == r).count();
-    audit_log::metrics::ingest(count("created"), count("invalid") + count("conflict"));
+    audit_domain::metrics::ingest(count("created"), count("invalid") + count("conflict"));
     let summary = json!({
         "created": count("created"),
         "duplicate": count("duplicate"),

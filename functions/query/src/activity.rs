@@ -2,8 +2,8 @@
 //! needs no key to load; the page asks for one and calls the JSON API with
 //! it, so the assets carry no org data and are public.
 
-use audit_log::edge::{self, HttpResponse};
-use audit_log::problem::Problem;
+use audit_domain::problem::Problem;
+use audit_http::{self as edge, HttpResponse};
 use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY};
 use http::{HeaderValue, Method};
 

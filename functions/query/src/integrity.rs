@@ -13,14 +13,15 @@
 //!   says whether to ask again with `to` (or `from`) past the last one. Read
 //!   like events: admins, and members when the org does not use teams.
 
-use audit_log::access::Caller;
-use audit_log::auth::{authorize, OrgAccess, Permission};
-use audit_log::edge::{self, HttpResponse};
-use audit_log::integrity::keys;
-use audit_log::integrity::signing::{load, secret_name_from_env, KeyError};
-use audit_log::problem::Problem;
-use audit_log::time::Timestamp;
-use audit_log::validate::FieldError;
+use audit_aws::access::Caller;
+use audit_aws::signing;
+use audit_aws::signing::{load, KeyError};
+use audit_domain::auth::{authorize, OrgAccess, Permission};
+use audit_domain::integrity::signing::secret_name_from_env;
+use audit_domain::problem::FieldError;
+use audit_domain::problem::Problem;
+use audit_domain::time::Timestamp;
+use audit_http::{self as edge, HttpResponse};
 use serde_json::json;
 
 use crate::App;
@@ -68,7 +69,7 @@ async fn public_key(app: &App) -> HttpResponse {
 }
 
 async fn public_keys(app: &App) -> HttpResponse {
-    match keys::listing(&app.secrets, &app.store, &secret_name_from_env()).await {
+    match signing::listing(&app.secrets, &app.store, &secret_name_from_env()).await {
         Ok(keys) => edge::json(200, &json!({ "keys": keys })),
         Err(e) => key_problem(&e),
     }

@@ -16,24 +16,24 @@ mod integrity;
 use std::future::Future;
 use std::time::Instant;
 
-use audit_log::access::{AuthError, Authenticator, Caller};
-use audit_log::auth::{authorize, OrgAccess, Permission};
-use audit_log::catalog::{Action, Group};
-use audit_log::cursor::{CursorCodec, CursorKey};
-use audit_log::download::{self, Format};
-use audit_log::edge::{self, HttpResponse};
-use audit_log::event::Event;
-use audit_log::export::deliver::Deliverer;
-use audit_log::export::UrlPolicy;
-use audit_log::ids::EventId;
-use audit_log::limits::{EXPORT_PAGE_SIZE, MAX_EXPORT_EVENTS};
-use audit_log::plan::plan;
-use audit_log::problem::Problem;
-use audit_log::query::ActivityQuery;
-use audit_log::secrets::SecretStore;
-use audit_log::store::{cursor_key, Page, ReadBudget, Store};
-use audit_log::time::Timestamp;
-use audit_log::validate::FieldError;
+use audit_aws::access::{AuthError, Authenticator, Caller};
+use audit_aws::secrets::SecretStore;
+use audit_aws::store::plan::plan;
+use audit_aws::store::{cursor_key, Page, ReadBudget, Store};
+use audit_destinations::deliver::Deliverer;
+use audit_destinations::UrlPolicy;
+use audit_domain::auth::{authorize, OrgAccess, Permission};
+use audit_domain::catalog::{Action, Group};
+use audit_domain::cursor::{CursorCodec, CursorKey};
+use audit_domain::download::{self, Format};
+use audit_domain::event::Event;
+use audit_domain::ids::EventId;
+use audit_domain::limits::{EXPORT_PAGE_SIZE, MAX_EXPORT_EVENTS};
+use audit_domain::problem::FieldError;
+use audit_domain::problem::Problem;
+use audit_domain::query::ActivityQuery;
+use audit_domain::time::Timestamp;
+use audit_http::{self as edge, HttpResponse};
 use http::{Method, Request};
 use serde_json::json;
 
@@ -49,7 +49,7 @@ pub struct App {
     /// Sends `POST /v1/destinations/{id}/test`.
     pub deliverer: Deliverer,
     /// The export queue, for replays (`None` where export is not set up).
-    pub export_queue: Option<audit_log::export::queue::ExportQueue>,
+    pub export_queue: Option<audit_aws::queue::ExportQueue>,
 }
 
 // By hand: the deliverer holds HTTP and AWS clients and has no `Debug`.
@@ -339,8 +339,8 @@ fn event_types() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use audit_log::ids::OrgId;
-    use audit_log::validate::parse_event;
+    use audit_domain::ids::OrgId;
+    use audit_domain::validate::parse_event;
     use serde_json::json;
 
     fn events(n: usize) -> Vec<Event> {

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use audit_log::access::Authenticator;
-use audit_log::cursor::CursorCodec;
-use audit_log::export::deliver::Deliverer;
-use audit_log::export::UrlPolicy;
-use audit_log::secrets::SecretStore;
-use audit_log::store::{Store, Tables};
+use audit_aws::access::Authenticator;
+use audit_aws::secrets::SecretStore;
+use audit_aws::store::{Store, Tables};
+use audit_destinations::deliver::Deliverer;
+use audit_destinations::UrlPolicy;
+use audit_domain::cursor::CursorCodec;
 use lambda_http::{run, service_fn, Body, Error, Request};
 
 #[tokio::main]
@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let secret =
         std::env::var("AUDIT_CURSOR_SECRET").map_err(|_| "AUDIT_CURSOR_SECRET must be set")?;
-    let config = audit_log::aws_config().await;
+    let config = audit_aws::aws_config().await;
     let app = query::App {
         store: Store::new(aws_sdk_dynamodb::Client::new(&config), Tables::from_env()),
         auth: Authenticator::from_env(),
@@ -25,12 +25,10 @@ async fn main() -> Result<(), Error> {
         // API Gateway gives a request 30 s; a test delivery gets 10.
         deliverer: Deliverer::new(&config, Duration::from_secs(10)),
         // Replays need the export queue; without it they answer 503.
-        export_queue: audit_log::export::queue::ExportQueue::from_env(aws_sdk_sqs::Client::new(
-            &config,
-        ))
-        .await
-        .map_err(|e| tracing::warn!(error = %e, "export queue unavailable: replays disabled"))
-        .ok(),
+        export_queue: audit_aws::queue::ExportQueue::from_env(aws_sdk_sqs::Client::new(&config))
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "export queue unavailable: replays disabled"))
+            .ok(),
     };
     let app = &app;
     run(service_fn(move |req: Request| async move {

@@ -2,11 +2,11 @@
 //! `enabled`, and the secret checked for the destination's type. Reasons
 //! never quote what was sent: it may be a secret.
 
-use audit_log::export::webhook::SECRET_PREFIX as WEBHOOK_SECRET_PREFIX;
-use audit_log::export::DestinationSettings;
-use audit_log::limits::MAX_BODY_BYTES;
-use audit_log::problem::Problem;
-use audit_log::validate::FieldError;
+use audit_destinations::webhook::SECRET_PREFIX as WEBHOOK_SECRET_PREFIX;
+use audit_destinations::DestinationSettings;
+use audit_domain::limits::MAX_BODY_BYTES;
+use audit_domain::problem::FieldError;
+use audit_domain::problem::Problem;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -118,8 +118,8 @@ fn parse_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use audit_log::export::DestinationSpec;
-    use audit_log::export::UrlPolicy;
+    use audit_destinations::DestinationSpec;
+    use audit_destinations::UrlPolicy;
     use serde_json::json;
 
     fn settings(body: Value) -> DestinationSettings {

@@ -12,20 +12,23 @@
 //! its masked hint is ever shown. Log lines name the destination, org, type
 //! and outcome, never settings values or secrets.
 
-use audit_log::access::Caller;
-use audit_log::auth::{authorize, OrgAccess, Permission};
-use audit_log::catalog::Action;
-use audit_log::edge::{self, HttpResponse};
-use audit_log::export::deliver::Delivery;
-use audit_log::export::destination::secret_hint;
-use audit_log::export::{Destination, DestinationSpec, Outcome};
-use audit_log::ids::OrgId;
-use audit_log::problem::Problem;
-use audit_log::secrets::SecretsError;
-use audit_log::time::Timestamp;
-use audit_log::validate::FieldError;
+use audit_aws::access::Caller;
+use audit_aws::secrets::SecretsError;
+use audit_destinations::deliver::Delivery;
+use audit_domain::auth::{authorize, OrgAccess, Permission};
+use audit_domain::catalog::Action;
+use audit_domain::export::destination::secret_hint;
+use audit_domain::ids::OrgId;
+use audit_domain::problem::FieldError;
+use audit_domain::problem::Problem;
+use audit_domain::time::Timestamp;
+use audit_http::{self as edge, HttpResponse};
 use http::Request;
 use serde_json::{json, Map, Value};
+use {
+    audit_destinations::Destination, audit_destinations::DestinationSpec,
+    audit_domain::export::Outcome,
+};
 
 use crate::App;
 use input::{json_object, parse_enabled, take_secret, unknown_fields, unknown_fields_of};
@@ -101,7 +104,7 @@ where
     if !plausible_id(id) {
         return not_found();
     }
-    match app.store.get_destination(org, id).await {
+    match app.store.get_destination::<DestinationSpec>(org, id).await {
         Ok(Some(d)) => then(d).await,
         Ok(None) => not_found(),
         Err(e) => {
@@ -119,7 +122,7 @@ fn plausible_id(id: &str) -> bool {
 }
 
 async fn list(app: &App, org: &OrgId) -> HttpResponse {
-    match app.store.list_destinations(org).await {
+    match app.store.list_destinations::<DestinationSpec>(org).await {
         Ok(found) => {
             let views: Vec<Value> = found.iter().map(Destination::view).collect();
             edge::json(200, &json!({ "destinations": views }))
@@ -475,9 +478,9 @@ async fn self_audit(
     d: &Destination,
     metadata: Map<String, Value>,
 ) {
-    let actor = match audit_log::self_audit::key_actor(&caller.principal.key_id) {
+    let actor = match audit_aws::self_audit::key_actor(&caller.principal.key_id) {
         Ok(a) => a,
-        Err(_) => audit_log::self_audit::operator_actor(),
+        Err(_) => audit_aws::self_audit::operator_actor(),
     };
     let resource = (
         "export_destination",
@@ -485,7 +488,7 @@ async fn self_audit(
         Some(d.spec.name.as_str()),
     );
     if let Err(e) =
-        audit_log::self_audit::record(&app.store, &d.org_id, action, actor, resource, metadata)
+        audit_aws::self_audit::record(&app.store, &d.org_id, action, actor, resource, metadata)
             .await
     {
         tracing::error!(error = %e, org = %d.org_id, destination_id = %d.id, "recording the change in the org's log failed");
@@ -536,8 +539,8 @@ async fn replay(app: &App, caller: &Caller, d: Destination, body: &[u8]) -> Http
     let Some(queue) = &app.export_queue else {
         return edge::problem(&Problem::unavailable());
     };
-    let window = audit_log::export::ExportWindow { from, to };
-    let mut job = audit_log::export::ExportJob::new(d.id.clone(), d.org_id.clone(), window, now);
+    let window = audit_domain::export::ExportWindow { from, to };
+    let mut job = audit_domain::export::ExportJob::new(d.id.clone(), d.org_id.clone(), window, now);
     job.replay = true;
     if let Err(e) = queue.send(&job).await {
         tracing::error!(error = %e, org = %d.org_id, destination_id = %d.id, "queueing a replay failed");
@@ -545,7 +548,7 @@ async fn replay(app: &App, caller: &Caller, d: Destination, body: &[u8]) -> Http
     }
     if let Err(e) = app
         .store
-        .count_jobs(&d.org_id, &d.id, audit_log::store::JobCounter::Pending, 1)
+        .count_jobs(&d.org_id, &d.id, audit_aws::store::JobCounter::Pending, 1)
         .await
     {
         tracing::warn!(error = %e, destination_id = %d.id, "counting the replay job failed");

@@ -1,0 +1,198 @@
+//! The DynamoDB adapter. Handlers call intent-named functions
+//! (`put_event`, `find_events`, `find_key`, …); no `AttributeValue` map is
+//! built anywhere outside this module.
+
+mod control;
+mod destinations;
+mod digests;
+mod events;
+pub mod plan;
+pub mod schema;
+mod signing_keys;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use control::{ApiKeyRecord, OrgSettings};
+pub use destinations::JobCounter;
+pub use digests::MANIFEST_PART_LEN;
+pub use events::{
+    cursor_key, encode_event_item, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
+};
+pub use signing_keys::RegisteredKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB {op} failed: {message}")]
+    Dynamo { op: &'static str, message: String },
+    #[error("stored item could not be read: {0}")]
+    Corrupt(String),
+    #[error("invalid request to the store: {0}")]
+    Invalid(String),
+}
+
+pub(crate) fn dynamo_error<E, R>(op: &'static str, e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Dynamo {
+        op,
+        message: DisplayErrorContext(&e).to_string(),
+    }
+}
+
+/// One DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// DynamoDB's size of an item: attribute names plus values (numbers
+/// approximated), what read and write units and budgets are counted in.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.len() / 2 + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| k.len() + value_size(v) + 1)
+                .sum::<usize>()
+        }
+        AttributeValue::L(l) => 3 + l.iter().map(|v| value_size(v) + 1).sum::<usize>(),
+        AttributeValue::Ss(l) => l.iter().map(String::len).sum(),
+        _ => 0,
+    }
+}
+
+/// A string attribute.
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A typed value as an item; failing means the value cannot be stored.
+pub(crate) fn to_item<T: Serialize>(value: T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// An item as a typed value; failing means the stored data is not what we wrote.
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A conditional write's answer: `Ok(true)` written, `Ok(false)` refused by
+/// its condition (a conditional check or a cancelled transaction), else the
+/// error.
+pub(crate) fn written<O, E, R>(
+    op: &'static str,
+    result: Result<O, SdkError<E, R>>,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.as_service_error().and_then(|s| s.code()),
+                Some("ConditionalCheckFailedException" | "TransactionCanceledException")
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(dynamo_error(op, e)),
+    }
+}
+
+/// Table names, from the same environment variables in every process.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub events: String,
+    pub control: String,
+}
+
+impl Tables {
+    pub fn from_env() -> Self {
+        Tables {
+            events: std::env::var("AUDIT_EVENTS_TABLE").unwrap_or_else(|_| "audit-events".into()),
+            control: std::env::var("AUDIT_CONTROL_TABLE")
+                .unwrap_or_else(|_| "audit-control".into()),
+        }
+    }
+}
+
+/// The store: one DynamoDB client (built once per process) and the tables.
+#[derive(Debug, Clone)]
+pub struct Store {
+    ddb: Client,
+    tables: Tables,
+}
+
+impl Store {
+    pub fn new(ddb: Client, tables: Tables) -> Self {
+        Self { ddb, tables }
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// Writes an item to the control table, unconditionally.
+    pub(crate) async fn put_control(&self, item: Item) -> Result<(), StoreError> {
+        self.ddb
+            .put_item()
+            .table_name(&self.tables.control)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Every control-table item under `pk` whose sort key starts with
+    /// `sk_prefix`, read consistently, following every page.
+    pub(crate) async fn control_items(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.tables.control)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":sk", s(sk_prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Creates both tables when missing (what `auditctl init` does).
+    pub async fn ensure_tables(&self) -> Result<(), StoreError> {
+        schema::ensure_table(&self.ddb, &self.tables.events, &schema::EVENTS).await?;
+        schema::ensure_table(&self.ddb, &self.tables.control, &schema::CONTROL).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,416 @@
+//! Datadog, Splunk HEC and webhooks: encode into request bodies with the
+//! destination's encoder, POST them in order with its headers, and classify
+//! each answer with its own rules until one is not delivered.
+
+use std::error::Error as _;
+use std::io;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+use crate::datadog::{classify_datadog, datadog_batches, DatadogSettings};
+use crate::format::Record;
+use crate::splunk::{classify_hec, hec_batches, HecSettings, DEFAULT_MAX_BYTES};
+use crate::webhook;
+use crate::{Destination, DestinationSettings};
+use audit_domain::export::job::ExportJob;
+use audit_domain::export::outcome::{classify_http, Outcome};
+use audit_domain::time::Timestamp;
+
+use super::{excerpt, Deliverer, Delivery};
+
+/// Enough of an answer to read an HEC reply or an error summary.
+const MAX_ANSWER_BYTES: usize = 4096;
+
+const DATADOG: &str = "Datadog";
+const SPLUNK: &str = "Splunk HEC";
+const WEBHOOK: &str = "the webhook";
+
+/// Builds the headers for body `n` (webhooks sign each one).
+type HeadersFor<'a> = Box<dyn Fn(u32, &[u8]) -> Result<HeaderMap, Outcome> + Send + Sync + 'a>;
+
+/// Where the bodies go and how each answer is read.
+struct Request<'a> {
+    target: &'static str,
+    url: String,
+    /// What to check when the destination refuses the credentials.
+    credential: &'static str,
+    /// Headers for body `n`, or why it cannot be sent.
+    headers: HeadersFor<'a>,
+    classify: fn(u16, &str) -> Outcome,
+    /// How many events a body holds.
+    count: fn(&[u8]) -> usize,
+}
+
+impl Deliverer {
+    pub(super) async fn deliver_http(
+        &self,
+        dest: &Destination,
+        secret: Option<&str>,
+        job: &ExportJob,
+        records: &[Record],
+    ) -> Delivery {
+        let client = match &self.http {
+            Ok(client) => client,
+            Err(reason) => return Delivery::failed(Outcome::Transient(reason.clone()), 0, 0),
+        };
+        let prepared = match &dest.spec.settings {
+            DestinationSettings::Datadog {
+                site,
+                service,
+                tags,
+                intake_url,
+            } => datadog(site, service, tags, intake_url.as_deref(), secret, records),
+            DestinationSettings::Splunk {
+                url,
+                index,
+                source,
+                sourcetype,
+            } => {
+                let settings = HecSettings {
+                    source: source.clone(),
+                    sourcetype: sourcetype.clone(),
+                    index: index.clone(),
+                    ..HecSettings::default()
+                };
+                splunk(url, &settings, secret, records)
+            }
+            DestinationSettings::Webhook { url } => webhook(url, &dest.id, job, secret, records),
+            DestinationSettings::S3 { .. } => Err(Outcome::Permanent(
+                "an S3 destination is not delivered over HTTP".into(),
+            )),
+        };
+        match prepared {
+            Ok((request, bodies)) => self.send_all(client, &request, bodies).await,
+            Err(outcome) => Delivery::failed(outcome, 0, 0),
+        }
+    }
+
+    /// POSTs the bodies in order; stops at the first one not delivered.
+    async fn send_all(
+        &self,
+        client: &reqwest::Client,
+        request: &Request<'_>,
+        bodies: Vec<Vec<u8>>,
+    ) -> Delivery {
+        let mut delivery = Delivery {
+            outcome: Outcome::Delivered,
+            requests: 0,
+            events: 0,
+        };
+        for (n, body) in bodies.into_iter().enumerate() {
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            let events = (request.count)(&body);
+            let headers = match (request.headers)(n, &body) {
+                Ok(headers) => headers,
+                Err(outcome) => {
+                    return Delivery {
+                        outcome,
+                        ..delivery
+                    }
+                }
+            };
+            delivery.requests += 1;
+            let sent = client
+                .post(&request.url)
+                .headers(headers)
+                .body(body)
+                .send()
+                .await;
+            let outcome = match sent {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let answer = read_answer(response).await;
+                    attribute((request.classify)(status, &answer), request, status)
+                }
+                Err(e) if e.is_builder() => Outcome::Permanent(format!(
+                    "the {} request could not be built: check the URL",
+                    request.target
+                )),
+                Err(e) => Outcome::Transient(transport_reason(request.target, &e, self.timeout)),
+            };
+            if !outcome.is_delivered() {
+                return Delivery {
+                    outcome,
+                    ..delivery
+                };
+            }
+            delivery.events += events;
+        }
+        delivery
+    }
+}
+
+type Prepared<'a> = Result<(Request<'a>, Vec<Vec<u8>>), Outcome>;
+
+fn datadog<'a>(
+    site: &str,
+    service: &str,
+    tags: &[String],
+    intake_url: Option<&str>,
+    secret: Option<&str>,
+    records: &[Record],
+) -> Prepared<'a> {
+    let key = sensitive(require(secret, "Datadog API key")?, "Datadog API key")?;
+    let base = intake_url.map_or_else(|| format!("https://http-intake.logs.{site}"), str::to_owned);
+    let settings = DatadogSettings {
+        service: service.to_owned(),
+        tags: tags.to_vec(),
+        ..DatadogSettings::default()
+    };
+    let mut headers = json_headers();
+    headers.insert(HeaderName::from_static("dd-api-key"), key);
+    let request = Request {
+        target: DATADOG,
+        url: format!("{}/api/v2/logs", base.trim_end_matches('/')),
+        credential: "check the API key",
+        headers: Box::new(move |_, _| Ok(headers.clone())),
+        classify: |status, _| classify_datadog(status),
+        count: count_array,
+    };
+    Ok((request, datadog_batches(records, &settings)))
+}
+
+fn splunk<'a>(
+    url: &str,
+    settings: &HecSettings,
+    secret: Option<&str>,
+    records: &[Record],
+) -> Prepared<'a> {
+    let token = require(secret, "HEC token")?;
+    let mut headers = json_headers();
+    headers.insert(
+        AUTHORIZATION,
+        sensitive(&format!("Splunk {token}"), "HEC token")?,
+    );
+    let request = Request {
+        target: SPLUNK,
+        url: format!("{}/services/collector/event", url.trim_end_matches('/')),
+        credential: "check the HEC token",
+        headers: Box::new(move |_, _| Ok(headers.clone())),
+        classify: classify_hec,
+        count: count_lines,
+    };
+    Ok((request, hec_batches(records, settings, DEFAULT_MAX_BYTES)))
+}
+
+fn webhook<'a>(
+    url: &str,
+    destination_id: &'a str,
+    job: &'a ExportJob,
+    secret: Option<&'a str>,
+    records: &[Record],
+) -> Prepared<'a> {
+    let secret = require(secret, "webhook signing secret")?;
+    // A bad secret is found before anything is sent.
+    webhook::sign(secret, "msg_check", 0, b"").map_err(|e| Outcome::Permanent(e.to_string()))?;
+    // The ids of part 0 are `message_id(destination, window, n)`; later parts
+    // of a large window are told apart by the part in the destination key.
+    let key = if job.part == 0 {
+        destination_id.to_owned()
+    } else {
+        format!("{destination_id}/part{}", job.part)
+    };
+    let headers = move |n: u32, body: &[u8]| {
+        let id = webhook::message_id(&key, &job.window, n);
+        let now = Timestamp::now().epoch_seconds();
+        let signed = webhook::headers(secret, &id, now, body)
+            .map_err(|e| Outcome::Permanent(e.to_string()))?;
+        let mut headers = json_headers();
+        for (name, value) in signed {
+            let value = HeaderValue::from_str(&value)
+                .map_err(|_| Outcome::Permanent("webhook headers could not be built".into()))?;
+            headers.insert(HeaderName::from_static(name), value);
+        }
+        Ok(headers)
+    };
+    let request = Request {
+        target: WEBHOOK,
+        url: url.to_owned(),
+        credential: "check that the receiver uses this destination's signing secret",
+        headers: Box::new(headers),
+        classify: |status, _| classify_http(status),
+        count: count_webhook,
+    };
+    // The payload timestamp is the window's end, so a retry resends the same
+    // bytes under the same `webhook-id`; only the signed send time changes.
+    let bodies = webhook::webhook_batches(
+        records,
+        job.window.to,
+        webhook::DEFAULT_MAX_EVENTS,
+        webhook::DEFAULT_MAX_BYTES,
+    );
+    Ok((request, bodies))
+}
+
+fn require<'s>(secret: Option<&'s str>, what: &str) -> Result<&'s str, Outcome> {
+    secret
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Outcome::Permanent(format!("no {what} is configured for this destination")))
+}
+
+/// A header value marked sensitive, so no debug output ever shows it.
+fn sensitive(value: &str, what: &str) -> Result<HeaderValue, Outcome> {
+    let mut value = HeaderValue::from_str(value).map_err(|_| {
+        Outcome::Permanent(format!(
+            "the {what} contains characters a header cannot carry"
+        ))
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn json_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers
+}
+
+fn count_array(body: &[u8]) -> usize {
+    serde_json::from_slice::<Vec<IgnoredAny>>(body).map_or(0, |v| v.len())
+}
+
+fn count_lines(body: &[u8]) -> usize {
+    // Envelopes are compact JSON: a raw newline only ever separates them.
+    body.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count()
+}
+
+fn count_webhook(body: &[u8]) -> usize {
+    #[derive(Deserialize)]
+    struct Batch {
+        data: Vec<IgnoredAny>,
+    }
+    serde_json::from_slice::<Batch>(body).map_or(0, |b| b.data.len())
+}
+
+/// The start of the answer body (HEC puts its reply code there).
+async fn read_answer(mut response: reqwest::Response) -> String {
+    let mut answer = Vec::new();
+    while answer.len() < MAX_ANSWER_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => answer.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    answer.truncate(MAX_ANSWER_BYTES);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Names the destination in a classifier's `HTTP <status>...` reason and
+/// adds what an admin can do about it.
+fn attribute(outcome: Outcome, request: &Request<'_>, status: u16) -> Outcome {
+    let say = |reason: String| {
+        let prefix = format!("HTTP {status}");
+        let rest = reason.strip_prefix(&prefix).unwrap_or(&reason);
+        let rest = rest.strip_prefix(": ").unwrap_or(rest);
+        let hint = match status {
+            401 | 403 => request.credential,
+            404 => "check the URL",
+            300..=399 => "redirects are not followed: use the final URL",
+            413 => "the request was too large",
+            _ => "",
+        };
+        let mut said = format!("{prefix} from {}", request.target);
+        for part in [rest, hint] {
+            if !part.is_empty() && !said.contains(part) {
+                said.push_str(if said.contains(": ") { "; " } else { ": " });
+                said.push_str(&excerpt(part, 200));
+            }
+        }
+        said
+    };
+    match outcome {
+        Outcome::Delivered => Outcome::Delivered,
+        Outcome::Transient(r) => Outcome::Transient(say(r)),
+        Outcome::Permanent(r) => Outcome::Permanent(say(r)),
+    }
+}
+
+/// Why a request got no answer, without the URL or anything sent.
+fn transport_reason(target: &str, err: &reqwest::Error, timeout: Duration) -> String {
+    if err.is_timeout() {
+        return format!("{target} did not answer within {timeout:?}");
+    }
+    let mut causes = Vec::new();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        causes.push(cause);
+        source = cause.source();
+    }
+    let io_kind = causes
+        .iter()
+        .find_map(|c| c.downcast_ref::<io::Error>())
+        .map(io::Error::kind);
+    let innermost = causes.last().map(|c| c.to_string()).unwrap_or_default();
+    let detail = match io_kind {
+        Some(io::ErrorKind::ConnectionRefused) => "connection refused".to_owned(),
+        Some(io::ErrorKind::ConnectionReset) => "connection reset".to_owned(),
+        Some(io::ErrorKind::ConnectionAborted) => "connection aborted".to_owned(),
+        Some(io::ErrorKind::TimedOut) => "connection timed out".to_owned(),
+        _ if causes.iter().any(|c| c.to_string() == "dns error") => {
+            format!("DNS lookup failed ({})", excerpt(&innermost, 120))
+        }
+        _ if innermost.is_empty() => "the request failed".to_owned(),
+        _ => excerpt(&innermost, 160),
+    };
+    format!("could not reach {target}: {detail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(target: &'static str, credential: &'static str) -> Request<'static> {
+        Request {
+            target,
+            url: String::new(),
+            credential,
+            headers: Box::new(|_, _| Ok(HeaderMap::new())),
+            classify: |s, _| classify_http(s),
+            count: count_lines,
+        }
+    }
+
+    #[test]
+    fn reason_names_the_destination_and_what_to_check() {
+        let dd = request(DATADOG, "check the API key");
+        assert_eq!(
+            attribute(classify_datadog(401), &dd, 401),
+            Outcome::Permanent("HTTP 401 from Datadog: API key rejected; check the API key".into())
+        );
+        let hec = request(SPLUNK, "check the HEC token");
+        assert_eq!(
+            attribute(
+                classify_hec(503, r#"{"text":"Server is busy","code":9}"#),
+                &hec,
+                503
+            ),
+            Outcome::Transient("HTTP 503 from Splunk HEC: Server is busy (HEC code 9)".into())
+        );
+        assert_eq!(
+            attribute(classify_http(307), &request(WEBHOOK, "x"), 307),
+            Outcome::Permanent(
+                "HTTP 307 from the webhook: redirects are not followed: use the final URL".into()
+            )
+        );
+    }
+
+    #[test]
+    fn bodies_are_counted_per_format() {
+        assert_eq!(count_array(br#"[{"a":[1,2]},{"b":"x,y"}]"#), 2);
+        assert_eq!(count_lines(b"{\"a\":1}\n{\"b\":\"x\\ny\"}"), 2);
+        assert_eq!(count_webhook(br#"{"type":"t","data":[{},{},{}]}"#), 3);
+    }
+
+    #[test]
+    fn a_secret_with_a_newline_is_refused_without_echoing_it() {
+        let Err(Outcome::Permanent(reason)) = sensitive("abc\ndef", "HEC token") else {
+            panic!("accepted");
+        };
+        assert!(!reason.contains("abc"));
+    }
+}

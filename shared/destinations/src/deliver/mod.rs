@@ -1,0 +1,355 @@
+//! Delivery: the I/O that sends one job's encoded events to a destination.
+//! `Deliverer` holds the shared HTTP client and the AWS configuration; each
+//! destination type has the same three steps (encode with the pure encoder,
+//! send request by request in order, classify the answer), in `http` for
+//! Datadog, Splunk HEC and webhooks and in `s3` for S3. Outcome reasons are
+//! shown to admins, so they name the destination and the cause and never
+//! carry a secret, a header value or a request body.
+
+mod http;
+mod s3;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::json;
+
+use audit_domain::catalog::Action;
+use audit_domain::event::{Actor, ActorType, Context, Event, Resource};
+use audit_domain::ids::{ActorId, EventId, IdError, OrgId, ResourceId};
+use audit_domain::time::Timestamp;
+
+use super::format::Record;
+use crate::{Destination, DestinationSettings};
+use audit_domain::export::job::{ExportJob, ExportWindow};
+use audit_domain::export::outcome::Outcome;
+
+pub const USER_AGENT: &str = concat!("audit-log-export/", env!("CARGO_PKG_VERSION"));
+
+/// The resource the test event names, so admins can find and drop it.
+pub const TEST_RESOURCE: &str = "audit-log-test";
+
+/// Connecting never gets more than this, even under a longer total timeout.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How one job's delivery went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Delivered, or the classified answer to the first request that was not.
+    pub outcome: Outcome,
+    /// Requests sent, the failed one included.
+    pub requests: u32,
+    /// Events in the requests that were delivered.
+    pub events: usize,
+}
+
+impl Delivery {
+    fn failed(outcome: Outcome, requests: u32, events: usize) -> Self {
+        Delivery {
+            outcome,
+            requests,
+            events,
+        }
+    }
+}
+
+/// Sends encoded batches to destinations. Build it once per process.
+pub struct Deliverer {
+    /// Built without redirects (a redirect could carry auth headers to
+    /// another host). `Err` only if the TLS backend could not start, which
+    /// every HTTP delivery then reports.
+    http: Result<reqwest::Client, String>,
+    sdk: aws_config::SdkConfig,
+    timeout: Duration,
+    /// S3 clients per (region, role): an assumed role's credentials are
+    /// cached by its client, so jobs do not call STS every time.
+    s3_clients: Mutex<HashMap<s3::ClientKey, aws_sdk_s3::Client>>,
+}
+
+impl Deliverer {
+    pub fn new(sdk: &aws_config::SdkConfig, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            // Destination hosts must resolve to public addresses: a name that
+            // points into the VPC or at the metadata service is refused at
+            // connect time, whatever it resolved to when it was configured.
+            .dns_resolver(std::sync::Arc::new(PublicOnlyResolver {
+                allow_private: crate::UrlPolicy::from_env().allow_private,
+            }))
+            .build()
+            .map_err(|e| format!("the export HTTP client could not start: {e}"));
+        if let Err(reason) = &http {
+            tracing::error!(%reason, "export HTTP client");
+        }
+        Deliverer {
+            http,
+            sdk: sdk.clone(),
+            timeout,
+            s3_clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Encodes `events` (already filtered by the caller) for `dest` in its
+    /// format and delivers them in as many requests as the destination's
+    /// limits need, in order; stops at the first request that is not
+    /// delivered and returns its classified outcome. `secret` is the
+    /// destination's secret (Datadog API key, HEC token, webhook signing
+    /// secret); S3 has none. No events means nothing is sent.
+    pub async fn deliver(
+        &self,
+        dest: &Destination,
+        secret: Option<&str>,
+        job: &ExportJob,
+        events: &[Event],
+    ) -> Delivery {
+        if events.is_empty() {
+            return Delivery {
+                outcome: Outcome::Delivered,
+                requests: 0,
+                events: 0,
+            };
+        }
+        let records = Record::encode_all(events, dest.spec.format);
+        let delivery = match &dest.spec.settings {
+            DestinationSettings::S3 {
+                bucket,
+                prefix,
+                region,
+                role_arn,
+            } => {
+                let target = s3::Target {
+                    bucket,
+                    region: region.as_deref(),
+                    role_arn: role_arn.as_deref(),
+                };
+                let key = super::s3::object_key(prefix, &job.org_id, &job.window, job.part);
+                self.put_s3(target, &key, &records).await
+            }
+            _ => self.deliver_http(dest, secret, job, &records).await,
+        };
+        Delivery {
+            outcome: redact(delivery.outcome, secret),
+            ..delivery
+        }
+    }
+
+    /// Delivers one clearly labelled synthetic event (`evt_test_<ulid>`, an
+    /// API key named `audit-log-test` created by the export service) so an
+    /// admin can check a destination. S3 writes it under `<prefix>/_test/`.
+    pub async fn send_test(
+        &self,
+        dest: &Destination,
+        secret: Option<&str>,
+        org: &OrgId,
+    ) -> Delivery {
+        let now = Timestamp::now();
+        let event = match test_event(org, now) {
+            Ok(event) => event,
+            Err(e) => {
+                let reason = format!("could not build the test event: {e}");
+                return Delivery::failed(Outcome::Permanent(reason), 0, 0);
+            }
+        };
+        let window = ExportWindow {
+            from: now.plus_millis(-1),
+            to: now,
+        };
+        let mut dest = dest.clone();
+        if let DestinationSettings::S3 { prefix, .. } = &mut dest.spec.settings {
+            let base = prefix.trim_matches('/');
+            *prefix = if base.is_empty() {
+                "_test".to_owned()
+            } else {
+                format!("{base}/_test")
+            };
+        }
+        let job = ExportJob::new(dest.id.clone(), org.clone(), window, now);
+        self.deliver(&dest, secret, &job, std::slice::from_ref(&event))
+            .await
+    }
+}
+
+/// The synthetic event `send_test` delivers.
+pub fn test_event(org: &OrgId, now: Timestamp) -> Result<Event, IdError> {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("test".into(), json!(true));
+    metadata.insert(
+        "note".into(),
+        json!("Test event sent from the audit log's export destination settings; safe to ignore."),
+    );
+    Ok(Event {
+        id: EventId::parse(format!("evt_test_{}", ulid::Ulid::new()).to_lowercase())?,
+        org_id: org.clone(),
+        action: Action::ApiKeyCreated,
+        occurred_at: now,
+        recorded_at: now,
+        actor: Some(Actor {
+            kind: ActorType::Service,
+            id: ActorId::parse("audit-log-export")?,
+            name: Some("Audit log export test".into()),
+            email: None,
+        }),
+        resource: Resource {
+            kind: Action::ApiKeyCreated.resource_type().into(),
+            id: ResourceId::parse(TEST_RESOURCE)?,
+            name: Some(TEST_RESOURCE.into()),
+        },
+        context: Context::default(),
+        metadata,
+        content_hash: "0".repeat(64),
+    })
+}
+
+/// Replaces any appearance of the secret (or, for `whsec_` secrets, its
+/// key part) in a reason, whatever a destination echoed back.
+fn redact(outcome: Outcome, secret: Option<&str>) -> Outcome {
+    let Some(secret) = secret.filter(|s| s.len() >= 4) else {
+        return outcome;
+    };
+    let clean = |reason: String| {
+        let key = secret
+            .strip_prefix(super::webhook::SECRET_PREFIX)
+            .filter(|k| k.len() >= 4);
+        let reason = reason.replace(secret, "[redacted]");
+        match key {
+            Some(key) => reason.replace(key, "[redacted]"),
+            None => reason,
+        }
+    };
+    match outcome {
+        Outcome::Delivered => Outcome::Delivered,
+        Outcome::Transient(r) => Outcome::Transient(clean(r)),
+        Outcome::Permanent(r) => Outcome::Permanent(clean(r)),
+    }
+}
+
+/// At most `max` characters of a destination-supplied text, on one line.
+fn excerpt(text: &str, max: usize) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max + 1)
+        .collect();
+    let trimmed = one_line.trim();
+    if trimmed.chars().count() > max {
+        let cut: String = trimmed.chars().take(max).collect();
+        format!("{cut}…")
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_never_carries_the_secret() {
+        let o = redact(
+            Outcome::Permanent("HTTP 403: echoed sk_live_abcdef".into()),
+            Some("sk_live_abcdef"),
+        );
+        assert_eq!(o, Outcome::Permanent("HTTP 403: echoed [redacted]".into()));
+    }
+
+    #[test]
+    fn webhook_key_without_its_prefix_is_redacted_too() {
+        let o = redact(
+            Outcome::Transient("saw MfKQ9r8GKYqrTwjU".into()),
+            Some("whsec_MfKQ9r8GKYqrTwjU"),
+        );
+        assert_eq!(o, Outcome::Transient("saw [redacted]".into()));
+    }
+
+    #[test]
+    fn test_event_is_labelled_and_valid() {
+        let org = OrgId::parse("org_acme").unwrap();
+        let e = test_event(&org, Timestamp::now()).unwrap();
+        assert!(e.id.as_str().starts_with("evt_test_"));
+        assert_eq!(e.action, Action::ApiKeyCreated);
+        assert_eq!(e.resource.name.as_deref(), Some("audit-log-test"));
+        assert_eq!(e.resource.id.as_str(), "audit-log-test");
+        assert!(e.actor.is_some());
+    }
+
+    #[allow(dead_code)]
+    fn deliveries_can_run_on_any_worker_thread(d: &Deliverer, dest: &Destination, job: &ExportJob) {
+        fn send<T: Send>(_: T) {}
+        send(d.deliver(dest, None, job, &[]));
+        send(d.send_test(dest, None, &dest.org_id));
+    }
+
+    #[test]
+    fn excerpt_is_one_bounded_line() {
+        assert_eq!(excerpt(" busy\nnow ", 20), "busy now");
+        assert_eq!(excerpt("abcdef", 3), "abc…");
+    }
+}
+
+/// Resolves destination hosts with the system resolver and keeps only public
+/// addresses (unless the local-development setting allows private ones).
+struct PublicOnlyResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let kept = public_only(found, allow_private);
+            if kept.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn public_only(found: Vec<std::net::SocketAddr>, allow_private: bool) -> Vec<std::net::SocketAddr> {
+    found
+        .into_iter()
+        .filter(|a| allow_private || crate::settings::is_public(a.ip()))
+        .collect()
+}
+
+#[cfg(test)]
+mod resolver_tests {
+    use super::*;
+
+    #[test]
+    fn names_resolving_to_private_addresses_are_refused() {
+        let addrs: Vec<std::net::SocketAddr> = [
+            "127.0.0.1:0",
+            "169.254.169.254:0",
+            "10.1.2.3:0",
+            "93.184.216.34:0",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        assert_eq!(public_only(addrs.clone(), false), vec![addrs[3]]);
+        assert_eq!(public_only(addrs.clone(), true), addrs);
+    }
+
+    #[tokio::test]
+    async fn localhost_by_name_is_refused_without_the_local_setting() {
+        use reqwest::dns::Resolve;
+        let strict = PublicOnlyResolver {
+            allow_private: false,
+        };
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        assert!(strict.resolve(name).await.is_err());
+        let local = PublicOnlyResolver {
+            allow_private: true,
+        };
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        assert!(local.resolve(name).await.is_ok());
+    }
+}

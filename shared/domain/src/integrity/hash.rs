@@ -1,0 +1,182 @@
+//! The canonical encodings and the hashes built on them: an event's `hash`
+//! and a period's `events_hash`. See the module docs of `integrity` for the
+//! exact rules a customer follows to recompute them.
+
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::event::Event;
+
+/// SHA-256 of the empty string: the `events_hash` of a period with no events.
+pub const EMPTY_EVENTS_HASH: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// `value` as canonical JSON: object keys sorted by code point (byte order of
+/// their UTF-8), no whitespace, strings escaped as JSON requires and nothing
+/// more (non-ASCII stays UTF-8), numbers as serde_json writes them.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        // Scalars: serde_json's own compact form.
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The fields of an event that its hash covers, as JSON: exactly the
+/// corresponding fields of the API's event JSON.
+pub fn event_hash_input(event: &Event) -> Value {
+    json!({
+        "org_id": event.org_id,
+        "id": event.id,
+        "action": event.action,
+        "occurred_at": event.occurred_at,
+        "recorded_at": event.recorded_at,
+        "actor": event.actor,
+        "resource": event.resource,
+        "context": event.context,
+        "metadata": event.metadata,
+    })
+}
+
+/// The event's `hash`: hex SHA-256 of the canonical JSON of its hashed fields.
+pub fn event_hash(event: &Event) -> String {
+    sha256_hex(canonical_json(&event_hash_input(event)).as_bytes())
+}
+
+/// Recomputes an event's hash from its exported (or API) JSON record: the
+/// same nine fields, picked from the record. `None` when the record is not
+/// an object.
+pub fn record_hash(record: &Value) -> Option<String> {
+    let obj = record.as_object()?;
+    let mut picked = serde_json::Map::new();
+    for field in HASHED_FIELDS {
+        picked.insert(
+            field.to_string(),
+            obj.get(field).cloned().unwrap_or(Value::Null),
+        );
+    }
+    Some(sha256_hex(
+        canonical_json(&Value::Object(picked)).as_bytes(),
+    ))
+}
+
+/// The event fields an event hash covers.
+pub const HASHED_FIELDS: [&str; 9] = [
+    "org_id",
+    "id",
+    "action",
+    "occurred_at",
+    "recorded_at",
+    "actor",
+    "resource",
+    "context",
+    "metadata",
+];
+
+/// A period's `events_hash`: hex SHA-256 over the event hashes in recorded
+/// order, each as its 64 hex characters followed by a line feed.
+pub fn events_hash<'a>(hashes: impl IntoIterator<Item = &'a str>) -> String {
+    let mut h = Sha256::new();
+    for hash in hashes {
+        h.update(hash.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{system_event, user_event};
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth_and_has_no_whitespace() {
+        let v = json!({"b": 1, "a": {"z": [1, {"y": true, "x": null}], "é": "ü\n"}});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"z":[1,{"x":null,"y":true}],"é":"ü\n"},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn empty_period_hash_is_the_hash_of_nothing() {
+        assert_eq!(events_hash([]), EMPTY_EVENTS_HASH);
+        assert_eq!(sha256_hex(b""), EMPTY_EVENTS_HASH);
+    }
+
+    #[test]
+    fn events_hash_is_over_hex_lines() {
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        assert_eq!(
+            events_hash([a.as_str(), b.as_str()]),
+            sha256_hex(format!("{a}\n{b}\n").as_bytes())
+        );
+        assert_ne!(
+            events_hash([a.as_str(), b.as_str()]),
+            events_hash([b.as_str(), a.as_str()])
+        );
+    }
+
+    #[test]
+    fn the_api_view_rehashes_to_the_event_hash() {
+        for e in [user_event(), system_event()] {
+            let view = serde_json::to_value(e.view()).unwrap();
+            assert_eq!(record_hash(&view).as_deref(), Some(event_hash(&e).as_str()));
+            assert_eq!(view["hash"], event_hash(&e));
+        }
+    }
+
+    #[test]
+    fn any_changed_field_changes_the_hash() {
+        let e = user_event();
+        let mut m = e.clone();
+        m.metadata.insert("x".into(), json!(1));
+        assert_ne!(event_hash(&e), event_hash(&m));
+        let mut r = e.clone();
+        r.recorded_at = r.recorded_at.plus_millis(1);
+        assert_ne!(event_hash(&e), event_hash(&r));
+    }
+
+    #[test]
+    fn content_hash_is_not_part_of_the_event_hash() {
+        let e = user_event();
+        let mut c = e.clone();
+        c.content_hash = "other".into();
+        assert_eq!(event_hash(&e), event_hash(&c));
+    }
+}

@@ -1,6 +1,9 @@
-//! The catalog of event types: every action Baseten's activity log records,
-//! the group the dashboard filters it under, the resource it concerns, and
-//! the sentence it renders as.
+//! The catalog of event types, as one table: every action the activity log
+//! records, one row each, with its wire name, the group the dashboard
+//! filters it under, the resource type it concerns, a summary for filter
+//! menus, the metadata keys its sentence uses and the sentence's template
+//! (see `describe` for the template syntax). Adding an action is adding a
+//! row.
 
 use serde::{Deserialize, Serialize};
 
@@ -58,113 +61,256 @@ impl Group {
     }
 }
 
-/// An event type, exactly as Baseten's audit log page lists them: 34 in all
-/// (11 models and deployments, 8 Chains, 3 environments, 8 credentials and
-/// secrets, 4 users). Declared in the page's order, so `Ord` follows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Action {
-    ModelDeployed,
-    ModelDeploymentActivated,
-    ModelDeploymentDeactivated,
-    ModelDeploymentRetried,
-    ModelDeploymentPromoted,
-    ModelDeploymentAutoscalingSettingsChanged,
-    ModelDeploymentInstanceTypeChanged,
-    ModelDeploymentDeleted,
-    ModelDeleted,
-    ModelPromotionControlAction,
-    ReplicaTerminated,
-    ChainDeployed,
-    ChainDeploymentActivated,
-    ChainDeploymentDeactivated,
-    ChainDeploymentPromoted,
-    ChainDeploymentDeleted,
-    ChainDeleted,
-    ChainletAutoscalingSettingsChanged,
-    ChainletInstanceTypeChanged,
-    EnvironmentCreated,
-    EnvironmentUpdated,
-    EnvironmentDeleted,
-    ApiKeyCreated,
-    ApiKeyDeleted,
-    SecretUpdated,
-    SecretDeleted,
-    WebhookSigningSecretCreated,
-    WebhookSigningSecretRotated,
-    WebhookSigningSecretDeleted,
-    SshCertificateSigned,
-    UserInvited,
-    UserJoinedOrganization,
-    UserRoleUpdated,
-    UserRemoved,
-    ExportDestinationCreated,
-    ExportDestinationUpdated,
-    ExportDestinationDeleted,
-    ExportReplayRequested,
-    ExportRedriveRequested,
-    AuditLogKeyCreated,
-    AuditLogKeyRevoked,
+/// One action's row in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    pub action: Action,
+    /// The exact, upper-case wire name, e.g. `MODEL_DEPLOYED`.
+    pub name: &'static str,
+    pub group: Group,
+    /// The `resource.type` an event of this action must carry.
+    pub resource_type: &'static str,
+    /// One short sentence for filter menus.
+    pub summary: &'static str,
+    /// The metadata keys the sentence uses. All are optional: a sentence
+    /// without them is shorter, never broken.
+    pub metadata_keys: &'static [&'static str],
+    /// How an event of this action reads after its subject ("Ada Lovelace",
+    /// "System"); the syntax is `describe`'s.
+    pub template: &'static str,
 }
 
-// The variants read better bare in the tables below.
-use Action::*;
+/// Declares the `Action` enum and the table from the same rows, so a row is
+/// the only place an action is written down.
+macro_rules! catalog {
+    ($(
+        $action:ident = $name:literal, $group:ident, $resource:literal,
+        $summary:literal,
+        [$($key:literal),*],
+        $template:literal;
+    )*) => {
+        /// An event type. Baseten's audit log page lists 34 (11 models and
+        /// deployments, 8 Chains, 3 environments, 8 credentials and secrets,
+        /// 4 users), declared first in the page's order, so `Ord` follows it;
+        /// the audit log's own events (group `audit_log`) come last.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Action {
+            $($action,)*
+        }
+
+        /// Every row, in declaration order: `ROWS[action as usize]` is the
+        /// action's own.
+        pub const ROWS: &[Row] = &[$(
+            Row {
+                action: Action::$action,
+                name: $name,
+                group: Group::$group,
+                resource_type: $resource,
+                summary: $summary,
+                metadata_keys: &[$($key),*],
+                template: $template,
+            },
+        )*];
+
+        const NAMES: &[&str] = &[$($name),*];
+        const EVERY: &[Action] = &[$(Action::$action),*];
+    };
+}
+
+catalog! {
+    ModelDeployed = "MODEL_DEPLOYED", Models, "deployment",
+        "A model deployment was created",
+        ["model_name"],
+        "<deployed model {model_name} (deployment {resource})|created deployment {resource}>";
+    ModelDeploymentActivated = "MODEL_DEPLOYMENT_ACTIVATED", Models, "deployment",
+        "A model deployment was activated",
+        ["model_name"],
+        "activated deployment {resource}[ of model {model_name}]";
+    ModelDeploymentDeactivated = "MODEL_DEPLOYMENT_DEACTIVATED", Models, "deployment",
+        "A model deployment was deactivated",
+        ["model_name", "reason"],
+        "deactivated deployment {resource}[ of model {model_name}][ for {reason}]";
+    ModelDeploymentRetried = "MODEL_DEPLOYMENT_RETRIED", Models, "deployment",
+        "A model deployment was retried",
+        ["model_name"],
+        "retried deployment {resource}[ of model {model_name}]";
+    ModelDeploymentPromoted = "MODEL_DEPLOYMENT_PROMOTED", Models, "deployment",
+        "A model deployment was promoted to an environment",
+        ["model_name", "environment"],
+        "promoted deployment {resource}[ of model {model_name}][ to {environment}]";
+    ModelDeploymentAutoscalingSettingsChanged = "MODEL_DEPLOYMENT_AUTOSCALING_SETTINGS_CHANGED", Models, "deployment",
+        "A model deployment's autoscaling settings were changed",
+        ["model_name", "min_replicas", "max_replicas", "concurrency_target"],
+        "changed the autoscaling settings of deployment {resource}[ of model {model_name}]{autoscaling}";
+    ModelDeploymentInstanceTypeChanged = "MODEL_DEPLOYMENT_INSTANCE_TYPE_CHANGED", Models, "deployment",
+        "A model deployment's instance type was changed",
+        ["model_name", "from", "to"],
+        "changed the instance type of deployment {resource}[ of model {model_name}][ from {from}][ to {to}]";
+    ModelDeploymentDeleted = "MODEL_DEPLOYMENT_DELETED", Models, "deployment",
+        "A model deployment was deleted",
+        ["model_name"],
+        "deleted deployment {resource}[ of model {model_name}]";
+    ModelDeleted = "MODEL_DELETED", Models, "model",
+        "A model was deleted",
+        ["model_name"],
+        "deleted model {resource.name|model_name|resource.id}";
+    ModelPromotionControlAction = "MODEL_PROMOTION_CONTROL_ACTION", Models, "deployment",
+        "A control such as cancel was applied to a promotion",
+        ["model_name", "action", "environment"],
+        "<applied the \"{action}\" control to|acted on> the promotion of deployment {resource}[ of model {model_name}][ to {environment}]";
+    ReplicaTerminated = "REPLICA_TERMINATED", Models, "deployment",
+        "A replica of a model deployment was terminated",
+        ["model_name", "replica", "reason"],
+        "terminated <replica {replica}|a replica> of deployment {resource}[ of model {model_name}][ for {reason}]";
+    ChainDeployed = "CHAIN_DEPLOYED", Chains, "chain_deployment",
+        "A Chain deployment was created",
+        ["chain_name"],
+        "<deployed Chain {chain_name} (Chain deployment {resource})|created Chain deployment {resource}>";
+    ChainDeploymentActivated = "CHAIN_DEPLOYMENT_ACTIVATED", Chains, "chain_deployment",
+        "A Chain deployment was activated",
+        ["chain_name"],
+        "activated Chain deployment {resource}[ of Chain {chain_name}]";
+    ChainDeploymentDeactivated = "CHAIN_DEPLOYMENT_DEACTIVATED", Chains, "chain_deployment",
+        "A Chain deployment was deactivated",
+        ["chain_name", "reason"],
+        "deactivated Chain deployment {resource}[ of Chain {chain_name}][ for {reason}]";
+    ChainDeploymentPromoted = "CHAIN_DEPLOYMENT_PROMOTED", Chains, "chain_deployment",
+        "A Chain deployment was promoted to an environment",
+        ["chain_name", "environment"],
+        "promoted Chain deployment {resource}[ of Chain {chain_name}][ to {environment}]";
+    ChainDeploymentDeleted = "CHAIN_DEPLOYMENT_DELETED", Chains, "chain_deployment",
+        "A Chain deployment was deleted",
+        ["chain_name"],
+        "deleted Chain deployment {resource}[ of Chain {chain_name}]";
+    ChainDeleted = "CHAIN_DELETED", Chains, "chain",
+        "A Chain was deleted",
+        ["chain_name"],
+        "deleted Chain {resource.name|chain_name|resource.id}";
+    ChainletAutoscalingSettingsChanged = "CHAINLET_AUTOSCALING_SETTINGS_CHANGED", Chains, "chainlet",
+        "A Chainlet's autoscaling settings were changed",
+        ["chainlet_name", "chain_name", "min_replicas", "max_replicas", "concurrency_target"],
+        "changed the autoscaling settings of Chainlet {resource.name|chainlet_name|resource.id}[ of Chain {chain_name}]{autoscaling}";
+    ChainletInstanceTypeChanged = "CHAINLET_INSTANCE_TYPE_CHANGED", Chains, "chainlet",
+        "A Chainlet's instance type was changed",
+        ["chainlet_name", "chain_name", "from", "to"],
+        "changed the instance type of Chainlet {resource.name|chainlet_name|resource.id}[ of Chain {chain_name}][ from {from}][ to {to}]";
+    EnvironmentCreated = "ENVIRONMENT_CREATED", Environments, "environment",
+        "An environment was created",
+        ["model_name", "chain_name"],
+        "created environment {resource}< of model {model_name}| of Chain {chain_name}|>";
+    EnvironmentUpdated = "ENVIRONMENT_UPDATED", Environments, "environment",
+        "An environment was updated",
+        ["model_name", "chain_name"],
+        "updated environment {resource}< of model {model_name}| of Chain {chain_name}|>";
+    EnvironmentDeleted = "ENVIRONMENT_DELETED", Environments, "environment",
+        "An environment was deleted",
+        ["model_name", "chain_name"],
+        "deleted environment {resource}< of model {model_name}| of Chain {chain_name}|>";
+    ApiKeyCreated = "API_KEY_CREATED", Credentials, "api_key",
+        "An API key was created",
+        [],
+        "created API key {resource}";
+    ApiKeyDeleted = "API_KEY_DELETED", Credentials, "api_key",
+        "An API key was deleted",
+        [],
+        "deleted API key {resource}";
+    SecretUpdated = "SECRET_UPDATED", Credentials, "secret",
+        "A secret was created or updated",
+        [],
+        "updated secret {resource}";
+    SecretDeleted = "SECRET_DELETED", Credentials, "secret",
+        "A secret was deleted",
+        [],
+        "deleted secret {resource}";
+    WebhookSigningSecretCreated = "WEBHOOK_SIGNING_SECRET_CREATED", Credentials, "webhook_signing_secret",
+        "A webhook signing secret was created",
+        [],
+        "created webhook signing secret {resource}";
+    WebhookSigningSecretRotated = "WEBHOOK_SIGNING_SECRET_ROTATED", Credentials, "webhook_signing_secret",
+        "A webhook signing secret was rotated",
+        [],
+        "rotated webhook signing secret {resource}";
+    WebhookSigningSecretDeleted = "WEBHOOK_SIGNING_SECRET_DELETED", Credentials, "webhook_signing_secret",
+        "A webhook signing secret was deleted",
+        [],
+        "deleted webhook signing secret {resource}";
+    SshCertificateSigned = "SSH_CERTIFICATE_SIGNED", Credentials, "ssh_certificate",
+        "An SSH certificate was signed",
+        [],
+        "<{?actor}had SSH certificate {resource} signed|signed SSH certificate {resource}>";
+    UserInvited = "USER_INVITED", Users, "user",
+        "A user was invited to the organization",
+        ["email", "role"],
+        "invited <{email|resource.name}|user {resource.id}>[ as {role}]";
+    UserJoinedOrganization = "USER_JOINED_ORGANIZATION", Users, "user",
+        "A user joined the organization",
+        ["email"],
+        "<{?self}joined the organization|added <{resource.name|email}|user {resource.id}> to the organization>";
+    UserRoleUpdated = "USER_ROLE_UPDATED", Users, "user",
+        "A user's role was changed",
+        ["email", "previous_role", "role"],
+        "changed the role of <{resource.name|email}|user {resource.id}>[ from {previous_role}][ to {role}]";
+    UserRemoved = "USER_REMOVED", Users, "user",
+        "A user was removed from the organization",
+        ["email"],
+        "removed <{resource.name|email}|user {resource.id}> from the organization";
+    ExportDestinationCreated = "EXPORT_DESTINATION_CREATED", AuditLog, "export_destination",
+        "An export destination was created",
+        ["destination_type"],
+        "created export destination {resource}[ ({destination_type})]";
+    ExportDestinationUpdated = "EXPORT_DESTINATION_UPDATED", AuditLog, "export_destination",
+        "An export destination was changed, enabled or disabled",
+        ["destination_type", "changes"],
+        "changed export destination {resource}[ ({destination_type})][: {changes}]";
+    ExportDestinationDeleted = "EXPORT_DESTINATION_DELETED", AuditLog, "export_destination",
+        "An export destination was deleted",
+        ["destination_type"],
+        "deleted export destination {resource}[ ({destination_type})]";
+    ExportReplayRequested = "EXPORT_REPLAY_REQUESTED", AuditLog, "export_destination",
+        "A past window was replayed to an export destination",
+        ["destination_type", "from", "to"],
+        "replayed events recorded[ after {from}][ up to {to}] to export destination {resource}[ ({destination_type})]";
+    ExportRedriveRequested = "EXPORT_REDRIVE_REQUESTED", AuditLog, "export_destination",
+        "Failed export jobs were retried from the dead-letter queue",
+        ["destination_type", "jobs"],
+        "retried <{jobs} failed export jobs|failed export jobs> of export destination {resource}[ ({destination_type})]";
+    AuditLogKeyCreated = "AUDIT_LOG_KEY_CREATED", AuditLog, "audit_log_key",
+        "An audit log API key was created",
+        ["role"],
+        "created <{role} audit log key|audit log key> {resource}";
+    AuditLogKeyRevoked = "AUDIT_LOG_KEY_REVOKED", AuditLog, "audit_log_key",
+        "An audit log API key was revoked",
+        [],
+        "revoked audit log key {resource}";
+}
+
+/// How many rows come before the first of the audit log's own.
+const PRODUCIBLE: usize = {
+    let mut n = 0;
+    while n < ROWS.len() && !matches!(ROWS[n].group, Group::AuditLog) {
+        n += 1;
+    }
+    n
+};
 
 impl Action {
-    /// Every event type, in the order Baseten's page lists them (34).
-    pub const ALL: &'static [Action] = &[
-        ModelDeployed,
-        ModelDeploymentActivated,
-        ModelDeploymentDeactivated,
-        ModelDeploymentRetried,
-        ModelDeploymentPromoted,
-        ModelDeploymentAutoscalingSettingsChanged,
-        ModelDeploymentInstanceTypeChanged,
-        ModelDeploymentDeleted,
-        ModelDeleted,
-        ModelPromotionControlAction,
-        ReplicaTerminated,
-        ChainDeployed,
-        ChainDeploymentActivated,
-        ChainDeploymentDeactivated,
-        ChainDeploymentPromoted,
-        ChainDeploymentDeleted,
-        ChainDeleted,
-        ChainletAutoscalingSettingsChanged,
-        ChainletInstanceTypeChanged,
-        EnvironmentCreated,
-        EnvironmentUpdated,
-        EnvironmentDeleted,
-        ApiKeyCreated,
-        ApiKeyDeleted,
-        SecretUpdated,
-        SecretDeleted,
-        WebhookSigningSecretCreated,
-        WebhookSigningSecretRotated,
-        WebhookSigningSecretDeleted,
-        SshCertificateSigned,
-        UserInvited,
-        UserJoinedOrganization,
-        UserRoleUpdated,
-        UserRemoved,
-    ];
+    /// Every event type producers may send, in the order Baseten's page
+    /// lists them (34).
+    pub const ALL: &'static [Action] = EVERY.split_at(PRODUCIBLE).0;
 
     /// The audit log's own events (group `audit_log`): recorded by the
     /// service when an admin changes where the log goes or who may use it.
     /// Producers cannot send them.
-    pub const SELF_AUDIT: &'static [Action] = &[
-        ExportDestinationCreated,
-        ExportDestinationUpdated,
-        ExportDestinationDeleted,
-        ExportReplayRequested,
-        ExportRedriveRequested,
-        AuditLogKeyCreated,
-        AuditLogKeyRevoked,
-    ];
+    pub const SELF_AUDIT: &'static [Action] = EVERY.split_at(PRODUCIBLE).1;
 
     /// Every action the log can hold: the producers' catalog, then its own.
     pub fn every() -> impl Iterator<Item = Action> {
-        Action::ALL.iter().chain(Action::SELF_AUDIT).copied()
+        EVERY.iter().copied()
+    }
+
+    /// This action's row of the catalog.
+    pub fn row(self) -> &'static Row {
+        &ROWS[self as usize]
     }
 
     /// Whether only the service itself may record this action.
@@ -172,242 +318,57 @@ impl Action {
         self.group() == Group::AuditLog
     }
 
+    /// The exact, upper-case name, e.g. `MODEL_DEPLOYED`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ModelDeployed => "MODEL_DEPLOYED",
-            ModelDeploymentActivated => "MODEL_DEPLOYMENT_ACTIVATED",
-            ModelDeploymentDeactivated => "MODEL_DEPLOYMENT_DEACTIVATED",
-            ModelDeploymentRetried => "MODEL_DEPLOYMENT_RETRIED",
-            ModelDeploymentPromoted => "MODEL_DEPLOYMENT_PROMOTED",
-            ModelDeploymentAutoscalingSettingsChanged => {
-                "MODEL_DEPLOYMENT_AUTOSCALING_SETTINGS_CHANGED"
-            }
-            ModelDeploymentInstanceTypeChanged => "MODEL_DEPLOYMENT_INSTANCE_TYPE_CHANGED",
-            ModelDeploymentDeleted => "MODEL_DEPLOYMENT_DELETED",
-            ModelDeleted => "MODEL_DELETED",
-            ModelPromotionControlAction => "MODEL_PROMOTION_CONTROL_ACTION",
-            ReplicaTerminated => "REPLICA_TERMINATED",
-            ChainDeployed => "CHAIN_DEPLOYED",
-            ChainDeploymentActivated => "CHAIN_DEPLOYMENT_ACTIVATED",
-            ChainDeploymentDeactivated => "CHAIN_DEPLOYMENT_DEACTIVATED",
-            ChainDeploymentPromoted => "CHAIN_DEPLOYMENT_PROMOTED",
-            ChainDeploymentDeleted => "CHAIN_DEPLOYMENT_DELETED",
-            ChainDeleted => "CHAIN_DELETED",
-            ChainletAutoscalingSettingsChanged => "CHAINLET_AUTOSCALING_SETTINGS_CHANGED",
-            ChainletInstanceTypeChanged => "CHAINLET_INSTANCE_TYPE_CHANGED",
-            EnvironmentCreated => "ENVIRONMENT_CREATED",
-            EnvironmentUpdated => "ENVIRONMENT_UPDATED",
-            EnvironmentDeleted => "ENVIRONMENT_DELETED",
-            ApiKeyCreated => "API_KEY_CREATED",
-            ApiKeyDeleted => "API_KEY_DELETED",
-            SecretUpdated => "SECRET_UPDATED",
-            SecretDeleted => "SECRET_DELETED",
-            WebhookSigningSecretCreated => "WEBHOOK_SIGNING_SECRET_CREATED",
-            WebhookSigningSecretRotated => "WEBHOOK_SIGNING_SECRET_ROTATED",
-            WebhookSigningSecretDeleted => "WEBHOOK_SIGNING_SECRET_DELETED",
-            SshCertificateSigned => "SSH_CERTIFICATE_SIGNED",
-            UserInvited => "USER_INVITED",
-            UserJoinedOrganization => "USER_JOINED_ORGANIZATION",
-            UserRoleUpdated => "USER_ROLE_UPDATED",
-            UserRemoved => "USER_REMOVED",
-            ExportDestinationCreated => "EXPORT_DESTINATION_CREATED",
-            ExportDestinationUpdated => "EXPORT_DESTINATION_UPDATED",
-            ExportDestinationDeleted => "EXPORT_DESTINATION_DELETED",
-            ExportReplayRequested => "EXPORT_REPLAY_REQUESTED",
-            ExportRedriveRequested => "EXPORT_REDRIVE_REQUESTED",
-            AuditLogKeyCreated => "AUDIT_LOG_KEY_CREATED",
-            AuditLogKeyRevoked => "AUDIT_LOG_KEY_REVOKED",
-        }
+        self.row().name
     }
 
-    /// The exact, upper-case name, e.g. `MODEL_DEPLOYED`.
+    /// By exact, upper-case name.
     pub fn parse(s: &str) -> Option<Action> {
-        Action::every().find(|a| a.as_str() == s)
+        ROWS.iter().find(|r| r.name == s).map(|r| r.action)
     }
 
     pub fn group(self) -> Group {
-        match self {
-            ModelDeployed
-            | ModelDeploymentActivated
-            | ModelDeploymentDeactivated
-            | ModelDeploymentRetried
-            | ModelDeploymentPromoted
-            | ModelDeploymentAutoscalingSettingsChanged
-            | ModelDeploymentInstanceTypeChanged
-            | ModelDeploymentDeleted
-            | ModelDeleted
-            | ModelPromotionControlAction
-            | ReplicaTerminated => Group::Models,
-            ChainDeployed
-            | ChainDeploymentActivated
-            | ChainDeploymentDeactivated
-            | ChainDeploymentPromoted
-            | ChainDeploymentDeleted
-            | ChainDeleted
-            | ChainletAutoscalingSettingsChanged
-            | ChainletInstanceTypeChanged => Group::Chains,
-            EnvironmentCreated | EnvironmentUpdated | EnvironmentDeleted => Group::Environments,
-            ApiKeyCreated
-            | ApiKeyDeleted
-            | SecretUpdated
-            | SecretDeleted
-            | WebhookSigningSecretCreated
-            | WebhookSigningSecretRotated
-            | WebhookSigningSecretDeleted
-            | SshCertificateSigned => Group::Credentials,
-            UserInvited | UserJoinedOrganization | UserRoleUpdated | UserRemoved => Group::Users,
-            ExportDestinationCreated
-            | ExportDestinationUpdated
-            | ExportDestinationDeleted
-            | ExportReplayRequested
-            | ExportRedriveRequested
-            | AuditLogKeyCreated
-            | AuditLogKeyRevoked => Group::AuditLog,
-        }
+        self.row().group
     }
 
     /// The `resource.type` an event of this action must carry. Replica
     /// terminations concern their deployment (the replica goes in metadata),
     /// so a deployment's history shows them.
     pub fn resource_type(self) -> &'static str {
-        match self {
-            ModelDeleted => "model",
-            ModelDeployed
-            | ModelDeploymentActivated
-            | ModelDeploymentDeactivated
-            | ModelDeploymentRetried
-            | ModelDeploymentPromoted
-            | ModelDeploymentAutoscalingSettingsChanged
-            | ModelDeploymentInstanceTypeChanged
-            | ModelDeploymentDeleted
-            | ModelPromotionControlAction
-            | ReplicaTerminated => "deployment",
-            ChainDeleted => "chain",
-            ChainDeployed
-            | ChainDeploymentActivated
-            | ChainDeploymentDeactivated
-            | ChainDeploymentPromoted
-            | ChainDeploymentDeleted => "chain_deployment",
-            ChainletAutoscalingSettingsChanged | ChainletInstanceTypeChanged => "chainlet",
-            EnvironmentCreated | EnvironmentUpdated | EnvironmentDeleted => "environment",
-            ApiKeyCreated | ApiKeyDeleted => "api_key",
-            SecretUpdated | SecretDeleted => "secret",
-            WebhookSigningSecretCreated
-            | WebhookSigningSecretRotated
-            | WebhookSigningSecretDeleted => "webhook_signing_secret",
-            SshCertificateSigned => "ssh_certificate",
-            UserInvited | UserJoinedOrganization | UserRoleUpdated | UserRemoved => "user",
-            ExportDestinationCreated
-            | ExportDestinationUpdated
-            | ExportDestinationDeleted
-            | ExportReplayRequested
-            | ExportRedriveRequested => "export_destination",
-            AuditLogKeyCreated | AuditLogKeyRevoked => "audit_log_key",
-        }
+        self.row().resource_type
     }
 
     /// One short sentence for filter menus.
     pub fn summary(self) -> &'static str {
-        match self {
-            ModelDeployed => "A model deployment was created",
-            ModelDeploymentActivated => "A model deployment was activated",
-            ModelDeploymentDeactivated => "A model deployment was deactivated",
-            ModelDeploymentRetried => "A model deployment was retried",
-            ModelDeploymentPromoted => "A model deployment was promoted to an environment",
-            ModelDeploymentAutoscalingSettingsChanged => {
-                "A model deployment's autoscaling settings were changed"
-            }
-            ModelDeploymentInstanceTypeChanged => "A model deployment's instance type was changed",
-            ModelDeploymentDeleted => "A model deployment was deleted",
-            ModelDeleted => "A model was deleted",
-            ModelPromotionControlAction => "A control such as cancel was applied to a promotion",
-            ReplicaTerminated => "A replica of a model deployment was terminated",
-            ChainDeployed => "A Chain deployment was created",
-            ChainDeploymentActivated => "A Chain deployment was activated",
-            ChainDeploymentDeactivated => "A Chain deployment was deactivated",
-            ChainDeploymentPromoted => "A Chain deployment was promoted to an environment",
-            ChainDeploymentDeleted => "A Chain deployment was deleted",
-            ChainDeleted => "A Chain was deleted",
-            ChainletAutoscalingSettingsChanged => "A Chainlet's autoscaling settings were changed",
-            ChainletInstanceTypeChanged => "A Chainlet's instance type was changed",
-            EnvironmentCreated => "An environment was created",
-            EnvironmentUpdated => "An environment was updated",
-            EnvironmentDeleted => "An environment was deleted",
-            ApiKeyCreated => "An API key was created",
-            ApiKeyDeleted => "An API key was deleted",
-            SecretUpdated => "A secret was created or updated",
-            SecretDeleted => "A secret was deleted",
-            WebhookSigningSecretCreated => "A webhook signing secret was created",
-            WebhookSigningSecretRotated => "A webhook signing secret was rotated",
-            WebhookSigningSecretDeleted => "A webhook signing secret was deleted",
-            SshCertificateSigned => "An SSH certificate was signed",
-            UserInvited => "A user was invited to the organization",
-            UserJoinedOrganization => "A user joined the organization",
-            UserRoleUpdated => "A user's role was changed",
-            UserRemoved => "A user was removed from the organization",
-            ExportDestinationCreated => "An export destination was created",
-            ExportDestinationUpdated => "An export destination was changed, enabled or disabled",
-            ExportDestinationDeleted => "An export destination was deleted",
-            ExportReplayRequested => "A past window was replayed to an export destination",
-            ExportRedriveRequested => "Failed export jobs were retried from the dead-letter queue",
-            AuditLogKeyCreated => "An audit log API key was created",
-            AuditLogKeyRevoked => "An audit log API key was revoked",
-        }
+        self.row().summary
     }
 
-    /// The metadata keys `describe` uses for this action. All are optional:
-    /// a sentence without them is shorter, never broken.
+    /// The metadata keys the description uses.
     pub fn metadata_keys(self) -> &'static [&'static str] {
-        match self {
-            ModelDeployed
-            | ModelDeploymentActivated
-            | ModelDeploymentRetried
-            | ModelDeploymentDeleted
-            | ModelDeleted => &["model_name"],
-            ModelDeploymentDeactivated => &["model_name", "reason"],
-            ModelDeploymentPromoted => &["model_name", "environment"],
-            ModelDeploymentAutoscalingSettingsChanged => &[
-                "model_name",
-                "min_replicas",
-                "max_replicas",
-                "concurrency_target",
-            ],
-            ModelDeploymentInstanceTypeChanged => &["model_name", "from", "to"],
-            ModelPromotionControlAction => &["model_name", "action", "environment"],
-            ReplicaTerminated => &["model_name", "replica", "reason"],
-            ChainDeployed | ChainDeploymentActivated | ChainDeploymentDeleted | ChainDeleted => {
-                &["chain_name"]
+        self.row().metadata_keys
+    }
+}
+
+impl Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = Action;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an action name such as MODEL_DEPLOYED")
             }
-            ChainDeploymentDeactivated => &["chain_name", "reason"],
-            ChainDeploymentPromoted => &["chain_name", "environment"],
-            ChainletAutoscalingSettingsChanged => &[
-                "chainlet_name",
-                "chain_name",
-                "min_replicas",
-                "max_replicas",
-                "concurrency_target",
-            ],
-            ChainletInstanceTypeChanged => &["chainlet_name", "chain_name", "from", "to"],
-            EnvironmentCreated | EnvironmentUpdated | EnvironmentDeleted => {
-                &["model_name", "chain_name"]
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Action, E> {
+                Action::parse(s).ok_or_else(|| E::unknown_variant(s, NAMES))
             }
-            ApiKeyCreated
-            | ApiKeyDeleted
-            | SecretUpdated
-            | SecretDeleted
-            | WebhookSigningSecretCreated
-            | WebhookSigningSecretRotated
-            | WebhookSigningSecretDeleted
-            | SshCertificateSigned => &[],
-            UserInvited => &["email", "role"],
-            UserJoinedOrganization | UserRemoved => &["email"],
-            UserRoleUpdated => &["email", "previous_role", "role"],
-            ExportDestinationCreated | ExportDestinationDeleted => &["destination_type"],
-            ExportDestinationUpdated => &["destination_type", "changes"],
-            ExportReplayRequested => &["destination_type", "from", "to"],
-            ExportRedriveRequested => &["jobs"],
-            AuditLogKeyCreated | AuditLogKeyRevoked => &["role"],
         }
+        deserializer.deserialize_str(Name)
     }
 }
 
@@ -478,5 +439,31 @@ mod tests {
             assert!(known.contains(&action.resource_type()), "{action:?}");
             assert!(action.summary().starts_with('A'), "{action:?}");
         }
+    }
+
+    #[test]
+    fn each_row_is_found_by_its_action() {
+        for (i, row) in ROWS.iter().enumerate() {
+            assert_eq!(row.action as usize, i, "{:?}", row.action);
+            assert_eq!(row.action.row(), row);
+        }
+        assert_eq!(ROWS.len(), Action::every().count());
+    }
+
+    #[test]
+    fn the_audit_logs_own_rows_come_after_every_producible_one() {
+        assert_eq!(Action::ALL.len() + Action::SELF_AUDIT.len(), ROWS.len());
+        assert!(Action::SELF_AUDIT.iter().all(|a| a.is_self_audit()));
+        assert!(Action::ALL.iter().all(|a| !a.is_self_audit()));
+        assert_eq!(Action::SELF_AUDIT.len(), 7);
+    }
+
+    #[test]
+    fn an_unknown_name_is_refused_naming_the_known_ones() {
+        let e = serde_json::from_str::<Action>("\"NOPE\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant `NOPE`"), "{e}");
+        assert!(e.contains("`MODEL_DEPLOYED`"), "{e}");
     }
 }

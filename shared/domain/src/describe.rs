@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::catalog::Action::{self, *};
+use crate::catalog::Action;
 use crate::event::{Actor, Context, Event, Resource};
 use crate::ids::{EventId, OrgId};
 use crate::integrity::event_hash;
@@ -83,155 +83,183 @@ pub struct EventView<'a> {
     pub hash: String,
 }
 
-/// The human-readable sentence for an event. `actor == None` is a
-/// system-initiated event.
+/// The human-readable sentence for an event: its subject (the actor, or
+/// "System" when `actor` is `None`) and its action's template, rendered.
 pub fn describe(
     action: Action,
     actor: Option<&Actor>,
     resource: &Resource,
     metadata: &Map<String, Value>,
 ) -> String {
-    let m = Meta(metadata);
-    let r = resource;
     let subject = actor.map_or_else(|| "System".to_owned(), Actor::display);
-    let predicate = match action {
-        ModelDeployed => match m.get("model_name") {
-            Some(model) => format!("deployed model {model} (deployment {})", r.display()),
-            None => format!("created deployment {}", r.display()),
-        },
-        ModelDeploymentActivated => format!("activated {}", deployment(r, &m)),
-        ModelDeploymentDeactivated => {
-            format!(
-                "deactivated {}{}",
-                deployment(r, &m),
-                m.clause(" for ", "reason")
-            )
-        }
-        ModelDeploymentRetried => format!("retried {}", deployment(r, &m)),
-        ModelDeploymentPromoted => {
-            format!(
-                "promoted {}{}",
-                deployment(r, &m),
-                m.clause(" to ", "environment")
-            )
-        }
-        ModelDeploymentAutoscalingSettingsChanged => format!(
-            "changed the autoscaling settings of {}{}",
-            deployment(r, &m),
-            autoscaling(&m)
-        ),
-        ModelDeploymentInstanceTypeChanged => format!(
-            "changed the instance type of {}{}",
-            deployment(r, &m),
-            from_to(&m)
-        ),
-        ModelDeploymentDeleted => format!("deleted {}", deployment(r, &m)),
-        ModelDeleted => format!("deleted model {}", named(r, &m, "model_name")),
-        ModelPromotionControlAction => {
-            let promotion = format!(
-                "the promotion of {}{}",
-                deployment(r, &m),
-                m.clause(" to ", "environment")
-            );
-            match m.get("action") {
-                Some(control) => format!("applied the \"{control}\" control to {promotion}"),
-                None => format!("acted on {promotion}"),
-            }
-        }
-        ReplicaTerminated => format!(
-            "terminated {} of {}{}",
-            m.get("replica")
-                .map_or_else(|| "a replica".to_owned(), |id| format!("replica {id}")),
-            deployment(r, &m),
-            m.clause(" for ", "reason")
-        ),
-        ChainDeployed => match m.get("chain_name") {
-            Some(chain) => format!("deployed Chain {chain} (Chain deployment {})", r.display()),
-            None => format!("created Chain deployment {}", r.display()),
-        },
-        ChainDeploymentActivated => format!("activated {}", chain_deployment(r, &m)),
-        ChainDeploymentDeactivated => format!(
-            "deactivated {}{}",
-            chain_deployment(r, &m),
-            m.clause(" for ", "reason")
-        ),
-        ChainDeploymentPromoted => format!(
-            "promoted {}{}",
-            chain_deployment(r, &m),
-            m.clause(" to ", "environment")
-        ),
-        ChainDeploymentDeleted => format!("deleted {}", chain_deployment(r, &m)),
-        ChainDeleted => format!("deleted Chain {}", named(r, &m, "chain_name")),
-        ChainletAutoscalingSettingsChanged => format!(
-            "changed the autoscaling settings of {}{}",
-            chainlet(r, &m),
-            autoscaling(&m)
-        ),
-        ChainletInstanceTypeChanged => format!(
-            "changed the instance type of {}{}",
-            chainlet(r, &m),
-            from_to(&m)
-        ),
-        EnvironmentCreated => format!("created {}", environment(r, &m)),
-        EnvironmentUpdated => format!("updated {}", environment(r, &m)),
-        EnvironmentDeleted => format!("deleted {}", environment(r, &m)),
-        ApiKeyCreated => format!("created API key {}", r.display()),
-        ApiKeyDeleted => format!("deleted API key {}", r.display()),
-        SecretUpdated => format!("updated secret {}", r.display()),
-        SecretDeleted => format!("deleted secret {}", r.display()),
-        WebhookSigningSecretCreated => format!("created webhook signing secret {}", r.display()),
-        WebhookSigningSecretRotated => format!("rotated webhook signing secret {}", r.display()),
-        WebhookSigningSecretDeleted => format!("deleted webhook signing secret {}", r.display()),
-        // A person asks for the certificate; only the system signs it.
-        SshCertificateSigned => match actor {
-            Some(_) => format!("had SSH certificate {} signed", r.display()),
-            None => format!("signed SSH certificate {}", r.display()),
-        },
-        // An invitee usually has no name yet, so the address says who it is.
-        UserInvited => format!(
-            "invited {}{}",
-            m.get("email").unwrap_or_else(|| user(r, &m)),
-            m.clause(" as ", "role")
-        ),
-        UserJoinedOrganization => match actor {
-            Some(a) if a.id.as_str() == r.id.as_str() => "joined the organization".to_owned(),
-            _ => format!("added {} to the organization", user(r, &m)),
-        },
-        UserRoleUpdated => format!(
-            "changed the role of {}{}{}",
-            user(r, &m),
-            m.clause(" from ", "previous_role"),
-            m.clause(" to ", "role")
-        ),
-        UserRemoved => format!("removed {} from the organization", user(r, &m)),
-        ExportDestinationCreated => format!("created {}", destination(r, &m)),
-        ExportDestinationUpdated => format!(
-            "changed {}{}",
-            destination(r, &m),
-            m.clause(": ", "changes")
-        ),
-        ExportDestinationDeleted => format!("deleted {}", destination(r, &m)),
-        ExportReplayRequested => format!(
-            "replayed events recorded{}{} to {}",
-            m.clause(" after ", "from"),
-            m.clause(" up to ", "to"),
-            destination(r, &m)
-        ),
-        ExportRedriveRequested => match m.get("jobs") {
-            Some(jobs) => format!(
-                "retried {jobs} failed export jobs of {}",
-                destination(r, &m)
-            ),
-            None => format!("retried failed export jobs of {}", destination(r, &m)),
-        },
-        AuditLogKeyCreated => match m.get("role") {
-            Some(role) => format!("created {role} audit log key {}", r.display()),
-            None => format!("created audit log key {}", r.display()),
-        },
-        AuditLogKeyRevoked => format!("revoked audit log key {}", r.display()),
+    let parts = Parts {
+        actor,
+        resource,
+        meta: Meta(metadata),
     };
+    let mut template = Template {
+        rest: action.row().template.as_bytes(),
+        parts: &parts,
+    };
+    let (predicate, _) = template.sequence(false);
     format!("{subject} {predicate}")
 }
+
+/// The template syntax of the catalog's sentences:
+///
+/// * `{source}` a value: `resource` (its name, else its id), `resource.name`,
+///   `resource.id`, `autoscaling` (" to min replicas 1, max replicas 3, …",
+///   empty when no setting is known), a metadata key (strings and numbers fit
+///   for a sentence), or a condition that renders nothing when it holds:
+///   `?actor` (a person or key acted), `?self` (the actor is the resource);
+/// * `{a|b|c}` the first of these sources that has a value;
+/// * `[…]` optional: left out when a source inside it has no value;
+/// * `<x|y|…>` the first alternative whose sources all have values;
+/// * anything else is literal text.
+///
+/// A sequence whose source has no value is "unresolved": an optional part
+/// drops it, a choice tries the next alternative.
+struct Template<'t, 'p> {
+    rest: &'t [u8],
+    parts: &'p Parts<'p>,
+}
+
+/// What a sentence is made of.
+struct Parts<'a> {
+    actor: Option<&'a Actor>,
+    resource: &'a Resource,
+    meta: Meta<'a>,
+}
+
+impl Template<'_, '_> {
+    /// Renders up to the end of the enclosing `[…]`, `<…>` alternative or
+    /// template (consuming it all either way), and whether every source in it
+    /// had a value.
+    fn sequence(&mut self, in_choice: bool) -> (String, bool) {
+        let mut out = String::new();
+        let mut resolved = true;
+        while let Some(&c) = self.rest.first() {
+            match c {
+                b']' | b'>' => break,
+                b'|' if in_choice => break,
+                b'{' => {
+                    self.rest = &self.rest[1..];
+                    match self.source() {
+                        Some(value) => out.push_str(&value),
+                        None => resolved = false,
+                    }
+                }
+                b'[' => {
+                    self.rest = &self.rest[1..];
+                    let (inner, ok) = self.sequence(false);
+                    self.skip(b']');
+                    if ok {
+                        out.push_str(&inner);
+                    }
+                }
+                b'<' => {
+                    self.rest = &self.rest[1..];
+                    match self.choice() {
+                        Some(chosen) => out.push_str(&chosen),
+                        None => resolved = false,
+                    }
+                }
+                _ => {
+                    // Literal text up to the next special byte (UTF-8 safe:
+                    // the specials are ASCII).
+                    let end = self
+                        .rest
+                        .iter()
+                        .position(|b| b"{}[]<>|".contains(b) && (*b != b'|' || in_choice))
+                        .unwrap_or(self.rest.len())
+                        .max(1);
+                    out.push_str(&String::from_utf8_lossy(&self.rest[..end]));
+                    self.rest = &self.rest[end..];
+                }
+            }
+        }
+        (out, resolved)
+    }
+
+    /// After `<`: the first alternative that resolves, through the closing `>`.
+    fn choice(&mut self) -> Option<String> {
+        let mut chosen = None;
+        loop {
+            let (alternative, ok) = self.sequence(true);
+            if ok && chosen.is_none() {
+                chosen = Some(alternative);
+            }
+            match self.rest.first() {
+                Some(b'|') => self.rest = &self.rest[1..],
+                _ => {
+                    self.skip(b'>');
+                    return chosen;
+                }
+            }
+        }
+    }
+
+    /// After `{`: the first source of `a|b|c` with a value, through `}`.
+    fn source(&mut self) -> Option<String> {
+        let end = self
+            .rest
+            .iter()
+            .position(|&b| b == b'}')
+            .unwrap_or(self.rest.len());
+        let names = String::from_utf8_lossy(&self.rest[..end]).into_owned();
+        self.rest = &self.rest[end..];
+        self.skip(b'}');
+        names.split('|').find_map(|name| self.parts.value(name))
+    }
+
+    fn skip(&mut self, closing: u8) {
+        if self.rest.first() == Some(&closing) {
+            self.rest = &self.rest[1..];
+        }
+    }
+}
+
+impl Parts<'_> {
+    fn value(&self, name: &str) -> Option<String> {
+        let r = self.resource;
+        match name {
+            "resource" => Some(r.display().to_owned()),
+            "resource.name" => r.name.clone(),
+            "resource.id" => Some(r.id.to_string()),
+            "autoscaling" => Some(autoscaling(&self.meta)),
+            "?actor" => self.actor.map(|_| String::new()),
+            "?self" => self
+                .actor
+                .filter(|a| a.id.as_str() == r.id.as_str())
+                .map(|_| String::new()),
+            key => self.meta.get(key),
+        }
+    }
+}
+
+/// The metadata keys a template reads, each once, in order of appearance
+/// (`autoscaling` stands for its three settings).
+pub fn template_keys(template: &str) -> Vec<&str> {
+    let mut keys = Vec::new();
+    for source in template.split('{').skip(1) {
+        let names = source.split('}').next().unwrap_or_default();
+        for name in names.split('|') {
+            let found: &[&str] = match name {
+                "resource" | "resource.name" | "resource.id" | "?actor" | "?self" => &[],
+                "autoscaling" => &AUTOSCALING_KEYS,
+                key => &[key][..],
+            };
+            for key in found {
+                if !keys.contains(key) {
+                    keys.push(key);
+                }
+            }
+        }
+    }
+    keys
+}
+
+const AUTOSCALING_KEYS: [&str; 3] = ["min_replicas", "max_replicas", "concurrency_target"];
 
 /// An event's metadata, read only through values fit for a sentence.
 struct Meta<'a>(&'a Map<String, Value>);
@@ -245,13 +273,6 @@ impl Meta<'_> {
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }
-    }
-
-    /// `lead` then the value, or nothing at all when the value is absent.
-    fn clause(&self, lead: &str, key: &str) -> String {
-        self.get(key)
-            .map(|v| format!("{lead}{v}"))
-            .unwrap_or_default()
     }
 }
 
@@ -267,76 +288,14 @@ fn fit_for_sentence(s: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-/// The resource's own name, else the name metadata gives it, else its id.
-fn named(r: &Resource, m: &Meta, name_key: &str) -> String {
-    r.name
-        .clone()
-        .or_else(|| m.get(name_key))
-        .unwrap_or_else(|| r.id.to_string())
-}
-
-/// "deployment dep_42 of model llama-3"
-fn deployment(r: &Resource, m: &Meta) -> String {
-    let model = m.clause(" of model ", "model_name");
-    format!("deployment {}{model}", r.display())
-}
-
-/// "Chain deployment cd_1 of Chain rag"
-fn chain_deployment(r: &Resource, m: &Meta) -> String {
-    let chain = m.clause(" of Chain ", "chain_name");
-    format!("Chain deployment {}{chain}", r.display())
-}
-
-/// "Chainlet Retriever of Chain rag"
-fn chainlet(r: &Resource, m: &Meta) -> String {
-    let chain = m.clause(" of Chain ", "chain_name");
-    format!("Chainlet {}{chain}", named(r, m, "chainlet_name"))
-}
-
-/// "environment production of model llama-3" (or of a Chain)
-fn environment(r: &Resource, m: &Meta) -> String {
-    let owner = match m.get("model_name") {
-        Some(model) => format!(" of model {model}"),
-        None => m.clause(" of Chain ", "chain_name"),
-    };
-    format!("environment {}{owner}", r.display())
-}
-
-/// "export destination Splunk prod (splunk)"
-fn destination(r: &Resource, m: &Meta) -> String {
-    format!(
-        "export destination {}{}",
-        r.display(),
-        m.get("destination_type")
-            .map(|t| format!(" ({t})"))
-            .unwrap_or_default()
-    )
-}
-
-/// A user by name, else email, else "user <id>".
-fn user(r: &Resource, m: &Meta) -> String {
-    r.name
-        .clone()
-        .or_else(|| m.get("email"))
-        .unwrap_or_else(|| format!("user {}", r.id))
-}
-
-/// " from A10G to H100", or whichever half is known.
-fn from_to(m: &Meta) -> String {
-    format!("{}{}", m.clause(" from ", "from"), m.clause(" to ", "to"))
-}
-
 /// " to min replicas 1, max replicas 3, concurrency target 4", or whichever
-/// settings are known.
+/// settings are known; empty when none is.
 fn autoscaling(m: &Meta) -> String {
-    let settings: Vec<String> = [
-        ("min replicas", "min_replicas"),
-        ("max replicas", "max_replicas"),
-        ("concurrency target", "concurrency_target"),
-    ]
-    .into_iter()
-    .filter_map(|(label, key)| m.get(key).map(|v| format!("{label} {v}")))
-    .collect();
+    let settings: Vec<String> = ["min replicas", "max replicas", "concurrency target"]
+        .into_iter()
+        .zip(AUTOSCALING_KEYS)
+        .filter_map(|(label, key)| m.get(key).map(|v| format!("{label} {v}")))
+        .collect();
     if settings.is_empty() {
         String::new()
     } else {
@@ -347,6 +306,7 @@ fn autoscaling(m: &Meta) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Action::*;
     use crate::catalog::Group;
     use crate::event::ActorType;
     use crate::ids::{ActorId, ResourceId};
@@ -555,5 +515,77 @@ mod tests {
             s,
             "System changed the instance type of deployment dep_42 to 2.5"
         );
+    }
+
+    fn render(template: &str, actor: Option<&Actor>, r: &Resource, m: Value) -> String {
+        let parts = Parts {
+            actor,
+            resource: r,
+            meta: Meta(m.as_object().unwrap()),
+        };
+        let mut t = Template {
+            rest: template.as_bytes(),
+            parts: &parts,
+        };
+        t.sequence(false).0
+    }
+
+    #[test]
+    fn an_optional_part_is_left_out_when_a_source_in_it_has_no_value() {
+        let r = resource("deployment", "dep_1", None);
+        let t = "deleted {resource}[ of model {model_name}][ for {reason}]";
+        assert_eq!(
+            render(t, None, &r, json!({"reason": "idle"})),
+            "deleted dep_1 for idle"
+        );
+        assert_eq!(render(t, None, &r, json!({})), "deleted dep_1");
+    }
+
+    #[test]
+    fn a_choice_takes_the_first_alternative_whose_sources_all_have_values() {
+        let r = resource("deployment", "dep_1", None);
+        let t = "<a {x} b|c {y}|d>!";
+        assert_eq!(render(t, None, &r, json!({"x": 1, "y": 2})), "a 1 b!");
+        assert_eq!(render(t, None, &r, json!({"y": 2})), "c 2!");
+        assert_eq!(render(t, None, &r, json!({})), "d!");
+        // With no alternative resolving, the choice itself is unresolved.
+        assert_eq!(render("[<{x}|{y}> more]", None, &r, json!({})), "");
+    }
+
+    #[test]
+    fn a_source_list_falls_back_in_order() {
+        let named = resource("model", "m_1", Some("Llama"));
+        let bare = resource("model", "m_1", None);
+        let t = "{resource.name|model_name|resource.id}";
+        assert_eq!(render(t, None, &named, json!({"model_name": "x"})), "Llama");
+        assert_eq!(render(t, None, &bare, json!({"model_name": "x"})), "x");
+        assert_eq!(render(t, None, &bare, json!({})), "m_1");
+    }
+
+    #[test]
+    fn conditions_render_nothing_and_hold_only_when_true() {
+        let r = resource("user", "usr_1", None);
+        let t = "<{?self}joined|{?actor}added|was added>";
+        assert_eq!(render(t, Some(&ada()), &r, json!({})), "joined");
+        let other = resource("user", "usr_2", None);
+        assert_eq!(render(t, Some(&ada()), &other, json!({})), "added");
+        assert_eq!(render(t, None, &other, json!({})), "was added");
+    }
+
+    #[test]
+    fn a_pipe_outside_a_choice_is_text() {
+        let r = resource("deployment", "dep_1", None);
+        assert_eq!(render("a | b [c|d]", None, &r, json!({})), "a | b c|d");
+    }
+
+    #[test]
+    fn every_template_reads_exactly_its_documented_metadata_keys() {
+        for row in crate::catalog::ROWS {
+            let mut used = template_keys(row.template);
+            let mut documented = row.metadata_keys.to_vec();
+            used.sort_unstable();
+            documented.sort_unstable();
+            assert_eq!(used, documented, "{:?}", row.action);
+        }
     }
 }

@@ -1,6 +1,6 @@
 # Local development entry points.
 #   make run    the API on http://127.0.0.1:$(PORT) (default 3000) against a local stack
-#   make test   template lints, cargo fmt --check, clippy -D warnings and cargo test against a fresh stack
+#   make test   template lints, cargo fmt --check, cargo machete, clippy -D warnings and cargo test against a fresh stack
 #   make build  the three Lambda zips (cargo lambda, arm64); make validate  cfn-lint + sam validate
 # The local stack (DynamoDB Local + moto_server on loopback) is scripts/stack.sh; it
 # installs its tools into .tools and .venv on first use; scripts/lambda.sh installs
@@ -22,7 +22,7 @@ install: ## install DynamoDB Local, playwright-core (.tools), moto (.venv), chro
 run: ## persistent stack + auditctl init + demo org/keys + auditctl serve (PORT=3000)
 	bash scripts/run.sh
 
-test: ## template lints, fmt check, clippy and cargo test (with the browser test) against a fresh in-memory stack
+test: ## template lints, fmt check, cargo machete, clippy and cargo test (with the browser test) against a fresh in-memory stack
 	bash scripts/browser.sh install
 	bash scripts/stack.sh with-stack bash scripts/test.sh
 

@@ -1,4 +1,4 @@
-# Shared by the scripts that install Python tools. Source it after defining
+# Shared by the scripts that install tools (Python into venvs, Rust into .tools/cargo). Source it after defining
 # ROOT, log and die: its functions report through them.
 
 # pip_install VENV SPEC...: create VENV if needed, pip install the SPECs into it.
@@ -15,4 +15,18 @@ pip_install() {
   log "installing $* into $name with pip"
   "$venv/bin/python" -m pip install --disable-pip-version-check --quiet "$@" >&2 ||
     die "pip install $* into $name failed (see above)"
+}
+
+# cargo_install CRATE VERSION: cargo install --locked CRATE@VERSION into
+# .tools/cargo unless that version is already there; puts .tools/cargo/bin
+# first on PATH.
+cargo_install() {
+  local crate=$1 version=$2 root="$ROOT/.tools/cargo"
+  export PATH="$root/bin:$PATH"
+  if grep -qs "^\"$crate $version " "$root/.crates.toml"; then
+    return 0
+  fi
+  log "installing $crate $version into .tools/cargo (cargo install --locked)"
+  cargo install --locked --quiet --root "$root" "$crate@$version" >&2 ||
+    die "cargo install $crate@$version failed (see above)"
 }

@@ -12,12 +12,23 @@ cd "$ROOT"
 }
 
 step() { printf '\n==> %s\n' "$*" >&2; }
+log() { printf 'test: %s\n' "$*" >&2; }
+die() {
+  printf 'test: error: %s\n' "$*" >&2
+  exit 1
+}
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 step "template.yaml: cfn-lint and sam validate --lint (scripts/lambda.sh validate)"
 bash scripts/lambda.sh validate
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
+
+step "cargo machete: no unused dependencies (installed into .tools/cargo on first use)"
+cargo_install cargo-machete 0.9.2
+cargo machete
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use audit_domain::limits::MAX_BODY_BYTES;
 use audit_domain::problem::Problem;
-use audit_http as edge;
+use audit_http::legacy as edge;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;

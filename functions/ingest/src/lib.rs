@@ -12,7 +12,7 @@ use audit_domain::limits::{INGEST_WRITE_CONCURRENCY, MAX_BODY_BYTES};
 use audit_domain::problem::Problem;
 use audit_domain::time::Timestamp;
 use audit_domain::validate::{parse_event, parse_submission, FieldError, Submission};
-use audit_http::{self as edge, HttpResponse};
+use audit_http::legacy::{self as edge, HttpResponse};
 use futures::stream::{self, StreamExt};
 use http::{Method, Request};
 use serde::Serialize;

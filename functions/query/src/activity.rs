@@ -3,7 +3,7 @@
 //! it, so the assets carry no org data and are public.
 
 use audit_domain::problem::Problem;
-use audit_http::{self as edge, HttpResponse};
+use audit_http::legacy::{self as edge, HttpResponse};
 use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY};
 use http::{HeaderValue, Method};
 

@@ -21,7 +21,7 @@ use audit_domain::integrity::signing::secret_name_from_env;
 use audit_domain::problem::FieldError;
 use audit_domain::problem::Problem;
 use audit_domain::time::Timestamp;
-use audit_http::{self as edge, HttpResponse};
+use audit_http::legacy::{self as edge, HttpResponse};
 use serde_json::json;
 
 use crate::App;

@@ -22,7 +22,7 @@ use audit_domain::ids::OrgId;
 use audit_domain::problem::FieldError;
 use audit_domain::problem::Problem;
 use audit_domain::time::Timestamp;
-use audit_http::{self as edge, HttpResponse};
+use audit_http::legacy::{self as edge, HttpResponse};
 use http::Request;
 use serde_json::{json, Map, Value};
 use {

@@ -19,7 +19,7 @@ use audit_domain::cursor::CursorCodec;
 /// Everything the local server hosts, built once.
 #[derive(Debug)]
 pub struct Apps {
-    pub ingest: ingest::App,
+    pub ingest: Arc<ingest::App>,
     pub query: query::App,
 }
 
@@ -51,10 +51,10 @@ pub fn apps(
     export_queue: Option<audit_aws::queue::ExportQueue>,
 ) -> Arc<Apps> {
     Arc::new(Apps {
-        ingest: ingest::App {
+        ingest: Arc::new(ingest::App {
             store: store.clone(),
             auth: auth(),
-        },
+        }),
         query: query::App {
             store,
             auth: auth(),

@@ -12,14 +12,22 @@ use axum::response::Response;
 use axum::Router;
 use http::Method;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 use crate::Apps;
 
 pub fn router(apps: Arc<Apps>) -> Router {
-    Router::new().fallback(dispatch).with_state(apps)
+    let ingest = ingest::router(Arc::clone(&apps.ingest));
+    Router::new().fallback(dispatch).with_state((apps, ingest))
 }
 
-async fn dispatch(State(apps): State<Arc<Apps>>, req: Request) -> Response {
+async fn dispatch(State((apps, ingest)): State<(Arc<Apps>, Router)>, req: Request) -> Response {
+    if req.method() == Method::POST && req.uri().path().trim_end_matches('/') == "/v1/events" {
+        return ingest
+            .oneshot(req)
+            .await
+            .unwrap_or_else(|never| match never {});
+    }
     let (parts, body) = req.into_parts();
     // Read at most one byte past the limit: enough to know it was exceeded.
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
@@ -27,13 +35,7 @@ async fn dispatch(State(apps): State<Arc<Apps>>, req: Request) -> Response {
         Err(_) => return into_axum(edge::problem(&Problem::too_large(MAX_BODY_BYTES))),
     };
     let req = http::Request::from_parts(parts, bytes);
-    let response =
-        if req.method() == Method::POST && req.uri().path().trim_end_matches('/') == "/v1/events" {
-            ingest::handle(&apps.ingest, req).await
-        } else {
-            query::handle(&apps.query, req).await
-        };
-    into_axum(response)
+    into_axum(query::handle(&apps.query, req).await)
 }
 
 fn into_axum(response: http::Response<String>) -> Response {

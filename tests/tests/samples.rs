@@ -31,6 +31,20 @@ fn body(response: &http::Response<String>) -> Value {
     serde_json::from_str(response.body()).expect("JSON body")
 }
 
+/// Runs a sample through a function's router as its Lambda does
+/// (`audit_http::lambda::run`).
+async fn invoke(router: axum::Router, req: lambda_http::Request) -> http::Response<String> {
+    use lambda_http::Service;
+    let response = audit_http::lambda::Handler(router)
+        .call(req)
+        .await
+        .unwrap_or_else(|never| match never {});
+    response.map(|body| match body {
+        lambda_http::Body::Text(text) => text,
+        other => panic!("a Lambda answer's body is text, not {other:?}"),
+    })
+}
+
 #[tokio::test]
 async fn every_sample_event_runs_through_its_handler() {
     let s = Stack::start().await;
@@ -55,17 +69,14 @@ async fn every_sample_event_runs_through_its_handler() {
         .collect();
     seen.sort();
 
-    let single = ingest::handle(
-        &apps.ingest,
+    let ingest = ingest::router(apps.ingest.clone());
+    let single = invoke(
+        ingest.clone(),
         load("ingest-single.json", &ingest_key, &admin_key),
     )
     .await;
     assert_eq!(single.status(), 201, "{}", single.body());
-    let batch = ingest::handle(
-        &apps.ingest,
-        load("ingest-batch.json", &ingest_key, &admin_key),
-    )
-    .await;
+    let batch = invoke(ingest, load("ingest-batch.json", &ingest_key, &admin_key)).await;
     assert_eq!(batch.status(), 200, "{}", batch.body());
     assert_eq!(body(&batch)["summary"]["created"], 3);
 

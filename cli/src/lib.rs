@@ -20,7 +20,7 @@ use audit_domain::cursor::CursorCodec;
 #[derive(Debug)]
 pub struct Apps {
     pub ingest: Arc<ingest::App>,
-    pub query: query::App,
+    pub query: Arc<query::App>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +55,7 @@ pub fn apps(
             store: store.clone(),
             auth: auth(),
         }),
-        query: query::App {
+        query: Arc::new(query::App {
             store,
             auth: auth(),
             cursors: CursorCodec::new(cursor_secret.to_vec()),
@@ -63,7 +63,7 @@ pub fn apps(
             urls,
             deliverer: Deliverer::new(config, std::time::Duration::from_secs(10)),
             export_queue,
-        },
+        }),
     })
 }
 

@@ -80,8 +80,9 @@ async fn every_sample_event_runs_through_its_handler() {
     assert_eq!(batch.status(), 200, "{}", batch.body());
     assert_eq!(body(&batch)["summary"]["created"], 3);
 
-    let list = query::handle(
-        &apps.query,
+    let query = query::router(apps.query.clone());
+    let list = invoke(
+        query.clone(),
         load("query-list.json", &ingest_key, &admin_key),
     )
     .await;
@@ -98,15 +99,19 @@ async fn every_sample_event_runs_through_its_handler() {
         "the list sample's filters select Ada's deployment"
     );
 
-    let get = query::handle(&apps.query, load("query-get.json", &ingest_key, &admin_key)).await;
+    let get = invoke(
+        query.clone(),
+        load("query-get.json", &ingest_key, &admin_key),
+    )
+    .await;
     assert_eq!(get.status(), 200, "{}", get.body());
     assert_eq!(
         body(&get)["description"],
         "Ada Lovelace deployed model llama-3 (deployment dep_42)"
     );
 
-    let types = query::handle(
-        &apps.query,
+    let types = invoke(
+        query,
         load("query-event-types.json", &ingest_key, &admin_key),
     )
     .await;

@@ -8,7 +8,6 @@ mod body;
 mod caller;
 mod error;
 pub mod lambda;
-pub mod legacy;
 mod log;
 mod routing;
 

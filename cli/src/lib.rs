@@ -1,6 +1,6 @@
 //! `auditctl`'s library: building the functions' apps from the environment,
 //! creating the local resources (`init`), and the local server (`serve`),
-//! which hosts the very same handlers the Lambdas run.
+//! which merges the very same routers the Lambdas run.
 
 pub mod export_runner;
 pub mod server;

@@ -16,6 +16,7 @@ use axum::Router;
 use http::{StatusCode, Uri};
 use tower::ServiceExt;
 
+use crate::log::SentPath;
 use crate::{log_requests, ApiError, RequestLog};
 
 /// `methods`, answering only `allow` (`["GET", "POST"]`, as `Allow` names
@@ -56,6 +57,8 @@ pub fn finish(router: Router, log: RequestLog) -> Router {
         async move {
             let answer = match without_trailing_slashes(req.uri()) {
                 Some(uri) => {
+                    let sent = SentPath(req.uri().path().to_string());
+                    req.extensions_mut().insert(sent);
                     *req.uri_mut() = uri;
                     again.oneshot(req).await
                 }

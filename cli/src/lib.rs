@@ -1,6 +1,6 @@
 //! `auditctl`'s library: building the functions' apps from the environment,
 //! creating the local resources (`init`), and the local server (`serve`),
-//! which hosts the very same handlers the Lambdas run.
+//! which merges the very same routers the Lambdas run.
 
 pub mod export_runner;
 pub mod server;
@@ -19,8 +19,8 @@ use audit_domain::cursor::CursorCodec;
 /// Everything the local server hosts, built once.
 #[derive(Debug)]
 pub struct Apps {
-    pub ingest: ingest::App,
-    pub query: query::App,
+    pub ingest: Arc<ingest::App>,
+    pub query: Arc<query::App>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +51,11 @@ pub fn apps(
     export_queue: Option<audit_aws::queue::ExportQueue>,
 ) -> Arc<Apps> {
     Arc::new(Apps {
-        ingest: ingest::App {
+        ingest: Arc::new(ingest::App {
             store: store.clone(),
             auth: auth(),
-        },
-        query: query::App {
+        }),
+        query: Arc::new(query::App {
             store,
             auth: auth(),
             cursors: CursorCodec::new(cursor_secret.to_vec()),
@@ -63,7 +63,7 @@ pub fn apps(
             urls,
             deliverer: Deliverer::new(config, std::time::Duration::from_secs(10)),
             export_queue,
-        },
+        }),
     })
 }
 

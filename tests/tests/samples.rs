@@ -31,6 +31,20 @@ fn body(response: &http::Response<String>) -> Value {
     serde_json::from_str(response.body()).expect("JSON body")
 }
 
+/// Runs a sample through a function's router as its Lambda does
+/// (`audit_http::lambda::run`).
+async fn invoke(router: axum::Router, req: lambda_http::Request) -> http::Response<String> {
+    use lambda_http::Service;
+    let response = audit_http::lambda::Handler(router)
+        .call(req)
+        .await
+        .unwrap_or_else(|never| match never {});
+    response.map(|body| match body {
+        lambda_http::Body::Text(text) => text,
+        other => panic!("a Lambda answer's body is text, not {other:?}"),
+    })
+}
+
 #[tokio::test]
 async fn every_sample_event_runs_through_its_handler() {
     let s = Stack::start().await;
@@ -55,22 +69,20 @@ async fn every_sample_event_runs_through_its_handler() {
         .collect();
     seen.sort();
 
-    let single = ingest::handle(
-        &apps.ingest,
+    let ingest = ingest::router(apps.ingest.clone());
+    let single = invoke(
+        ingest.clone(),
         load("ingest-single.json", &ingest_key, &admin_key),
     )
     .await;
     assert_eq!(single.status(), 201, "{}", single.body());
-    let batch = ingest::handle(
-        &apps.ingest,
-        load("ingest-batch.json", &ingest_key, &admin_key),
-    )
-    .await;
+    let batch = invoke(ingest, load("ingest-batch.json", &ingest_key, &admin_key)).await;
     assert_eq!(batch.status(), 200, "{}", batch.body());
     assert_eq!(body(&batch)["summary"]["created"], 3);
 
-    let list = query::handle(
-        &apps.query,
+    let query = query::router(apps.query.clone());
+    let list = invoke(
+        query.clone(),
         load("query-list.json", &ingest_key, &admin_key),
     )
     .await;
@@ -87,15 +99,19 @@ async fn every_sample_event_runs_through_its_handler() {
         "the list sample's filters select Ada's deployment"
     );
 
-    let get = query::handle(&apps.query, load("query-get.json", &ingest_key, &admin_key)).await;
+    let get = invoke(
+        query.clone(),
+        load("query-get.json", &ingest_key, &admin_key),
+    )
+    .await;
     assert_eq!(get.status(), 200, "{}", get.body());
     assert_eq!(
         body(&get)["description"],
         "Ada Lovelace deployed model llama-3 (deployment dep_42)"
     );
 
-    let types = query::handle(
-        &apps.query,
+    let types = invoke(
+        query,
         load("query-event-types.json", &ingest_key, &admin_key),
     )
     .await;

@@ -1,20 +1,22 @@
 //! The ingest function: `POST /v1/events`, one event or a batch of up to 100.
-//! The handler is a plain async function over an `http::Request`, so Lambda,
-//! `auditctl serve` and the tests run the very same code.
+//! [`router`] is an axum `Router`, so Lambda, `auditctl serve` and the tests
+//! run the very same code.
 
-use std::time::Instant;
+use std::sync::Arc;
 
 use audit_aws::access::{Authenticator, Caller};
 use audit_aws::store::{PutOutcome, Store};
-use audit_domain::auth::{authorize, Permission};
 use audit_domain::event::{Event, NewEvent};
-use audit_domain::limits::{INGEST_WRITE_CONCURRENCY, MAX_BODY_BYTES};
-use audit_domain::problem::Problem;
+use audit_domain::limits::INGEST_WRITE_CONCURRENCY;
 use audit_domain::time::Timestamp;
 use audit_domain::validate::{parse_event, parse_submission, FieldError, Submission};
-use audit_http::{self as edge, HttpResponse};
+use audit_http::{self as edge, ApiError, BodyBytes, EventWriter, RequestLog, RequestNotes};
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
 use futures::stream::{self, StreamExt};
-use http::{Method, Request};
+use http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 
@@ -23,6 +25,31 @@ use serde_json::json;
 pub struct App {
     pub store: Store,
     pub auth: Authenticator,
+}
+
+impl edge::KeyLookup for App {
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// How this function's requests are logged: `route="ingest"`, with `events`.
+pub const LOG: RequestLog = RequestLog {
+    route: "ingest",
+    counts_events: true,
+};
+
+/// The function's routes: `POST /v1/events`; the path's `GET` is the query
+/// function's, so this one answers it with 405 `Allow: GET, POST`.
+pub fn router(app: Arc<App>) -> Router {
+    let routes = Router::new()
+        .route("/v1/events", edge::only(&["GET", "POST"], post(record)))
+        .with_state(app);
+    edge::finish(edge::log_requests(routes, LOG), LOG)
 }
 
 /// The result for one event of a batch, reported by its index.
@@ -42,92 +69,37 @@ enum Stored {
     Failed,
 }
 
-/// Serves one request; never fails: every error becomes a problem response.
-pub async fn handle<B: AsRef<[u8]>>(app: &App, req: Request<B>) -> HttpResponse {
-    let started = Instant::now();
-    let (response, org, events) = route(app, &req).await;
-    tracing::info!(
-        route = "ingest",
-        method = %req.method(),
-        path = req.uri().path(),
-        status = response.status().as_u16(),
-        org = org.as_deref().unwrap_or("-"),
-        events,
-        duration_ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    response
-}
-
-async fn route<B: AsRef<[u8]>>(
-    app: &App,
-    req: &Request<B>,
-) -> (HttpResponse, Option<String>, usize) {
-    if req.uri().path().trim_end_matches('/') != "/v1/events" {
-        return (
-            edge::problem(&Problem::not_found("No such route.")),
-            None,
-            0,
-        );
-    }
-    if req.method() != Method::POST {
-        // The path also answers GET (the query function).
-        return (edge::method_not_allowed(&["GET", "POST"]), None, 0);
-    }
-    let caller = match app
-        .auth
-        .authenticate(&app.store, edge::authorization(req.headers()))
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            if let audit_aws::access::AuthError::Store(err) = &e {
-                tracing::error!(error = %err, "key lookup failed");
-            }
-            return (edge::problem(&Problem::from(&e)), None, 0);
-        }
-    };
-    let org = Some(caller.principal.org_id.to_string());
-    if let Err(denied) = authorize(
-        caller.principal.role,
-        access(&caller),
-        Permission::WriteEvents,
-    ) {
-        return (edge::problem(&Problem::from(&denied)), org, 0);
-    }
-    let body = req.body().as_ref();
-    if body.len() > MAX_BODY_BYTES {
-        return (edge::problem(&Problem::too_large(MAX_BODY_BYTES)), org, 0);
-    }
-    let submission = match parse_submission(body) {
-        Ok(s) => s,
-        Err(e) => return (edge::problem(&Problem::invalid(vec![e])), org, 0),
-    };
+/// `POST /v1/events`: the caller (an ingest key) was checked before the body
+/// was read.
+async fn record(
+    State(app): State<Arc<App>>,
+    EventWriter(caller): EventWriter,
+    notes: RequestNotes,
+    body: BodyBytes,
+) -> Result<Response, ApiError> {
+    let submission = parse_submission(&body)?;
     let now = Timestamp::now();
     match submission {
         Submission::One(value) => {
-            let response = match parse_event(&value, now, "") {
-                Err(errors) => edge::problem(&Problem::invalid(errors)),
-                Ok(new) => ingest_one(app, &caller, new, now).await,
+            notes.events(1);
+            let answer = match parse_event(&value, now, "") {
+                Err(errors) => Err(ApiError::from(errors)),
+                Ok(new) => record_one(&app, &caller, new, now).await,
             };
             // 201 created; 400 invalid and 409 conflict are rejections.
-            let status = response.status().as_u16();
+            let status = answer
+                .as_ref()
+                .map_or_else(ApiError::status, Response::status);
             audit_domain::metrics::ingest(
-                usize::from(status == 201),
-                usize::from(status == 400 || status == 409),
+                usize::from(status == StatusCode::CREATED),
+                usize::from(status == StatusCode::BAD_REQUEST || status == StatusCode::CONFLICT),
             );
-            (response, org, 1)
+            answer
         }
         Submission::Batch(values) => {
-            let n = values.len();
-            (ingest_batch(app, &caller, values, now).await, org, n)
+            notes.events(values.len());
+            Ok(record_batch(&app, &caller, values, now).await)
         }
-    }
-}
-
-fn access(caller: &Caller) -> audit_domain::auth::OrgAccess {
-    audit_domain::auth::OrgAccess {
-        uses_teams: caller.org.uses_teams,
     }
 }
 
@@ -141,27 +113,36 @@ async fn store_event(app: &App, caller: &Caller, event: &Event) -> Stored {
     }
 }
 
-async fn ingest_one(app: &App, caller: &Caller, new: NewEvent, now: Timestamp) -> HttpResponse {
+async fn record_one(
+    app: &App,
+    caller: &Caller,
+    new: NewEvent,
+    now: Timestamp,
+) -> Result<Response, ApiError> {
     let event = Event::from_new(caller.principal.org_id.clone(), new, now);
     let id = &event.id;
     match store_event(app, caller, &event).await {
-        Stored::Outcome(PutOutcome::Created) => edge::json(201, &json!({"result": "created", "event": event.view()})),
-        Stored::Outcome(PutOutcome::Duplicate(existing)) => {
-            edge::json(200, &json!({"result": "duplicate", "event": existing.view()}))
-        }
-        Stored::Outcome(PutOutcome::Conflict(_)) => edge::problem(&Problem::conflict(&format!(
+        Stored::Outcome(PutOutcome::Created) => Ok(edge::json(
+            StatusCode::CREATED,
+            &json!({"result": "created", "event": event.view()}),
+        )),
+        Stored::Outcome(PutOutcome::Duplicate(existing)) => Ok(edge::json(
+            StatusCode::OK,
+            &json!({"result": "duplicate", "event": existing.view()}),
+        )),
+        Stored::Outcome(PutOutcome::Conflict(_)) => Err(ApiError::conflict(&format!(
             "An event with id {id} is already stored with different content; it was left unchanged. Use a new id for a new event."
         ))),
-        Stored::Failed => edge::problem(&Problem::unavailable()),
+        Stored::Failed => Err(ApiError::unavailable()),
     }
 }
 
-async fn ingest_batch(
+async fn record_batch(
     app: &App,
     caller: &Caller,
     values: Vec<serde_json::Value>,
     now: Timestamp,
-) -> HttpResponse {
+) -> Response {
     let mut results: Vec<Option<BatchResult>> = (0..values.len()).map(|_| None).collect();
     let mut valid = Vec::with_capacity(values.len());
     for (index, value) in values.iter().enumerate() {
@@ -220,6 +201,90 @@ async fn ingest_batch(
     });
     // A store failure makes the whole answer retryable (503); ids make the
     // retry safe for the events that did land.
-    let status = if any_failed { 503 } else { 200 };
+    let status = if any_failed {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     edge::json(status, &json!({"summary": summary, "results": results}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{to_bytes, Body};
+    use http::Request;
+    use tower::ServiceExt;
+
+    /// An app whose clients are never reached: every answer below comes
+    /// from the router before a handler runs.
+    fn app() -> Arc<App> {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build();
+        let tables = audit_aws::store::Tables {
+            events: "unused-events".into(),
+            control: "unused-control".into(),
+        };
+        Arc::new(App {
+            store: Store::new(aws_sdk_dynamodb::Client::from_conf(config), tables),
+            auth: Authenticator::new(std::time::Duration::ZERO),
+        })
+    }
+
+    async fn call(method: &str, path: &str) -> (u16, String, String) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .expect("request");
+        let response = router(app()).oneshot(req).await.expect("infallible");
+        let allow = response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let status = response.status().as_u16();
+        let body = to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        // A HEAD answer has no body to read the problem from.
+        let kind = match method {
+            "HEAD" => String::new(),
+            _ => serde_json::from_slice::<serde_json::Value>(&body).expect("a problem")["type"]
+                .as_str()
+                .unwrap_or("")
+                .into(),
+        };
+        (status, allow, kind)
+    }
+
+    #[tokio::test]
+    async fn only_post_v1_events_is_served_here() {
+        for (method, path, status, allow) in [
+            ("GET", "/v1/events", 405, "GET, POST"),
+            ("HEAD", "/v1/events", 405, "GET, POST"),
+            ("DELETE", "/v1/events/", 405, "GET, POST"),
+            ("POST", "/v1/events/evt_1", 404, ""),
+            ("POST", "/v1/event-types", 404, ""),
+            ("GET", "/", 404, ""),
+        ] {
+            let (got, got_allow, kind) = call(method, path).await;
+            assert_eq!(
+                (got, got_allow.as_str()),
+                (status, allow),
+                "{method} {path}"
+            );
+            let slug = if status == 405 {
+                "method-not-allowed"
+            } else {
+                "not-found"
+            };
+            if method != "HEAD" {
+                assert_eq!(kind, format!("https://auditlog.dev/problems/{slug}"));
+            }
+        }
+    }
 }

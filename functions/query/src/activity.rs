@@ -2,10 +2,12 @@
 //! needs no key to load; the page asks for one and calls the JSON API with
 //! it, so the assets carry no org data and are public.
 
-use audit_domain::problem::Problem;
-use audit_http::{self as edge, HttpResponse};
+use audit_http::{self as edge, ApiError};
+use axum::response::Response;
+use axum::routing::{any, get};
+use axum::Router;
 use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY};
-use http::{HeaderValue, Method};
+use http::{HeaderValue, Method, StatusCode, Uri};
 
 const PAGE: &str = include_str!("../assets/activity.html");
 const STYLE: &str = include_str!("../assets/activity.css");
@@ -28,58 +30,111 @@ fn asset(path: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// Whether `path` belongs to the page (its assets or an unknown file under
-/// it), so the router answers it here, without asking for a key.
-pub fn owns(path: &str) -> bool {
-    path == "/activity" || path.starts_with("/activity/")
+/// The page's routes, public (no key): its three files take GET and HEAD;
+/// any other path under it is the page's to refuse, whatever the method.
+pub fn routes() -> Router {
+    let file = || edge::only(&["GET", "HEAD"], get(serve));
+    Router::new()
+        .route("/activity", file())
+        .route("/activity/activity.css", file())
+        .route("/activity/activity.js", file())
+        .route("/activity/{*rest}", any(other))
 }
 
-/// Serves a path that [`owns`] accepted.
-pub fn serve(method: &Method, path: &str) -> HttpResponse {
-    let Some((content_type, body)) = asset(path) else {
-        return edge::problem(&Problem::not_found("No such file of the Activity page."));
-    };
-    if method != Method::GET && method != Method::HEAD {
-        return edge::method_not_allowed(&["GET", "HEAD"]);
+fn no_such_file() -> ApiError {
+    ApiError::not_found("No such file of the Activity page.")
+}
+
+/// Another path under `/activity/`: an unknown file is a 404 whatever the
+/// method; one of the page's files with trailing slashes is that file.
+async fn other(method: Method, uri: Uri) -> Result<Response, ApiError> {
+    if asset(uri.path().trim_end_matches('/')).is_none() {
+        return Err(no_such_file());
     }
-    let body = if method == Method::HEAD {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let mut response = edge::respond(200, content_type, body);
+    if method != Method::GET && method != Method::HEAD {
+        return Err(ApiError::method_not_allowed(&["GET", "HEAD"]));
+    }
+    serve(uri).await
+}
+
+/// One of the page's files (axum drops the body of a HEAD answer).
+async fn serve(uri: Uri) -> Result<Response, ApiError> {
+    let (content_type, body) = asset(uri.path().trim_end_matches('/')).ok_or_else(no_such_file)?;
+    let mut response = edge::respond(StatusCode::OK, content_type, body);
     let headers = response.headers_mut();
     // Revalidate on every load, so a deploy is seen at once.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    response
+    Ok(response)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::{to_bytes, Body};
+    use tower::ServiceExt;
 
-    fn header<'a>(r: &'a HttpResponse, name: &str) -> &'a str {
-        r.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+    struct Answer {
+        status: StatusCode,
+        headers: http::HeaderMap,
+        body: String,
     }
 
-    #[test]
-    fn each_asset_has_its_content_type_and_strict_headers() {
+    impl Answer {
+        fn header(&self, name: &str) -> &str {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        }
+
+        fn detail(&self) -> String {
+            let problem: serde_json::Value = serde_json::from_str(&self.body).unwrap_or_default();
+            problem["detail"].as_str().unwrap_or("").to_string()
+        }
+    }
+
+    /// The page's routes as the query function serves them (404 fallback
+    /// and trailing slashes included).
+    async fn serve(method: &Method, path: &str) -> Answer {
+        let log = audit_http::RequestLog {
+            route: "test",
+            counts_events: false,
+        };
+        let router = edge::finish(routes(), log);
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .expect("request");
+        let response = router.oneshot(req).await.expect("infallible");
+        let (status, headers) = (response.status(), response.headers().clone());
+        let bytes = to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_asset_has_its_content_type_and_strict_headers() {
         for (path, kind) in [
             ("/activity", "text/html"),
+            ("/activity/", "text/html"),
             ("/activity/activity.css", "text/css"),
             ("/activity/activity.js", "text/javascript"),
+            ("/activity/activity.js/", "text/javascript"),
         ] {
-            let r = serve(&Method::GET, path);
-            assert_eq!(r.status(), 200, "{path}");
-            assert!(header(&r, "content-type").starts_with(kind), "{path}");
-            assert_eq!(header(&r, "cache-control"), "no-cache");
-            assert_eq!(header(&r, "x-content-type-options"), "nosniff");
-            let csp = header(&r, "content-security-policy");
+            let r = serve(&Method::GET, path).await;
+            assert_eq!(r.status, 200, "{path}");
+            assert!(r.header("content-type").starts_with(kind), "{path}");
+            assert_eq!(r.header("cache-control"), "no-cache");
+            assert_eq!(r.header("x-content-type-options"), "nosniff");
+            let csp = r.header("content-security-policy");
             assert!(csp.contains("default-src 'self'"), "{csp}");
             assert!(csp.contains("script-src 'self';"), "{csp}");
             assert!(csp.contains("connect-src 'self'"), "{csp}");
@@ -102,13 +157,29 @@ mod tests {
         assert!(!SCRIPT.contains("insertAdjacentHTML"));
     }
 
-    #[test]
-    fn unknown_files_and_other_methods_are_refused() {
-        assert_eq!(serve(&Method::GET, "/activity/other.js").status(), 404);
-        let refused = serve(&Method::POST, "/activity");
-        assert_eq!(refused.status(), 405);
-        assert_eq!(header(&refused, "allow"), "GET, HEAD");
-        assert!(serve(&Method::HEAD, "/activity").body().is_empty());
-        assert!(owns("/activity") && owns("/activity/x") && !owns("/activityx"));
+    #[tokio::test]
+    async fn unknown_files_and_other_methods_are_refused() {
+        assert_eq!(serve(&Method::GET, "/activity/other.js").await.status, 404);
+        let refused = serve(&Method::POST, "/activity").await;
+        assert_eq!(refused.status, 405);
+        assert_eq!(refused.header("allow"), "GET, HEAD");
+        let head = serve(&Method::HEAD, "/activity").await;
+        assert_eq!(head.status, 200);
+        assert!(head.body.is_empty());
+        // The page owns /activity and what is under it, not /activityx.
+        let page_file = "No such file of the Activity page.";
+        assert_eq!(serve(&Method::GET, "/activity/x").await.detail(), page_file);
+        assert_eq!(
+            serve(&Method::DELETE, "/activity/x").await.detail(),
+            page_file
+        );
+        let elsewhere = serve(&Method::GET, "/activityx").await;
+        assert_eq!(elsewhere.status, 404);
+        assert_eq!(elsewhere.detail(), "No such route.");
+        let refused = serve(&Method::PUT, "/activity/activity.css/").await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.header("allow")),
+            (405, "GET, HEAD")
+        );
     }
 }

@@ -13,15 +13,20 @@
 //!   says whether to ask again with `to` (or `from`) past the last one. Read
 //!   like events: admins, and members when the org does not use teams.
 
-use audit_aws::access::Caller;
+use std::sync::Arc;
+
 use audit_aws::signing;
 use audit_aws::signing::{load, KeyError};
-use audit_domain::auth::{authorize, OrgAccess, Permission};
 use audit_domain::integrity::signing::secret_name_from_env;
 use audit_domain::problem::FieldError;
 use audit_domain::problem::Problem;
 use audit_domain::time::Timestamp;
-use audit_http::{self as edge, HttpResponse};
+use audit_http::{self as edge, ApiError, Authenticated, EventReader};
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use http::StatusCode;
 use serde_json::json;
 
 use crate::App;
@@ -29,63 +34,52 @@ use crate::App;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-/// Whether `segments` name an integrity route (all are GET).
-pub fn owns(segments: &[&str]) -> bool {
-    matches!(
-        segments,
-        ["v1", "integrity", "public-key" | "public-keys" | "digests"]
-    )
+/// The integrity routes (all GET).
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route(
+            "/v1/integrity/public-key",
+            edge::only(&["GET"], get(public_key)),
+        )
+        .route(
+            "/v1/integrity/public-keys",
+            edge::only(&["GET"], get(public_keys)),
+        )
+        .route("/v1/integrity/digests", edge::only(&["GET"], get(digests)))
 }
 
-pub async fn route(
-    app: &App,
-    caller: &Caller,
-    segments: &[&str],
-    query: Option<&str>,
-) -> HttpResponse {
-    match segments {
-        ["v1", "integrity", "public-key"] => public_key(app).await,
-        ["v1", "integrity", "public-keys"] => public_keys(app).await,
-        _ => {
-            if let Err(denied) = authorize(
-                caller.principal.role,
-                OrgAccess {
-                    uses_teams: caller.org.uses_teams,
-                },
-                Permission::ReadEvents,
-            ) {
-                return edge::problem(&Problem::from(&denied));
-            }
-            digests(app, caller, query).await
-        }
-    }
+async fn public_key(
+    State(app): State<Arc<App>>,
+    Authenticated(_): Authenticated,
+) -> Result<Response, ApiError> {
+    let signer = load(&app.secrets, &secret_name_from_env())
+        .await
+        .map_err(key_problem)?;
+    Ok(edge::json(StatusCode::OK, &signer.public_key().view()))
 }
 
-async fn public_key(app: &App) -> HttpResponse {
-    match load(&app.secrets, &secret_name_from_env()).await {
-        Ok(signer) => edge::json(200, &signer.public_key().view()),
-        Err(e) => key_problem(&e),
-    }
+async fn public_keys(
+    State(app): State<Arc<App>>,
+    Authenticated(_): Authenticated,
+) -> Result<Response, ApiError> {
+    let keys = signing::listing(&app.secrets, &app.store, &secret_name_from_env())
+        .await
+        .map_err(key_problem)?;
+    Ok(edge::json(StatusCode::OK, &json!({ "keys": keys })))
 }
 
-async fn public_keys(app: &App) -> HttpResponse {
-    match signing::listing(&app.secrets, &app.store, &secret_name_from_env()).await {
-        Ok(keys) => edge::json(200, &json!({ "keys": keys })),
-        Err(e) => key_problem(&e),
-    }
-}
-
-fn key_problem(e: &KeyError) -> HttpResponse {
+fn key_problem(e: KeyError) -> ApiError {
     match e {
-        KeyError::Missing => edge::problem(&Problem::new(
+        KeyError::Missing => Problem::new(
             503,
             "no-signing-key",
             "No signing key yet",
             "The signing key is created when the first digest is sealed (or by `auditctl init`).",
-        )),
+        )
+        .into(),
         e => {
             tracing::error!(error = %e, "reading the signing keys failed");
-            edge::problem(&Problem::unavailable())
+            ApiError::unavailable()
         }
     }
 }
@@ -141,28 +135,25 @@ fn parse(pairs: &[(String, String)]) -> Result<DigestQuery, Vec<FieldError>> {
     }
 }
 
-async fn digests(app: &App, caller: &Caller, query: Option<&str>) -> HttpResponse {
-    let q = match parse(&edge::query_pairs(query)) {
-        Ok(q) => q,
-        Err(errors) => return edge::problem(&Problem::invalid(errors)),
-    };
+/// Read like events: admins, and members when the org does not use teams.
+async fn digests(
+    State(app): State<Arc<App>>,
+    EventReader(caller): EventReader,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = parse(&edge::query_pairs(query.as_deref()))?;
     let org = &caller.principal.org_id;
-    match app
+    let mut found = app
         .store
         .digests(org, q.from, q.to, q.newest_first, q.limit + 1)
-        .await
-    {
-        Ok(mut found) => {
-            let has_more = found.len() > q.limit;
-            found.truncate(q.limit);
-            let digests: Vec<_> = found.into_iter().map(|(d, _)| d).collect();
-            edge::json(200, &json!({ "digests": digests, "has_more": has_more }))
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "listing digests failed");
-            edge::problem(&Problem::unavailable())
-        }
-    }
+        .await?;
+    let has_more = found.len() > q.limit;
+    found.truncate(q.limit);
+    let digests: Vec<_> = found.into_iter().map(|(d, _)| d).collect();
+    Ok(edge::json(
+        StatusCode::OK,
+        &json!({ "digests": digests, "has_more": has_more }),
+    ))
 }
 
 #[cfg(test)]

@@ -14,15 +14,14 @@ mod destinations;
 mod integrity;
 
 use std::future::Future;
-use std::time::Instant;
+use std::sync::Arc;
 
-use audit_aws::access::{AuthError, Authenticator, Caller};
+use audit_aws::access::{Authenticator, Caller};
 use audit_aws::secrets::SecretStore;
 use audit_aws::store::plan::plan;
 use audit_aws::store::{cursor_key, Page, ReadBudget, Store};
 use audit_destinations::deliver::Deliverer;
 use audit_destinations::UrlPolicy;
-use audit_domain::auth::{authorize, OrgAccess, Permission};
 use audit_domain::catalog::{Action, Group};
 use audit_domain::cursor::{CursorCodec, CursorKey};
 use audit_domain::download::{self, Format};
@@ -30,11 +29,14 @@ use audit_domain::event::Event;
 use audit_domain::ids::EventId;
 use audit_domain::limits::{EXPORT_PAGE_SIZE, MAX_EXPORT_EVENTS};
 use audit_domain::problem::FieldError;
-use audit_domain::problem::Problem;
 use audit_domain::query::ActivityQuery;
 use audit_domain::time::Timestamp;
-use audit_http::{self as edge, HttpResponse};
-use http::{Method, Request};
+use audit_http::{self as edge, ApiError, Authenticated, EventReader, PathId, RequestLog};
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use http::StatusCode;
 use serde_json::json;
 
 /// What the query function holds for its lifetime: clients built once.
@@ -63,110 +65,61 @@ impl std::fmt::Debug for App {
     }
 }
 
-/// Serves one request; never fails: every error becomes a problem response.
-pub async fn handle<B: AsRef<[u8]>>(app: &App, req: Request<B>) -> HttpResponse {
-    let started = Instant::now();
-    let (response, org) = route(app, &req).await;
-    tracing::info!(
-        route = "query",
-        method = %req.method(),
-        path = req.uri().path(),
-        status = response.status().as_u16(),
-        org = org.as_deref().unwrap_or("-"),
-        duration_ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    response
+impl edge::KeyLookup for App {
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
 }
 
-async fn route<B: AsRef<[u8]>>(app: &App, req: &Request<B>) -> (HttpResponse, Option<String>) {
-    let path = req.uri().path().trim_end_matches('/');
-    // The page's assets are public: it asks for a key itself.
-    if activity::owns(path) {
-        return (activity::serve(req.method(), path), None);
-    }
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let destination_methods = destinations::allowed_methods(&segments);
-    let known = destination_methods.is_some()
-        || matches!(
-            segments.as_slice(),
-            ["v1", "events"] | ["v1", "events", _] | ["v1", "event-types"]
-        )
-        || integrity::owns(&segments);
-    if !known {
-        return (edge::problem(&Problem::not_found("No such route.")), None);
-    }
-    let (allowed, allow): (bool, &[&str]) = match destination_methods {
-        Some(methods) => (methods.contains(&req.method().as_str()), methods),
-        // POST /v1/events is the ingest function's: the path accepts both.
-        None if segments == ["v1", "events"] => (req.method() == Method::GET, &["GET", "POST"]),
-        None => (req.method() == Method::GET, &["GET"]),
-    };
-    if !allowed {
-        return (edge::method_not_allowed(allow), None);
-    }
-    let caller = match app
-        .auth
-        .authenticate(&app.store, edge::authorization(req.headers()))
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            if let AuthError::Store(err) = &e {
-                tracing::error!(error = %err, "key lookup failed");
-            }
-            return (edge::problem(&Problem::from(&e)), None);
-        }
-    };
-    let org = Some(caller.principal.org_id.to_string());
-    let response = match segments.as_slice() {
-        // The catalog is public knowledge: any valid key may read it.
-        ["v1", "event-types"] => event_types(),
-        ["v1", "destinations", ..] => destinations::route(app, &caller, req).await,
-        ["v1", "integrity", ..] => {
-            integrity::route(app, &caller, &segments, req.uri().query()).await
-        }
-        _ => match authorize(
-            caller.principal.role,
-            OrgAccess {
-                uses_teams: caller.org.uses_teams,
-            },
-            Permission::ReadEvents,
-        ) {
-            Err(denied) => edge::problem(&Problem::from(&denied)),
-            Ok(()) => match segments.as_slice() {
-                ["v1", "events", id] => get_event(app, &caller, id).await,
-                _ => list_events(app, &caller, req.uri().query()).await,
-            },
-        },
-    };
-    (response, org)
+/// How this function's requests are logged: `route="query"`.
+pub const LOG: RequestLog = RequestLog {
+    route: "query",
+    counts_events: false,
+};
+
+/// The function's routes. Each path lists the methods it answers; any other
+/// is a 405 naming them, before the key is checked.
+pub fn router(app: Arc<App>) -> Router {
+    let routes = Router::new()
+        // POST is the ingest function's: the path accepts both.
+        .route("/v1/events", edge::only(&["GET", "POST"], get(list_events)))
+        .route("/v1/events/{id}", edge::only(&["GET"], get(get_event)))
+        .route("/v1/event-types", edge::only(&["GET"], get(catalog)))
+        .merge(integrity::routes())
+        .merge(destinations::routes())
+        .with_state(app)
+        // The page's assets are public: it asks for a key itself.
+        .merge(activity::routes());
+    edge::finish(edge::log_requests(routes, LOG), LOG)
 }
 
-async fn list_events(app: &App, caller: &Caller, query: Option<&str>) -> HttpResponse {
-    let mut pairs = edge::query_pairs(query);
-    let format = match take_format(&mut pairs) {
-        Ok(f) => f,
-        Err(e) => return edge::problem(&Problem::invalid(vec![e])),
-    };
-    let q = match ActivityQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-        Ok(q) => q,
-        Err(e) => return edge::problem(&Problem::invalid(vec![e])),
-    };
+async fn list_events(
+    State(app): State<Arc<App>>,
+    EventReader(caller): EventReader,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut pairs = edge::query_pairs(query.as_deref());
+    let format = take_format(&mut pairs)?;
+    let q = ActivityQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let org = &caller.principal.org_id;
     let fingerprint = q.fingerprint();
     let start = match &q.cursor {
         None => None,
-        Some(c) => match app.cursors.decode(org, &fingerprint, c) {
-            Ok(k) => Some(k),
-            Err(e) => return edge::problem(&Problem::field("cursor", &e.to_string())),
-        },
+        Some(c) => Some(
+            app.cursors
+                .decode(org, &fingerprint, c)
+                .map_err(|e| ApiError::field("cursor", &e.to_string()))?,
+        ),
     };
     if format != Format::Json {
-        return download(app, caller, &q, start, format).await;
+        return download(&app, &caller, &q, start, format).await;
     }
     let plan = plan(org, &q);
-    match app
+    let page = app
         .store
         .find_events(
             org,
@@ -176,17 +129,16 @@ async fn list_events(app: &App, caller: &Caller, query: Option<&str>) -> HttpRes
             ReadBudget::default(),
         )
         .await
-    {
-        Ok(page) => {
-            let events: Vec<_> = page.events.iter().map(Event::view).collect();
-            let next = page.next.map(|k| app.cursors.encode(org, &fingerprint, &k));
-            edge::json(200, &json!({"events": events, "next_cursor": next}))
-        }
-        Err(e) => {
+        .map_err(|e| {
             tracing::error!(error = %e, index = plan.index.name(), "query failed");
-            edge::problem(&Problem::unavailable())
-        }
-    }
+            ApiError::unavailable()
+        })?;
+    let events: Vec<_> = page.events.iter().map(Event::view).collect();
+    let next = page.next.map(|k| app.cursors.encode(org, &fingerprint, &k));
+    Ok(edge::json(
+        StatusCode::OK,
+        &json!({"events": events, "next_cursor": next}),
+    ))
 }
 
 /// Removes `format` from the pairs: it chooses the representation, not
@@ -224,7 +176,7 @@ async fn download(
     q: &ActivityQuery,
     start: Option<CursorKey>,
     format: Format,
-) -> HttpResponse {
+) -> Result<Response, ApiError> {
     let org = &caller.principal.org_id;
     let plan = plan(org, q);
     let fetch = |start: Option<CursorKey>, limit: usize| {
@@ -235,19 +187,18 @@ async fn download(
                 .await
         }
     };
-    let (events, truncated) = match collect_matching(fetch, start, MAX_EXPORT_EVENTS).await {
-        Ok(found) => found,
-        Err(e) => {
+    let (events, truncated) = collect_matching(fetch, start, MAX_EXPORT_EVENTS)
+        .await
+        .map_err(|e| {
             tracing::error!(error = %e, index = plan.index.name(), "download query failed");
-            return edge::problem(&Problem::unavailable());
-        }
-    };
+            ApiError::unavailable()
+        })?;
     let body = match format {
         Format::Csv => download::csv(&events),
         Format::Ndjson | Format::Json => download::ndjson(&events),
     };
     let filename = download::filename(org, Timestamp::now(), format);
-    let mut response = edge::respond(200, format.content_type(), body);
+    let mut response = edge::respond(StatusCode::OK, format.content_type(), body);
     let headers = response.headers_mut();
     if let Ok(value) = http::HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
     {
@@ -262,7 +213,7 @@ async fn download(
             headers.insert("x-next-cursor", value);
         }
     }
-    response
+    Ok(response)
 }
 
 /// Follows pages from the store, from `start`, until every match is read or
@@ -294,26 +245,25 @@ where
     }
 }
 
-async fn get_event(app: &App, caller: &Caller, id: &str) -> HttpResponse {
-    let not_found = || {
-        edge::problem(&Problem::not_found(
-            "No event with that id in your organization.",
-        ))
-    };
-    let Ok(id) = EventId::parse(id) else {
-        return not_found();
-    };
-    match app.store.get_event(&caller.principal.org_id, &id).await {
-        Ok(Some(event)) => edge::json(200, &event.view()),
-        Ok(None) => not_found(),
-        Err(e) => {
-            tracing::error!(error = %e, "get event failed");
-            edge::problem(&Problem::unavailable())
-        }
+async fn get_event(
+    State(app): State<Arc<App>>,
+    EventReader(caller): EventReader,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found("No event with that id in your organization.");
+    let id = EventId::parse(&id).map_err(|_| not_found())?;
+    match app.store.get_event(&caller.principal.org_id, &id).await? {
+        Some(event) => Ok(edge::json(StatusCode::OK, &event.view())),
+        None => Err(not_found()),
     }
 }
 
-fn event_types() -> HttpResponse {
+/// The catalog is public knowledge: any valid key may read it.
+async fn catalog(Authenticated(_): Authenticated) -> Response {
+    event_types()
+}
+
+fn event_types() -> Response {
     let groups: Vec<_> = Group::ALL
         .iter()
         .map(|g| {
@@ -333,7 +283,7 @@ fn event_types() -> HttpResponse {
             json!({"group": g.slug(), "label": g.label(), "event_types": types})
         })
         .collect();
-    edge::json(200, &json!({ "groups": groups }))
+    edge::json(StatusCode::OK, &json!({ "groups": groups }))
 }
 
 #[cfg(test)]
@@ -424,6 +374,84 @@ mod tests {
         let (got, truncated, _) = run(&all, 25).await;
         assert_eq!(got.len(), 25);
         assert!(!truncated);
+    }
+
+    /// The app over clients that are never reached: the answers below all
+    /// come from the router, before a key is looked up.
+    fn offline_app() -> Arc<App> {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let tables = audit_aws::store::Tables {
+            events: "unused-events".into(),
+            control: "unused-control".into(),
+        };
+        Arc::new(App {
+            store: Store::new(aws_sdk_dynamodb::Client::new(&config), tables),
+            auth: Authenticator::new(std::time::Duration::ZERO),
+            cursors: CursorCodec::new(b"unused".to_vec()),
+            secrets: SecretStore::from_env(&config),
+            urls: UrlPolicy {
+                allow_private: false,
+            },
+            deliverer: Deliverer::new(&config, std::time::Duration::from_secs(1)),
+            export_queue: None,
+        })
+    }
+
+    /// The status and `Allow` of `method path` without a key.
+    async fn route(method: &str, path: &str) -> (u16, String) {
+        use tower::ServiceExt;
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = router(offline_app())
+            .oneshot(req)
+            .await
+            .expect("infallible");
+        let allow = response
+            .headers()
+            .get(http::header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (response.status().as_u16(), allow)
+    }
+
+    #[tokio::test]
+    async fn routes_and_methods() {
+        for (method, path, status, allow) in [
+            ("PUT", "/v1/destinations", 405, "GET, POST"),
+            ("POST", "/v1/destinations/dst_1", 405, "GET, PATCH, DELETE"),
+            ("POST", "/v1/destinations/dst_1/status", 405, "GET"),
+            ("GET", "/v1/destinations/dst_1/test", 405, "POST"),
+            ("GET", "/v1/destinations/dst_1/replay", 405, "POST"),
+            ("GET", "/v1/destinations/dst_1/nope", 404, ""),
+            ("GET", "/v1/destination", 404, ""),
+            // The ingest function's POST: this function alone still names it.
+            ("PUT", "/v1/events", 405, "GET, POST"),
+            ("POST", "/v1/events", 405, "GET, POST"),
+            ("HEAD", "/v1/events", 405, "GET, POST"),
+            ("DELETE", "/v1/events/evt_1", 405, "GET"),
+            ("POST", "/v1/event-types", 405, "GET"),
+            ("POST", "/v1/integrity/digests", 405, "GET"),
+            ("GET", "/v1/integrity/nothing", 404, ""),
+            ("GET", "/v2/nothing", 404, ""),
+            // Known routes check the key before anything else.
+            ("GET", "/v1/events", 401, ""),
+            ("GET", "/v1/events/", 401, ""),
+            ("GET", "/v1/destinations/dst_1/status", 401, ""),
+            ("GET", "/activity", 200, ""),
+        ] {
+            assert_eq!(
+                route(method, path).await,
+                (status, allow.to_string()),
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Lambda entry point: build clients once, then serve the read API.
+//! Lambda entry point: build clients once, then serve the read API through
+//! the function's router.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use audit_aws::access::Authenticator;
@@ -8,7 +10,7 @@ use audit_aws::store::{Store, Tables};
 use audit_destinations::deliver::Deliverer;
 use audit_destinations::UrlPolicy;
 use audit_domain::cursor::CursorCodec;
-use lambda_http::{run, service_fn, Body, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -16,7 +18,7 @@ async fn main() -> Result<(), Error> {
     let secret =
         std::env::var("AUDIT_CURSOR_SECRET").map_err(|_| "AUDIT_CURSOR_SECRET must be set")?;
     let config = audit_aws::aws_config().await;
-    let app = query::App {
+    let app = Arc::new(query::App {
         store: Store::new(aws_sdk_dynamodb::Client::new(&config), Tables::from_env()),
         auth: Authenticator::from_env(),
         cursors: CursorCodec::new(secret.into_bytes()),
@@ -29,10 +31,6 @@ async fn main() -> Result<(), Error> {
             .await
             .map_err(|e| tracing::warn!(error = %e, "export queue unavailable: replays disabled"))
             .ok(),
-    };
-    let app = &app;
-    run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(query::handle(app, req).await.map(Body::from))
-    }))
-    .await
+    });
+    audit_http::lambda::run(query::router(app)).await
 }

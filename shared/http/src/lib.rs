@@ -1,14 +1,27 @@
-//! What every HTTP entry point shares: reading the caller's key, query
-//! pairs, and writing JSON or problem+json responses. Built on the plain
-//! `http` crate so Lambda, the local server and tests all use it.
+//! What the HTTP functions share, on axum: the typed API error
+//! ([`ApiError`], RFC 9457 problem+json), the caller extractors, the request
+//! body and path id, response helpers, the per-path method lists (405 with
+//! `Allow`), the router's fallback for unknown paths, the one log line per
+//! request, and running a router on Lambda.
 
+mod body;
+mod caller;
+mod error;
+pub mod lambda;
+mod log;
+mod routing;
+
+use axum::body::Body;
+use axum::response::Response;
 use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 
-use audit_domain::problem::{self, Problem};
-
-pub type HttpResponse = Response<String>;
+pub use body::{read_body, BodyBytes, PathId};
+pub use caller::{Authenticated, EventReader, EventWriter, ExportAdmin, KeyLookup};
+pub use error::ApiError;
+pub use log::{log_requests, RequestLog, RequestNotes};
+pub use routing::{finish, only};
 
 pub fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
@@ -22,49 +35,74 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
 }
 
 /// A response with the headers every answer carries (no caching, no sniffing).
-pub fn respond(status: u16, content_type: &str, body: String) -> HttpResponse {
-    let mut response = Response::new(body);
-    *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+pub fn respond(status: StatusCode, content_type: &str, body: impl Into<Body>) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,
-        http::HeaderValue::from_str(content_type)
-            .unwrap_or(http::HeaderValue::from_static("application/json")),
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")),
     );
     // Audit data is per-org and private: never cache it in shared caches.
-    headers.insert(CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         "x-content-type-options",
-        http::HeaderValue::from_static("nosniff"),
+        HeaderValue::from_static("nosniff"),
     );
     response
 }
 
-pub fn json<T: Serialize>(status: u16, body: &T) -> HttpResponse {
+/// `body` as JSON with `status`; a body that does not serialize is a 500.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_string(body) {
         Ok(text) => respond(status, "application/json", text),
-        Err(_) => problem(&Problem::internal()),
+        Err(e) => {
+            tracing::error!(error = %e, "response body did not serialize");
+            axum::response::IntoResponse::into_response(ApiError::internal())
+        }
     }
 }
 
-pub fn problem(p: &Problem) -> HttpResponse {
-    let mut response = respond(p.status, problem::CONTENT_TYPE, p.to_json());
-    if p.status == 401 {
-        response.headers_mut().insert(
-            http::header::WWW_AUTHENTICATE,
-            http::HeaderValue::from_static("Bearer"),
+/// A 204: no body and so no content type, still never cached.
+pub fn no_content() -> Response {
+    let mut response = respond(StatusCode::NO_CONTENT, "application/json", Body::empty());
+    response.headers_mut().remove(CONTENT_TYPE);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_answer_is_private_and_never_sniffed() {
+        for r in [
+            json(StatusCode::OK, &serde_json::json!({"a": 1})),
+            respond(StatusCode::OK, "text/csv; charset=utf-8", "a,b"),
+            no_content(),
+        ] {
+            assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
+            assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        }
+        assert_eq!(
+            json(StatusCode::CREATED, &1).headers()[CONTENT_TYPE],
+            "application/json"
         );
+        let empty = no_content();
+        assert_eq!(empty.status(), 204);
+        assert!(empty.headers().get(CONTENT_TYPE).is_none());
     }
-    response
-}
 
-/// A 405 with the `Allow` header RFC 9110 requires: the methods `allow`
-/// lists (e.g. `["GET", "POST"]`).
-pub fn method_not_allowed(allow: &[&str]) -> HttpResponse {
-    let mut response = problem(&Problem::method_not_allowed());
-    if let Ok(value) = http::HeaderValue::from_str(&allow.join(", ")) {
-        response.headers_mut().insert(http::header::ALLOW, value);
+    #[test]
+    fn query_pairs_are_decoded_in_order() {
+        assert_eq!(
+            query_pairs(Some("q=a%20b&action=X&action=Y")),
+            [
+                ("q".to_string(), "a b".to_string()),
+                ("action".into(), "X".into()),
+                ("action".into(), "Y".into())
+            ]
+        );
+        assert!(query_pairs(None).is_empty());
     }
-    response
 }

@@ -52,9 +52,9 @@ impl Deliverer {
         job: &ExportJob,
         records: &[Record],
     ) -> Delivery {
-        let client = match &self.http {
+        let client = match self.http_client() {
             Ok(client) => client,
-            Err(reason) => return Delivery::failed(Outcome::Transient(reason.clone()), 0, 0),
+            Err(outcome) => return Delivery::failed(outcome, 0, 0),
         };
         let prepared = match &dest.spec.settings {
             DestinationSettings::Datadog {

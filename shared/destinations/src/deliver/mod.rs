@@ -10,7 +10,7 @@ mod http;
 mod s3;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::json;
@@ -54,12 +54,17 @@ impl Delivery {
     }
 }
 
-/// Sends encoded batches to destinations. Build it once per process.
+/// Sends encoded batches to destinations. Build it once per process: it is
+/// cheap to build, and what is costly (the HTTP client and its TLS set-up,
+/// S3 clients) is built on first use, so a process that never delivers (the
+/// query function, but for `POST /v1/destinations/{id}/test`) never pays.
 pub struct Deliverer {
-    /// Built without redirects (a redirect could carry auth headers to
-    /// another host). `Err` only if the TLS backend could not start, which
-    /// every HTTP delivery then reports.
-    http: Result<reqwest::Client, String>,
+    /// Built on first use, without redirects (a redirect could carry auth
+    /// headers to another host). `Err` only if the TLS backend could not
+    /// start, which every HTTP delivery then reports.
+    http: OnceLock<Result<reqwest::Client, String>>,
+    /// Whether destination hosts may resolve to private addresses.
+    allow_private: bool,
     sdk: aws_config::SdkConfig,
     timeout: Duration,
     /// S3 clients per (region, role): an assumed role's credentials are
@@ -69,28 +74,21 @@ pub struct Deliverer {
 
 impl Deliverer {
     pub fn new(sdk: &aws_config::SdkConfig, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            // Destination hosts must resolve to public addresses: a name that
-            // points into the VPC or at the metadata service is refused at
-            // connect time, whatever it resolved to when it was configured.
-            .dns_resolver(std::sync::Arc::new(PublicOnlyResolver {
-                allow_private: crate::UrlPolicy::from_env().allow_private,
-            }))
-            .build()
-            .map_err(|e| format!("the export HTTP client could not start: {e}"));
-        if let Err(reason) = &http {
-            tracing::error!(%reason, "export HTTP client");
-        }
         Deliverer {
-            http,
+            http: OnceLock::new(),
+            allow_private: crate::UrlPolicy::from_env().allow_private,
             sdk: sdk.clone(),
             timeout,
             s3_clients: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The HTTP client, built by the first delivery that needs it.
+    fn http_client(&self) -> Result<&reqwest::Client, Outcome> {
+        self.http
+            .get_or_init(|| http_client(self.timeout, self.allow_private))
+            .as_ref()
+            .map_err(|reason| Outcome::Transient(reason.clone()))
     }
 
     /// Encodes `events` (already filtered by the caller) for `dest` in its
@@ -171,6 +169,26 @@ impl Deliverer {
         self.deliver(&dest, secret, &job, std::slice::from_ref(&event))
             .await
     }
+}
+
+/// The client every HTTP delivery shares: no redirects, bounded connect and
+/// total time, and only public addresses (unless `allow_private`).
+fn http_client(timeout: Duration, allow_private: bool) -> Result<reqwest::Client, String> {
+    let client = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        // Destination hosts must resolve to public addresses: a name that
+        // points into the VPC or at the metadata service is refused at
+        // connect time, whatever it resolved to when it was configured.
+        .dns_resolver(std::sync::Arc::new(PublicOnlyResolver { allow_private }))
+        .build()
+        .map_err(|e| format!("the export HTTP client could not start: {e}"));
+    if let Err(reason) = &client {
+        tracing::error!(%reason, "export HTTP client");
+    }
+    client
 }
 
 /// The synthetic event `send_test` delivers.
@@ -281,6 +299,17 @@ mod tests {
         fn send<T: Send>(_: T) {}
         send(d.deliver(dest, None, job, &[]));
         send(d.send_test(dest, None, &dest.org_id));
+    }
+
+    #[test]
+    fn the_http_client_is_built_on_first_use_not_at_start_up() {
+        let d = Deliverer::new(
+            &aws_config::SdkConfig::builder().build(),
+            Duration::from_secs(1),
+        );
+        assert!(d.http.get().is_none());
+        assert!(d.http_client().is_ok());
+        assert!(d.http.get().is_some());
     }
 
     #[test]

@@ -11,11 +11,15 @@ pub mod format;
 pub mod ocsf;
 pub mod s3;
 pub mod settings;
+pub mod spec;
 pub mod splunk;
+pub mod url_policy;
 pub mod webhook;
 
 pub use format::{encode_record, Format, Record};
-pub use settings::{is_public, DestinationSettings, DestinationSpec, UrlPolicy};
+pub use settings::DestinationSettings;
+pub use spec::DestinationSpec;
+pub use url_policy::{is_public, UrlPolicy};
 
 /// A destination as the control table keeps it, with its typed spec.
 pub type Destination = audit_domain::export::Destination<DestinationSpec>;

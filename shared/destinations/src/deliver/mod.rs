@@ -344,7 +344,7 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
 fn public_only(found: Vec<std::net::SocketAddr>, allow_private: bool) -> Vec<std::net::SocketAddr> {
     found
         .into_iter()
-        .filter(|a| allow_private || crate::settings::is_public(a.ip()))
+        .filter(|a| allow_private || crate::url_policy::is_public(a.ip()))
         .collect()
 }
 

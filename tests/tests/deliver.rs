@@ -103,7 +103,7 @@ fn splunk(url: &str) -> DestinationSettings {
 }
 
 fn hook(url: &str) -> DestinationSettings {
-    DestinationSettings::Webhook { url: url.into() }
+    DestinationSettings::Webhook(webhook::Settings { url: url.into() })
 }
 
 fn job(dest: &Destination) -> ExportJob {

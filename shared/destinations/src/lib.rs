@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod datadog;
 pub mod deliver;
+pub mod destination_type;
 pub mod format;
 pub mod ocsf;
 pub mod s3;
@@ -16,6 +17,7 @@ pub mod splunk;
 pub mod url_policy;
 pub mod webhook;
 
+pub use destination_type::DestinationType;
 pub use format::{encode_record, Format, Record};
 pub use settings::DestinationSettings;
 pub use spec::DestinationSpec;

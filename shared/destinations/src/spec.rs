@@ -24,9 +24,6 @@ pub struct DestinationSpec {
     pub filter: DestinationFilter,
 }
 
-const MAX_TAGS: usize = 20;
-const MAX_SETTING_LEN: usize = 512;
-
 impl DestinationSpec {
     /// Parses and checks an API body (the secret, if any, is read separately).
     pub fn parse(body: &Value, urls: UrlPolicy) -> Result<Self, Vec<FieldError>> {
@@ -48,95 +45,7 @@ impl DestinationSpec {
                 "must be 1 to 256 characters without control characters",
             );
         }
-        let too_long =
-            |s: &str| s.is_empty() || s.len() > MAX_SETTING_LEN || s.chars().any(char::is_control);
-        match &spec.settings {
-            DestinationSettings::S3 {
-                bucket,
-                prefix,
-                region,
-                role_arn,
-            } => {
-                let bucket_ok = (3..=63).contains(&bucket.len())
-                    && bucket.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'
-                    });
-                if !bucket_ok {
-                    err(
-                        "settings.bucket",
-                        "must be an S3 bucket name (3-63 lower-case letters, digits, '.', '-')",
-                    );
-                }
-                if prefix.len() > MAX_SETTING_LEN
-                    || prefix.starts_with('/')
-                    || prefix.chars().any(char::is_control)
-                {
-                    err(
-                        "settings.prefix",
-                        "must be at most 512 characters and not start with '/'",
-                    );
-                }
-                if region.as_deref().is_some_and(too_long) {
-                    err("settings.region", "must be an AWS region such as us-east-1");
-                }
-                if role_arn.as_deref().is_some_and(|a| {
-                    !a.starts_with("arn:aws") || !a.contains(":role/") || too_long(a)
-                }) {
-                    err("settings.role_arn", "must be an IAM role ARN");
-                }
-            }
-            DestinationSettings::Datadog {
-                site,
-                service,
-                tags,
-                intake_url,
-            } => {
-                if too_long(site) || !site.contains('.') || site.contains('/') {
-                    err(
-                        "settings.site",
-                        "must be a Datadog site such as datadoghq.com",
-                    );
-                }
-                if too_long(service) {
-                    err("settings.service", "must be 1 to 512 characters");
-                }
-                if tags.len() > MAX_TAGS || tags.iter().any(|t| too_long(t) || t.contains(',')) {
-                    err(
-                        "settings.tags",
-                        "must be at most 20 key:value tags without commas",
-                    );
-                }
-                if let Some(u) = intake_url {
-                    if let Err(reason) = urls.check(u) {
-                        err("settings.intake_url", &reason);
-                    }
-                }
-            }
-            DestinationSettings::Splunk {
-                url,
-                index,
-                source,
-                sourcetype,
-            } => {
-                if let Err(reason) = urls.check(url) {
-                    err("settings.url", &reason);
-                }
-                if index.as_deref().is_some_and(too_long) {
-                    err("settings.index", "must be 1 to 512 characters");
-                }
-                if too_long(source) || too_long(sourcetype) {
-                    err(
-                        "settings.source",
-                        "source and sourcetype must be 1 to 512 characters",
-                    );
-                }
-            }
-            DestinationSettings::Webhook { url } => {
-                if let Err(reason) = urls.check(url) {
-                    err("settings.url", &reason);
-                }
-            }
-        }
+        errors.extend(spec.settings.validate(urls));
         if errors.is_empty() {
             Ok(spec)
         } else {

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::de::IgnoredAny;
-use serde::Deserialize;
 
 use crate::datadog::{classify_datadog, datadog_batches, DatadogSettings};
 use crate::format::Record;
@@ -16,8 +15,7 @@ use crate::splunk::{classify_hec, hec_batches, HecSettings, DEFAULT_MAX_BYTES};
 use crate::webhook;
 use crate::{Destination, DestinationSettings};
 use audit_domain::export::job::ExportJob;
-use audit_domain::export::outcome::{classify_http, Outcome};
-use audit_domain::time::Timestamp;
+use audit_domain::export::outcome::Outcome;
 
 use super::{excerpt, Deliverer, Delivery};
 
@@ -26,22 +24,24 @@ const MAX_ANSWER_BYTES: usize = 4096;
 
 const DATADOG: &str = "Datadog";
 const SPLUNK: &str = "Splunk HEC";
-const WEBHOOK: &str = "the webhook";
 
 /// Builds the headers for body `n` (webhooks sign each one).
-type HeadersFor<'a> = Box<dyn Fn(u32, &[u8]) -> Result<HeaderMap, Outcome> + Send + Sync + 'a>;
+pub(crate) type HeadersFor<'a> =
+    Box<dyn Fn(u32, &[u8]) -> Result<HeaderMap, Outcome> + Send + Sync + 'a>;
 
-/// Where the bodies go and how each answer is read.
-struct Request<'a> {
-    target: &'static str,
-    url: String,
+/// Where the bodies go and how each answer is read: what each HTTP
+/// destination's `request` builds.
+pub(crate) struct Request<'a> {
+    /// How reasons name the destination ("Datadog", "the webhook").
+    pub target: &'static str,
+    pub url: String,
     /// What to check when the destination refuses the credentials.
-    credential: &'static str,
+    pub credential: &'static str,
     /// Headers for body `n`, or why it cannot be sent.
-    headers: HeadersFor<'a>,
-    classify: fn(u16, &str) -> Outcome,
+    pub headers: HeadersFor<'a>,
+    pub classify: fn(u16, &str) -> Outcome,
     /// How many events a body holds.
-    count: fn(&[u8]) -> usize,
+    pub count: fn(&[u8]) -> usize,
 }
 
 impl Deliverer {
@@ -77,7 +77,9 @@ impl Deliverer {
                 };
                 splunk(url, &settings, secret, records)
             }
-            DestinationSettings::Webhook { url } => webhook(url, &dest.id, job, secret, records),
+            DestinationSettings::Webhook(settings) => {
+                webhook::request(settings, &dest.id, job, secret, records)
+            }
             DestinationSettings::S3 { .. } => Err(Outcome::Permanent(
                 "an S3 destination is not delivered over HTTP".into(),
             )),
@@ -143,7 +145,8 @@ impl Deliverer {
     }
 }
 
-type Prepared<'a> = Result<(Request<'a>, Vec<Vec<u8>>), Outcome>;
+/// A destination's request and its bodies, or why nothing can be sent.
+pub(crate) type Prepared<'a> = Result<(Request<'a>, Vec<Vec<u8>>), Outcome>;
 
 fn datadog<'a>(
     site: &str,
@@ -196,63 +199,14 @@ fn splunk<'a>(
     Ok((request, hec_batches(records, settings, DEFAULT_MAX_BYTES)))
 }
 
-fn webhook<'a>(
-    url: &str,
-    destination_id: &'a str,
-    job: &'a ExportJob,
-    secret: Option<&'a str>,
-    records: &[Record],
-) -> Prepared<'a> {
-    let secret = require(secret, "webhook signing secret")?;
-    // A bad secret is found before anything is sent.
-    webhook::sign(secret, "msg_check", 0, b"").map_err(|e| Outcome::Permanent(e.to_string()))?;
-    // The ids of part 0 are `message_id(destination, window, n)`; later parts
-    // of a large window are told apart by the part in the destination key.
-    let key = if job.part == 0 {
-        destination_id.to_owned()
-    } else {
-        format!("{destination_id}/part{}", job.part)
-    };
-    let headers = move |n: u32, body: &[u8]| {
-        let id = webhook::message_id(&key, &job.window, n);
-        let now = Timestamp::now().epoch_seconds();
-        let signed = webhook::headers(secret, &id, now, body)
-            .map_err(|e| Outcome::Permanent(e.to_string()))?;
-        let mut headers = json_headers();
-        for (name, value) in signed {
-            let value = HeaderValue::from_str(&value)
-                .map_err(|_| Outcome::Permanent("webhook headers could not be built".into()))?;
-            headers.insert(HeaderName::from_static(name), value);
-        }
-        Ok(headers)
-    };
-    let request = Request {
-        target: WEBHOOK,
-        url: url.to_owned(),
-        credential: "check that the receiver uses this destination's signing secret",
-        headers: Box::new(headers),
-        classify: |status, _| classify_http(status),
-        count: count_webhook,
-    };
-    // The payload timestamp is the window's end, so a retry resends the same
-    // bytes under the same `webhook-id`; only the signed send time changes.
-    let bodies = webhook::webhook_batches(
-        records,
-        job.window.to,
-        webhook::DEFAULT_MAX_EVENTS,
-        webhook::DEFAULT_MAX_BYTES,
-    );
-    Ok((request, bodies))
-}
-
-fn require<'s>(secret: Option<&'s str>, what: &str) -> Result<&'s str, Outcome> {
+pub(crate) fn require<'s>(secret: Option<&'s str>, what: &str) -> Result<&'s str, Outcome> {
     secret
         .filter(|s| !s.is_empty())
         .ok_or_else(|| Outcome::Permanent(format!("no {what} is configured for this destination")))
 }
 
 /// A header value marked sensitive, so no debug output ever shows it.
-fn sensitive(value: &str, what: &str) -> Result<HeaderValue, Outcome> {
+pub(crate) fn sensitive(value: &str, what: &str) -> Result<HeaderValue, Outcome> {
     let mut value = HeaderValue::from_str(value).map_err(|_| {
         Outcome::Permanent(format!(
             "the {what} contains characters a header cannot carry"
@@ -262,7 +216,7 @@ fn sensitive(value: &str, what: &str) -> Result<HeaderValue, Outcome> {
     Ok(value)
 }
 
-fn json_headers() -> HeaderMap {
+pub(crate) fn json_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers
@@ -277,14 +231,6 @@ fn count_lines(body: &[u8]) -> usize {
     body.split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .count()
-}
-
-fn count_webhook(body: &[u8]) -> usize {
-    #[derive(Deserialize)]
-    struct Batch {
-        data: Vec<IgnoredAny>,
-    }
-    serde_json::from_slice::<Batch>(body).map_or(0, |b| b.data.len())
 }
 
 /// The start of the answer body (HEC puts its reply code there).
@@ -363,6 +309,7 @@ fn transport_reason(target: &str, err: &reqwest::Error, timeout: Duration) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use audit_domain::export::outcome::classify_http;
 
     fn request(target: &'static str, credential: &'static str) -> Request<'static> {
         Request {
@@ -392,7 +339,11 @@ mod tests {
             Outcome::Transient("HTTP 503 from Splunk HEC: Server is busy (HEC code 9)".into())
         );
         assert_eq!(
-            attribute(classify_http(307), &request(WEBHOOK, "x"), 307),
+            attribute(
+                classify_http(307),
+                &request(webhook::request::TARGET, "x"),
+                307
+            ),
             Outcome::Permanent(
                 "HTTP 307 from the webhook: redirects are not followed: use the final URL".into()
             )
@@ -403,7 +354,6 @@ mod tests {
     fn bodies_are_counted_per_format() {
         assert_eq!(count_array(br#"[{"a":[1,2]},{"b":"x,y"}]"#), 2);
         assert_eq!(count_lines(b"{\"a\":1}\n{\"b\":\"x\\ny\"}"), 2);
-        assert_eq!(count_webhook(br#"{"type":"t","data":[{},{},{}]}"#), 3);
     }
 
     #[test]

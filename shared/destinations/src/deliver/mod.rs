@@ -6,7 +6,7 @@
 //! shown to admins, so they name the destination and the cause and never
 //! carry a secret, a header value or a request body.
 
-mod http;
+pub(crate) mod http;
 mod s3;
 
 use std::collections::HashMap;

@@ -1,0 +1,48 @@
+//! What an admin sets on a webhook destination: the receiver's URL.
+
+use serde::{Deserialize, Serialize};
+
+use audit_domain::problem::FieldError;
+
+use crate::url_policy::UrlPolicy;
+
+/// A Standard Webhooks receiver; the signing secret lives in Secrets Manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub url: String,
+}
+
+/// Every problem with the settings, each naming its field.
+pub(super) fn validate(settings: &Settings, urls: UrlPolicy) -> Vec<FieldError> {
+    match urls.check(&settings.url) {
+        Ok(()) => Vec::new(),
+        Err(reason) => vec![FieldError::new("settings.url", reason)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRICT: UrlPolicy = UrlPolicy {
+        allow_private: false,
+    };
+
+    #[test]
+    fn a_public_https_url_is_fine() {
+        let s = Settings {
+            url: "https://hooks.example.com/audit".into(),
+        };
+        assert_eq!(validate(&s, STRICT), []);
+    }
+
+    #[test]
+    fn a_private_url_is_refused_naming_settings_url() {
+        let s = Settings {
+            url: "https://169.254.169.254/latest".into(),
+        };
+        let e = validate(&s, STRICT);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].field, "settings.url");
+    }
+}

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 use audit_destinations::deliver::{Deliverer, Delivery, TEST_RESOURCE, USER_AGENT};
+use audit_destinations::splunk;
 use audit_destinations::webhook::{self, message_id};
 use audit_domain::catalog::Action;
 use audit_domain::event::Event;
@@ -94,12 +95,12 @@ fn datadog(url: &str) -> DestinationSettings {
 }
 
 fn splunk(url: &str) -> DestinationSettings {
-    DestinationSettings::Splunk {
+    DestinationSettings::Splunk(splunk::Settings {
         url: url.into(),
         index: Some("audit".into()),
         source: "audit-log".into(),
         sourcetype: "audit_log:event".into(),
-    }
+    })
 }
 
 fn hook(url: &str) -> DestinationSettings {

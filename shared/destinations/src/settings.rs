@@ -12,7 +12,7 @@ use audit_domain::problem::FieldError;
 
 use crate::destination_type::DestinationType;
 use crate::url_policy::UrlPolicy;
-use crate::webhook;
+use crate::{splunk, webhook};
 
 /// Where events go and how to reach it (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,26 +38,14 @@ pub enum DestinationSettings {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         intake_url: Option<String>,
     },
-    Splunk {
-        /// The HEC base URL, e.g. `https://splunk.example.com:8088`.
-        url: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        index: Option<String>,
-        #[serde(default = "default_service")]
-        source: String,
-        #[serde(default = "default_sourcetype")]
-        sourcetype: String,
-    },
+    #[serde(deserialize_with = "map_only")]
+    Splunk(splunk::Settings),
     #[serde(deserialize_with = "map_only")]
     Webhook(webhook::Settings),
 }
 
 fn default_service() -> String {
     "audit-log".into()
-}
-
-fn default_sourcetype() -> String {
-    "audit_log:event".into()
 }
 
 const MAX_TAGS: usize = 20;
@@ -67,7 +55,7 @@ impl DestinationSettings {
         match self {
             DestinationSettings::S3 { .. } => "s3",
             DestinationSettings::Datadog { .. } => "datadog",
-            DestinationSettings::Splunk { .. } => "splunk",
+            DestinationSettings::Splunk(_) => splunk::Settings::TYPE,
             DestinationSettings::Webhook(_) => webhook::Settings::TYPE,
         }
     }
@@ -139,23 +127,9 @@ impl DestinationSettings {
                     }
                 }
             }
-            DestinationSettings::Splunk {
-                url,
-                index,
-                source,
-                sourcetype,
-            } => {
-                if let Err(reason) = urls.check(url) {
-                    err("settings.url", &reason);
-                }
-                if index.as_deref().is_some_and(too_long) {
-                    err("settings.index", "must be 1 to 512 characters");
-                }
-                if too_long(source) || too_long(sourcetype) {
-                    err(
-                        "settings.source",
-                        "source and sourcetype must be 1 to 512 characters",
-                    );
+            DestinationSettings::Splunk(settings) => {
+                for e in settings.validate(urls) {
+                    err(&e.field, &e.reason);
                 }
             }
             DestinationSettings::Webhook(settings) => {

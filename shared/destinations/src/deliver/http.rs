@@ -6,12 +6,12 @@ use std::error::Error as _;
 use std::io;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde::de::IgnoredAny;
 
 use crate::datadog::{classify_datadog, datadog_batches, DatadogSettings};
 use crate::format::Record;
-use crate::splunk::{classify_hec, hec_batches, HecSettings, DEFAULT_MAX_BYTES};
+use crate::splunk;
 use crate::webhook;
 use crate::{Destination, DestinationSettings};
 use audit_domain::export::job::ExportJob;
@@ -23,7 +23,6 @@ use super::{excerpt, Deliverer, Delivery};
 const MAX_ANSWER_BYTES: usize = 4096;
 
 const DATADOG: &str = "Datadog";
-const SPLUNK: &str = "Splunk HEC";
 
 /// Builds the headers for body `n` (webhooks sign each one).
 pub(crate) type HeadersFor<'a> =
@@ -63,20 +62,7 @@ impl Deliverer {
                 tags,
                 intake_url,
             } => datadog(site, service, tags, intake_url.as_deref(), secret, records),
-            DestinationSettings::Splunk {
-                url,
-                index,
-                source,
-                sourcetype,
-            } => {
-                let settings = HecSettings {
-                    source: source.clone(),
-                    sourcetype: sourcetype.clone(),
-                    index: index.clone(),
-                    ..HecSettings::default()
-                };
-                splunk(url, &settings, secret, records)
-            }
+            DestinationSettings::Splunk(settings) => splunk::request(settings, secret, records),
             DestinationSettings::Webhook(settings) => {
                 webhook::request(settings, &dest.id, job, secret, records)
             }
@@ -176,29 +162,6 @@ fn datadog<'a>(
     Ok((request, datadog_batches(records, &settings)))
 }
 
-fn splunk<'a>(
-    url: &str,
-    settings: &HecSettings,
-    secret: Option<&str>,
-    records: &[Record],
-) -> Prepared<'a> {
-    let token = require(secret, "HEC token")?;
-    let mut headers = json_headers();
-    headers.insert(
-        AUTHORIZATION,
-        sensitive(&format!("Splunk {token}"), "HEC token")?,
-    );
-    let request = Request {
-        target: SPLUNK,
-        url: format!("{}/services/collector/event", url.trim_end_matches('/')),
-        credential: "check the HEC token",
-        headers: Box::new(move |_, _| Ok(headers.clone())),
-        classify: classify_hec,
-        count: count_lines,
-    };
-    Ok((request, hec_batches(records, settings, DEFAULT_MAX_BYTES)))
-}
-
 pub(crate) fn require<'s>(secret: Option<&'s str>, what: &str) -> Result<&'s str, Outcome> {
     secret
         .filter(|s| !s.is_empty())
@@ -224,13 +187,6 @@ pub(crate) fn json_headers() -> HeaderMap {
 
 fn count_array(body: &[u8]) -> usize {
     serde_json::from_slice::<Vec<IgnoredAny>>(body).map_or(0, |v| v.len())
-}
-
-fn count_lines(body: &[u8]) -> usize {
-    // Envelopes are compact JSON: a raw newline only ever separates them.
-    body.split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .count()
 }
 
 /// The start of the answer body (HEC puts its reply code there).
@@ -318,7 +274,7 @@ mod tests {
             credential,
             headers: Box::new(|_, _| Ok(HeaderMap::new())),
             classify: |s, _| classify_http(s),
-            count: count_lines,
+            count: |_| 0,
         }
     }
 
@@ -329,10 +285,10 @@ mod tests {
             attribute(classify_datadog(401), &dd, 401),
             Outcome::Permanent("HTTP 401 from Datadog: API key rejected; check the API key".into())
         );
-        let hec = request(SPLUNK, "check the HEC token");
+        let hec = request(splunk::request::TARGET, "check the HEC token");
         assert_eq!(
             attribute(
-                classify_hec(503, r#"{"text":"Server is busy","code":9}"#),
+                splunk::classify(503, r#"{"text":"Server is busy","code":9}"#),
                 &hec,
                 503
             ),
@@ -353,7 +309,6 @@ mod tests {
     #[test]
     fn bodies_are_counted_per_format() {
         assert_eq!(count_array(br#"[{"a":[1,2]},{"b":"x,y"}]"#), 2);
-        assert_eq!(count_lines(b"{\"a\":1}\n{\"b\":\"x\\ny\"}"), 2);
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 use audit_destinations::deliver::{Deliverer, Delivery, TEST_RESOURCE, USER_AGENT};
-use audit_destinations::splunk;
 use audit_destinations::webhook::{self, message_id};
+use audit_destinations::{datadog, splunk};
 use audit_domain::catalog::Action;
 use audit_domain::event::Event;
 use audit_domain::ids::OrgId;
@@ -86,12 +86,12 @@ fn destination(org: &OrgId, settings: DestinationSettings, format: Format) -> De
 }
 
 fn datadog(url: &str) -> DestinationSettings {
-    DestinationSettings::Datadog {
+    DestinationSettings::Datadog(datadog::Settings {
         site: "datadoghq.com".into(),
         service: "platform".into(),
         tags: vec!["env:test".into(), "team:security".into()],
         intake_url: Some(url.into()),
-    }
+    })
 }
 
 fn splunk(url: &str) -> DestinationSettings {

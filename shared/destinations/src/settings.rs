@@ -12,7 +12,7 @@ use audit_domain::problem::FieldError;
 
 use crate::destination_type::DestinationType;
 use crate::url_policy::UrlPolicy;
-use crate::{splunk, webhook};
+use crate::{datadog, splunk, webhook};
 
 /// Where events go and how to reach it (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,34 +27,19 @@ pub enum DestinationSettings {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         role_arn: Option<String>,
     },
-    Datadog {
-        /// e.g. `datadoghq.com`, `datadoghq.eu`, `us5.datadoghq.com`.
-        site: String,
-        #[serde(default = "default_service")]
-        service: String,
-        #[serde(default)]
-        tags: Vec<String>,
-        /// Overrides `https://http-intake.logs.<site>` (proxies, tests).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        intake_url: Option<String>,
-    },
+    #[serde(deserialize_with = "map_only")]
+    Datadog(datadog::Settings),
     #[serde(deserialize_with = "map_only")]
     Splunk(splunk::Settings),
     #[serde(deserialize_with = "map_only")]
     Webhook(webhook::Settings),
 }
 
-fn default_service() -> String {
-    "audit-log".into()
-}
-
-const MAX_TAGS: usize = 20;
-
 impl DestinationSettings {
     pub fn kind(&self) -> &'static str {
         match self {
             DestinationSettings::S3 { .. } => "s3",
-            DestinationSettings::Datadog { .. } => "datadog",
+            DestinationSettings::Datadog(_) => datadog::Settings::TYPE,
             DestinationSettings::Splunk(_) => splunk::Settings::TYPE,
             DestinationSettings::Webhook(_) => webhook::Settings::TYPE,
         }
@@ -100,31 +85,9 @@ impl DestinationSettings {
                     err("settings.role_arn", "must be an IAM role ARN");
                 }
             }
-            DestinationSettings::Datadog {
-                site,
-                service,
-                tags,
-                intake_url,
-            } => {
-                if too_long(site) || !site.contains('.') || site.contains('/') {
-                    err(
-                        "settings.site",
-                        "must be a Datadog site such as datadoghq.com",
-                    );
-                }
-                if too_long(service) {
-                    err("settings.service", "must be 1 to 512 characters");
-                }
-                if tags.len() > MAX_TAGS || tags.iter().any(|t| too_long(t) || t.contains(',')) {
-                    err(
-                        "settings.tags",
-                        "must be at most 20 key:value tags without commas",
-                    );
-                }
-                if let Some(u) = intake_url {
-                    if let Err(reason) = urls.check(u) {
-                        err("settings.intake_url", &reason);
-                    }
+            DestinationSettings::Datadog(settings) => {
+                for e in settings.validate(urls) {
+                    err(&e.field, &e.reason);
                 }
             }
             DestinationSettings::Splunk(settings) => {

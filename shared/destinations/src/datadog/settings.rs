@@ -1,0 +1,124 @@
+//! What an admin sets on a Datadog destination: the site (or an intake URL
+//! that overrides it), the service and the tags.
+
+use serde::{Deserialize, Serialize};
+
+use audit_domain::problem::FieldError;
+
+use crate::settings::bad_text;
+use crate::url_policy::UrlPolicy;
+
+/// At most this many `ddtags`.
+pub const MAX_TAGS: usize = 20;
+
+/// A Datadog Logs intake; the API key lives in Secrets Manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// e.g. `datadoghq.com`, `datadoghq.eu`, `us5.datadoghq.com`.
+    pub site: String,
+    #[serde(default = "default_service")]
+    pub service: String,
+    /// `key:value` tags, sent as `ddtags`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Overrides `https://http-intake.logs.<site>` (proxies, tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intake_url: Option<String>,
+}
+
+fn default_service() -> String {
+    "audit-log".into()
+}
+
+/// Every problem with the settings, each naming its field.
+pub(super) fn validate(settings: &Settings, urls: UrlPolicy) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let site = &settings.site;
+    if bad_text(site) || !site.contains('.') || site.contains('/') {
+        errors.push(FieldError::new(
+            "settings.site",
+            "must be a Datadog site such as datadoghq.com",
+        ));
+    }
+    if bad_text(&settings.service) {
+        errors.push(FieldError::new(
+            "settings.service",
+            "must be 1 to 512 characters",
+        ));
+    }
+    let tags = &settings.tags;
+    if tags.len() > MAX_TAGS || tags.iter().any(|t| bad_text(t) || t.contains(',')) {
+        errors.push(FieldError::new(
+            "settings.tags",
+            "must be at most 20 key:value tags without commas",
+        ));
+    }
+    if let Some(u) = &settings.intake_url {
+        if let Err(reason) = urls.check(u) {
+            errors.push(FieldError::new("settings.intake_url", reason));
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRICT: UrlPolicy = UrlPolicy {
+        allow_private: false,
+    };
+
+    fn eu() -> Settings {
+        serde_json::from_value(serde_json::json!({"site": "datadoghq.eu"})).unwrap()
+    }
+
+    fn fields(settings: &Settings) -> Vec<String> {
+        validate(settings, STRICT)
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn service_defaults_to_the_audit_log_and_tags_to_none() {
+        let s = eu();
+        assert_eq!(s.service, "audit-log");
+        assert!(s.tags.is_empty() && s.intake_url.is_none());
+        assert!(fields(&s).is_empty());
+    }
+
+    #[test]
+    fn a_site_without_a_dot_or_with_a_path_is_refused() {
+        for site in ["datadoghq", "datadoghq.com/x", ""] {
+            let s = Settings {
+                site: site.into(),
+                ..eu()
+            };
+            assert_eq!(fields(&s), ["settings.site"], "{site}");
+        }
+    }
+
+    #[test]
+    fn more_than_twenty_tags_or_a_comma_in_one_is_refused() {
+        let many = Settings {
+            tags: (0..21).map(|i| format!("k:{i}")).collect(),
+            ..eu()
+        };
+        assert_eq!(fields(&many), ["settings.tags"]);
+        let comma = Settings {
+            tags: vec!["a:b,c:d".into()],
+            ..eu()
+        };
+        assert_eq!(fields(&comma), ["settings.tags"]);
+    }
+
+    #[test]
+    fn a_private_intake_url_is_refused_naming_settings_intake_url() {
+        let s = Settings {
+            intake_url: Some("https://10.0.0.5".into()),
+            ..eu()
+        };
+        assert_eq!(fields(&s), ["settings.intake_url"]);
+    }
+}

@@ -614,12 +614,12 @@ mod s3 {
     }
 
     fn s3(bucket: &str, prefix: &str) -> DestinationSettings {
-        DestinationSettings::S3 {
+        DestinationSettings::S3(audit_destinations::s3::Settings {
             bucket: bucket.into(),
             prefix: prefix.into(),
             region: Some("us-east-1".into()),
             role_arn: None,
-        }
+        })
     }
 
     async fn keys(client: &Client, bucket: &str) -> Vec<String> {

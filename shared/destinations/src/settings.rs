@@ -12,21 +12,14 @@ use audit_domain::problem::FieldError;
 
 use crate::destination_type::DestinationType;
 use crate::url_policy::UrlPolicy;
-use crate::{datadog, splunk, webhook};
+use crate::{datadog, s3, splunk, webhook};
 
 /// Where events go and how to reach it (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "settings", rename_all = "snake_case")]
 pub enum DestinationSettings {
-    S3 {
-        bucket: String,
-        #[serde(default)]
-        prefix: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        region: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        role_arn: Option<String>,
-    },
+    #[serde(deserialize_with = "map_only")]
+    S3(s3::Settings),
     #[serde(deserialize_with = "map_only")]
     Datadog(datadog::Settings),
     #[serde(deserialize_with = "map_only")]
@@ -35,78 +28,49 @@ pub enum DestinationSettings {
     Webhook(webhook::Settings),
 }
 
-impl DestinationSettings {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DestinationSettings::S3 { .. } => "s3",
-            DestinationSettings::Datadog(_) => datadog::Settings::TYPE,
-            DestinationSettings::Splunk(_) => splunk::Settings::TYPE,
-            DestinationSettings::Webhook(_) => webhook::Settings::TYPE,
+/// Runs `$body` with `$s` bound to whichever destination type's settings
+/// `$settings` holds (and `$wrap` to that variant's constructor, to build a
+/// `DestinationSettings` again). A new destination type adds its variant
+/// above and its name to the list here; every method below then covers it.
+macro_rules! each {
+    ($settings:expr, $s:ident => $body:expr) => {
+        each!($settings, ($s, _) => $body)
+    };
+    ($settings:expr, ($s:ident, $wrap:pat) => $body:expr) => {
+        each!(@arms $settings, $s, $wrap, $body, S3 Datadog Splunk Webhook)
+    };
+    (@arms $settings:expr, $s:ident, $wrap:pat, $body:expr, $($variant:ident)*) => {
+        match $settings {
+            $(DestinationSettings::$variant($s) => {
+                let $wrap = DestinationSettings::$variant;
+                $body
+            })*
         }
+    };
+}
+
+impl DestinationSettings {
+    /// The destination's `type`: `s3`, `datadog`, `splunk`, `webhook`.
+    pub fn kind(&self) -> &'static str {
+        fn kind<T: DestinationType>(_: &T) -> &'static str {
+            T::TYPE
+        }
+        each!(self, s => kind(s))
     }
 
     /// Every problem with the settings, each naming its field.
     pub fn validate(&self, urls: UrlPolicy) -> Vec<FieldError> {
-        let mut errors = Vec::new();
-        let mut err = |field: &str, reason: &str| errors.push(FieldError::new(field, reason));
-        let too_long = bad_text;
-        match self {
-            DestinationSettings::S3 {
-                bucket,
-                prefix,
-                region,
-                role_arn,
-            } => {
-                let bucket_ok = (3..=63).contains(&bucket.len())
-                    && bucket.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'
-                    });
-                if !bucket_ok {
-                    err(
-                        "settings.bucket",
-                        "must be an S3 bucket name (3-63 lower-case letters, digits, '.', '-')",
-                    );
-                }
-                if prefix.len() > MAX_SETTING_LEN
-                    || prefix.starts_with('/')
-                    || prefix.chars().any(char::is_control)
-                {
-                    err(
-                        "settings.prefix",
-                        "must be at most 512 characters and not start with '/'",
-                    );
-                }
-                if region.as_deref().is_some_and(too_long) {
-                    err("settings.region", "must be an AWS region such as us-east-1");
-                }
-                if role_arn.as_deref().is_some_and(|a| {
-                    !a.starts_with("arn:aws") || !a.contains(":role/") || too_long(a)
-                }) {
-                    err("settings.role_arn", "must be an IAM role ARN");
-                }
-            }
-            DestinationSettings::Datadog(settings) => {
-                for e in settings.validate(urls) {
-                    err(&e.field, &e.reason);
-                }
-            }
-            DestinationSettings::Splunk(settings) => {
-                for e in settings.validate(urls) {
-                    err(&e.field, &e.reason);
-                }
-            }
-            DestinationSettings::Webhook(settings) => {
-                for e in settings.validate(urls) {
-                    err(&e.field, &e.reason);
-                }
-            }
-        }
-        errors
+        each!(self, s => s.validate(urls))
+    }
+
+    /// The settings a test delivery uses (S3 keeps its test objects apart).
+    pub fn for_test(&self) -> Self {
+        each!(self, (s, wrap) => wrap(s.for_test()))
     }
 
     /// Datadog API key, HEC token, webhook signing secret; S3 uses IAM.
     pub fn needs_secret(&self) -> bool {
-        !matches!(self, DestinationSettings::S3 { .. })
+        !matches!(self, DestinationSettings::S3(_))
     }
 }
 

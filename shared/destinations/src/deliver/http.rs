@@ -58,7 +58,7 @@ impl Deliverer {
             DestinationSettings::Webhook(settings) => {
                 webhook::request(settings, &dest.id, job, secret, records)
             }
-            DestinationSettings::S3 { .. } => Err(Outcome::Permanent(
+            DestinationSettings::S3(_) => Err(Outcome::Permanent(
                 "an S3 destination is not delivered over HTTP".into(),
             )),
         };

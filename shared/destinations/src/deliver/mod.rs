@@ -7,10 +7,8 @@
 //! carry a secret, a header value or a request body.
 
 pub(crate) mod http;
-mod s3;
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::json;
@@ -21,7 +19,7 @@ use audit_domain::ids::{ActorId, EventId, IdError, OrgId, ResourceId};
 use audit_domain::time::Timestamp;
 
 use super::format::Record;
-use crate::{Destination, DestinationSettings};
+use crate::{s3, Destination, DestinationSettings};
 use audit_domain::export::job::{ExportJob, ExportWindow};
 use audit_domain::export::outcome::Outcome;
 
@@ -31,7 +29,7 @@ pub const USER_AGENT: &str = concat!("audit-log-export/", env!("CARGO_PKG_VERSIO
 pub const TEST_RESOURCE: &str = "audit-log-test";
 
 /// Connecting never gets more than this, even under a longer total timeout.
-const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How one job's delivery went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +43,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn failed(outcome: Outcome, requests: u32, events: usize) -> Self {
+    pub(crate) fn failed(outcome: Outcome, requests: u32, events: usize) -> Self {
         Delivery {
             outcome,
             requests,
@@ -65,11 +63,9 @@ pub struct Deliverer {
     http: OnceLock<Result<reqwest::Client, String>>,
     /// Whether destination hosts may resolve to private addresses.
     allow_private: bool,
-    sdk: aws_config::SdkConfig,
     timeout: Duration,
-    /// S3 clients per (region, role): an assumed role's credentials are
-    /// cached by its client, so jobs do not call STS every time.
-    s3_clients: Mutex<HashMap<s3::ClientKey, aws_sdk_s3::Client>>,
+    /// S3 clients, each built on first use.
+    s3: s3::send::Clients,
 }
 
 impl Deliverer {
@@ -77,9 +73,8 @@ impl Deliverer {
         Deliverer {
             http: OnceLock::new(),
             allow_private: crate::UrlPolicy::from_env().allow_private,
-            sdk: sdk.clone(),
             timeout,
-            s3_clients: Mutex::new(HashMap::new()),
+            s3: s3::send::Clients::new(sdk, timeout),
         }
     }
 
@@ -113,19 +108,9 @@ impl Deliverer {
         }
         let records = Record::encode_all(events, dest.spec.format);
         let delivery = match &dest.spec.settings {
-            DestinationSettings::S3 {
-                bucket,
-                prefix,
-                region,
-                role_arn,
-            } => {
-                let target = s3::Target {
-                    bucket,
-                    region: region.as_deref(),
-                    role_arn: role_arn.as_deref(),
-                };
-                let key = super::s3::object_key(prefix, &job.org_id, &job.window, job.part);
-                self.put_s3(target, &key, &records).await
+            DestinationSettings::S3(settings) => {
+                let key = s3::object_key(&settings.prefix, &job.org_id, &job.window, job.part);
+                self.s3.put_records(settings, &key, &records).await
             }
             _ => self.deliver_http(dest, secret, job, &records).await,
         };
@@ -157,16 +142,26 @@ impl Deliverer {
             to: now,
         };
         let mut dest = dest.clone();
-        if let DestinationSettings::S3 { prefix, .. } = &mut dest.spec.settings {
-            let base = prefix.trim_matches('/');
-            *prefix = if base.is_empty() {
-                "_test".to_owned()
-            } else {
-                format!("{base}/_test")
-            };
-        }
+        dest.spec.settings = dest.spec.settings.for_test();
         let job = ExportJob::new(dest.id.clone(), org.clone(), window, now);
         self.deliver(&dest, secret, &job, std::slice::from_ref(&event))
+            .await
+    }
+}
+
+impl Deliverer {
+    /// Writes one uncompressed object (an integrity digest file, the public
+    /// key) to an S3 destination's bucket, with `If-None-Match: *`: an object
+    /// already there counts as delivered and is never overwritten.
+    pub async fn put_s3_object(
+        &self,
+        settings: &s3::Settings,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Outcome {
+        self.s3
+            .put_new(settings, key, body, content_type, None)
             .await
     }
 }
@@ -246,7 +241,7 @@ fn redact(outcome: Outcome, secret: Option<&str>) -> Outcome {
 }
 
 /// At most `max` characters of a destination-supplied text, on one line.
-fn excerpt(text: &str, max: usize) -> String {
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
     let one_line: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use audit_domain::problem::FieldError;
 
+use crate::deliver::{Attempt, Deliverer, Delivery};
 use crate::destination_type::DestinationType;
+use crate::format::Record;
 use crate::url_policy::UrlPolicy;
 use crate::{datadog, s3, splunk, webhook};
 
@@ -66,6 +68,17 @@ impl DestinationSettings {
     /// The settings a test delivery uses (S3 keeps its test objects apart).
     pub fn for_test(&self) -> Self {
         each!(self, (s, wrap) => wrap(s.for_test()))
+    }
+
+    /// Sends one job's records to the destination (see
+    /// `DestinationType::deliver`).
+    pub(crate) async fn deliver(
+        &self,
+        deliverer: &Deliverer,
+        attempt: &Attempt<'_>,
+        records: &[Record],
+    ) -> Delivery {
+        each!(self, s => s.deliver(deliverer, attempt, records).await)
     }
 
     /// Datadog API key, HEC token, webhook signing secret; S3 uses IAM.

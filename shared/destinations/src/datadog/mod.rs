@@ -18,7 +18,9 @@ pub use settings::{Settings, MAX_TAGS};
 
 use audit_domain::problem::FieldError;
 
+use crate::deliver::{Attempt, Deliverer, Delivery};
 use crate::destination_type::DestinationType;
+use crate::format::Record;
 use crate::url_policy::UrlPolicy;
 
 impl DestinationType for Settings {
@@ -26,5 +28,14 @@ impl DestinationType for Settings {
 
     fn validate(&self, urls: UrlPolicy) -> Vec<FieldError> {
         settings::validate(self, urls)
+    }
+
+    async fn deliver(
+        &self,
+        deliverer: &Deliverer,
+        attempt: &Attempt<'_>,
+        records: &[Record],
+    ) -> Delivery {
+        deliverer.post(request(self, attempt.secret, records)).await
     }
 }

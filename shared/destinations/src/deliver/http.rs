@@ -1,6 +1,8 @@
-//! Datadog, Splunk HEC and webhooks: encode into request bodies with the
-//! destination's encoder, POST them in order with its headers, and classify
-//! each answer with its own rules until one is not delivered.
+//! The HTTP send loop Datadog, Splunk HEC and webhooks share: each builds a
+//! `Request` (URL, headers per body, how to count and classify) and its
+//! bodies in its own `request.rs`; this POSTs them in order until one is not
+//! delivered, and words every reason the same way (the destination, the
+//! status or the transport error, what an admin can check).
 
 use std::error::Error as _;
 use std::io;
@@ -8,12 +10,6 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 
-use crate::datadog;
-use crate::format::Record;
-use crate::splunk;
-use crate::webhook;
-use crate::{Destination, DestinationSettings};
-use audit_domain::export::job::ExportJob;
 use audit_domain::export::outcome::Outcome;
 
 use super::{excerpt, Deliverer, Delivery};
@@ -41,26 +37,12 @@ pub(crate) struct Request<'a> {
 }
 
 impl Deliverer {
-    pub(super) async fn deliver_http(
-        &self,
-        dest: &Destination,
-        secret: Option<&str>,
-        job: &ExportJob,
-        records: &[Record],
-    ) -> Delivery {
+    /// Sends a destination's prepared request bodies, or reports why it
+    /// could not prepare them.
+    pub(crate) async fn post(&self, prepared: Prepared<'_>) -> Delivery {
         let client = match self.http_client() {
             Ok(client) => client,
             Err(outcome) => return Delivery::failed(outcome, 0, 0),
-        };
-        let prepared = match &dest.spec.settings {
-            DestinationSettings::Datadog(settings) => datadog::request(settings, secret, records),
-            DestinationSettings::Splunk(settings) => splunk::request(settings, secret, records),
-            DestinationSettings::Webhook(settings) => {
-                webhook::request(settings, &dest.id, job, secret, records)
-            }
-            DestinationSettings::S3(_) => Err(Outcome::Permanent(
-                "an S3 destination is not delivered over HTTP".into(),
-            )),
         };
         match prepared {
             Ok((request, bodies)) => self.send_all(client, &request, bodies).await,
@@ -225,6 +207,7 @@ fn transport_reason(target: &str, err: &reqwest::Error, timeout: Duration) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{datadog, splunk, webhook};
     use audit_domain::export::outcome::classify_http;
 
     fn request(target: &'static str, credential: &'static str) -> Request<'static> {

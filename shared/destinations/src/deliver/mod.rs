@@ -1,12 +1,14 @@
-//! Delivery: the I/O that sends one job's encoded events to a destination.
-//! `Deliverer` holds the shared HTTP client and the AWS configuration; each
-//! destination type has the same three steps (encode with the pure encoder,
-//! send request by request in order, classify the answer), in `http` for
-//! Datadog, Splunk HEC and webhooks and in `s3` for S3. Outcome reasons are
-//! shown to admins, so they name the destination and the cause and never
-//! carry a secret, a header value or a request body.
+//! Delivery: the I/O that sends one job's events to a destination.
+//! `Deliverer` holds what deliveries share (the HTTP client, S3 clients,
+//! each built on first use), encodes the events in the destination's
+//! format and hands them to its type (`DestinationType::deliver`: encode
+//! within its limits, send in order, classify each answer); `http` is the
+//! send loop the HTTP types share, `resolver` the public-only DNS resolver.
+//! Outcome reasons are shown to admins, so they name the destination and the
+//! cause and never carry a secret, a header value or a request body.
 
 pub(crate) mod http;
+mod resolver;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -19,7 +21,7 @@ use audit_domain::ids::{ActorId, EventId, IdError, OrgId, ResourceId};
 use audit_domain::time::Timestamp;
 
 use super::format::Record;
-use crate::{s3, Destination, DestinationSettings};
+use crate::{s3, Destination};
 use audit_domain::export::job::{ExportJob, ExportWindow};
 use audit_domain::export::outcome::Outcome;
 
@@ -30,6 +32,15 @@ pub const TEST_RESOURCE: &str = "audit-log-test";
 
 /// Connecting never gets more than this, even under a longer total timeout.
 pub(crate) const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One job's delivery as a destination type sees it: which destination,
+/// which window and part, and its secret (Datadog API key, HEC token,
+/// webhook signing secret; S3 has none).
+pub struct Attempt<'a> {
+    pub destination_id: &'a str,
+    pub job: &'a ExportJob,
+    pub secret: Option<&'a str>,
+}
 
 /// How one job's delivery went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +89,11 @@ impl Deliverer {
         }
     }
 
+    /// The S3 clients, each built by the first delivery that needs it.
+    pub(crate) fn s3(&self) -> &s3::send::Clients {
+        &self.s3
+    }
+
     /// The HTTP client, built by the first delivery that needs it.
     fn http_client(&self) -> Result<&reqwest::Client, Outcome> {
         self.http
@@ -107,13 +123,12 @@ impl Deliverer {
             };
         }
         let records = Record::encode_all(events, dest.spec.format);
-        let delivery = match &dest.spec.settings {
-            DestinationSettings::S3(settings) => {
-                let key = s3::object_key(&settings.prefix, &job.org_id, &job.window, job.part);
-                self.s3.put_records(settings, &key, &records).await
-            }
-            _ => self.deliver_http(dest, secret, job, &records).await,
+        let attempt = Attempt {
+            destination_id: &dest.id,
+            job,
+            secret,
         };
+        let delivery = dest.spec.settings.deliver(self, &attempt, &records).await;
         Delivery {
             outcome: redact(delivery.outcome, secret),
             ..delivery
@@ -177,7 +192,9 @@ fn http_client(timeout: Duration, allow_private: bool) -> Result<reqwest::Client
         // Destination hosts must resolve to public addresses: a name that
         // points into the VPC or at the metadata service is refused at
         // connect time, whatever it resolved to when it was configured.
-        .dns_resolver(std::sync::Arc::new(PublicOnlyResolver { allow_private }))
+        .dns_resolver(std::sync::Arc::new(resolver::PublicOnlyResolver {
+            allow_private,
+        }))
         .build()
         .map_err(|e| format!("the export HTTP client could not start: {e}"));
     if let Err(reason) = &client {
@@ -311,69 +328,5 @@ mod tests {
     fn excerpt_is_one_bounded_line() {
         assert_eq!(excerpt(" busy\nnow ", 20), "busy now");
         assert_eq!(excerpt("abcdef", 3), "abc…");
-    }
-}
-
-/// Resolves destination hosts with the system resolver and keeps only public
-/// addresses (unless the local-development setting allows private ones).
-struct PublicOnlyResolver {
-    allow_private: bool,
-}
-
-impl reqwest::dns::Resolve for PublicOnlyResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_private = self.allow_private;
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let found: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let kept = public_only(found, allow_private);
-            if kept.is_empty() {
-                return Err(format!("{host} resolves to no public address").into());
-            }
-            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-fn public_only(found: Vec<std::net::SocketAddr>, allow_private: bool) -> Vec<std::net::SocketAddr> {
-    found
-        .into_iter()
-        .filter(|a| allow_private || crate::url_policy::is_public(a.ip()))
-        .collect()
-}
-
-#[cfg(test)]
-mod resolver_tests {
-    use super::*;
-
-    #[test]
-    fn names_resolving_to_private_addresses_are_refused() {
-        let addrs: Vec<std::net::SocketAddr> = [
-            "127.0.0.1:0",
-            "169.254.169.254:0",
-            "10.1.2.3:0",
-            "93.184.216.34:0",
-        ]
-        .iter()
-        .map(|a| a.parse().unwrap())
-        .collect();
-        assert_eq!(public_only(addrs.clone(), false), vec![addrs[3]]);
-        assert_eq!(public_only(addrs.clone(), true), addrs);
-    }
-
-    #[tokio::test]
-    async fn localhost_by_name_is_refused_without_the_local_setting() {
-        use reqwest::dns::Resolve;
-        let strict = PublicOnlyResolver {
-            allow_private: false,
-        };
-        let name: reqwest::dns::Name = "localhost".parse().unwrap();
-        assert!(strict.resolve(name).await.is_err());
-        let local = PublicOnlyResolver {
-            allow_private: true,
-        };
-        let name: reqwest::dns::Name = "localhost".parse().unwrap();
-        assert!(local.resolve(name).await.is_ok());
     }
 }

@@ -17,7 +17,9 @@ pub use settings::Settings;
 
 use audit_domain::problem::FieldError;
 
+use crate::deliver::{Attempt, Deliverer, Delivery};
 use crate::destination_type::DestinationType;
+use crate::format::Record;
 use crate::url_policy::UrlPolicy;
 
 impl DestinationType for Settings {
@@ -25,6 +27,17 @@ impl DestinationType for Settings {
 
     fn validate(&self, urls: UrlPolicy) -> Vec<FieldError> {
         settings::validate(self, urls)
+    }
+
+    async fn deliver(
+        &self,
+        deliverer: &Deliverer,
+        attempt: &Attempt<'_>,
+        records: &[Record],
+    ) -> Delivery {
+        let job = attempt.job;
+        let key = object_key(&self.prefix, &job.org_id, &job.window, job.part);
+        deliverer.s3().put_records(self, &key, records).await
     }
 
     /// Under `<prefix>/_test/`, apart from exported windows.

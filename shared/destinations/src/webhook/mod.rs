@@ -22,7 +22,9 @@ pub use sign::{generate_secret, headers, message_id, sign, verify, SignError, SE
 
 use audit_domain::problem::FieldError;
 
+use crate::deliver::{Attempt, Deliverer, Delivery};
 use crate::destination_type::DestinationType;
+use crate::format::Record;
 use crate::url_policy::UrlPolicy;
 
 impl DestinationType for Settings {
@@ -30,5 +32,21 @@ impl DestinationType for Settings {
 
     fn validate(&self, urls: UrlPolicy) -> Vec<FieldError> {
         settings::validate(self, urls)
+    }
+
+    async fn deliver(
+        &self,
+        deliverer: &Deliverer,
+        attempt: &Attempt<'_>,
+        records: &[Record],
+    ) -> Delivery {
+        let prepared = request(
+            self,
+            attempt.destination_id,
+            attempt.job,
+            attempt.secret,
+            records,
+        );
+        deliverer.post(prepared).await
     }
 }

@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use audit_domain::problem::FieldError;
+
 /// Whether destination URLs may be plain http or point at private
 /// addresses: only for local development and tests
 /// (`AUDIT_ALLOW_PRIVATE_DESTINATIONS=true`).
@@ -50,6 +52,17 @@ impl UrlPolicy {
             }
         }
         Ok(())
+    }
+
+    /// The URL a destination sends to, built by its settings' `endpoint`
+    /// from `base` (what the admin set in `field`, or what is derived from
+    /// it), checked: the base, so a refusal is about the admin's own text,
+    /// and the URL as it will be requested.
+    pub fn endpoint(&self, field: &str, base: &str, url: String) -> Result<String, FieldError> {
+        let refused = |reason: String| FieldError::new(field, reason);
+        self.check(base).map_err(refused)?;
+        self.check(&url).map_err(refused)?;
+        Ok(url)
     }
 }
 
@@ -108,5 +121,20 @@ mod tests {
         assert!(STRICT.check("https://hooks.example.com/audit").is_ok());
         assert!(LOCAL.check("http://127.0.0.1:9999/x").is_ok());
         assert!(LOCAL.check("ftp://127.0.0.1/x").is_err());
+    }
+
+    #[test]
+    fn an_endpoint_is_refused_naming_the_field_it_came_from() {
+        let url = "https://10.0.0.5/x/api".to_string();
+        let e = STRICT
+            .endpoint("settings.intake_url", "https://10.0.0.5/x", url)
+            .unwrap_err();
+        assert_eq!(e.field, "settings.intake_url");
+        assert_eq!(e.reason, "must point at a public address");
+        let url = "https://h.example.com/api".to_string();
+        assert_eq!(
+            STRICT.endpoint("settings.url", "https://h.example.com", url.clone()),
+            Ok(url)
+        );
     }
 }

@@ -30,6 +30,23 @@ fn default_service() -> String {
     "audit-log".into()
 }
 
+impl Settings {
+    /// The logs intake, `<intake_url or https://http-intake.logs.<site>>
+    /// /api/v2/logs`: built here only, and always through the URL policy,
+    /// the site-derived URL included; a refusal names the field it came from.
+    pub fn endpoint(&self, urls: UrlPolicy) -> Result<String, FieldError> {
+        let (field, base) = match &self.intake_url {
+            Some(url) => ("settings.intake_url", url.clone()),
+            None => (
+                "settings.site",
+                format!("https://http-intake.logs.{}", self.site),
+            ),
+        };
+        let url = format!("{}/api/v2/logs", base.trim_end_matches('/'));
+        urls.endpoint(field, &base, url)
+    }
+}
+
 /// Every problem with the settings, each naming its field.
 pub(super) fn validate(settings: &Settings, urls: UrlPolicy) -> Vec<FieldError> {
     let mut errors = Vec::new();
@@ -53,9 +70,12 @@ pub(super) fn validate(settings: &Settings, urls: UrlPolicy) -> Vec<FieldError> 
             "must be at most 20 key:value tags without commas",
         ));
     }
-    if let Some(u) = &settings.intake_url {
-        if let Err(reason) = urls.check(u) {
-            errors.push(FieldError::new("settings.intake_url", reason));
+    // The URL derived from a site is checked where it is built, before
+    // anything is sent; refusing here sites the API has always accepted
+    // (openapi.yaml's site pattern) is for the issue that hardens the policy.
+    if settings.intake_url.is_some() {
+        if let Err(e) = settings.endpoint(urls) {
+            errors.push(e);
         }
     }
     errors
@@ -111,6 +131,38 @@ mod tests {
             ..eu()
         };
         assert_eq!(fields(&comma), ["settings.tags"]);
+    }
+
+    #[test]
+    fn the_endpoint_is_the_sites_intake_unless_an_intake_url_overrides_it() {
+        assert_eq!(
+            eu().endpoint(STRICT),
+            Ok("https://http-intake.logs.datadoghq.eu/api/v2/logs".to_string())
+        );
+        let proxied = Settings {
+            intake_url: Some("https://dd-proxy.example.com/".into()),
+            ..eu()
+        };
+        assert_eq!(
+            proxied.endpoint(STRICT),
+            Ok("https://dd-proxy.example.com/api/v2/logs".to_string())
+        );
+    }
+
+    #[test]
+    fn a_site_that_smuggles_in_another_host_is_refused_where_the_url_is_built() {
+        for site in [
+            "datadoghq.com@127.0.0.1",
+            "x@169.254.169.254",
+            "corp.internal",
+        ] {
+            let s = Settings {
+                site: site.into(),
+                ..eu()
+            };
+            let e = s.endpoint(STRICT).unwrap_err();
+            assert_eq!(e.field, "settings.site", "{site}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 
 use audit_domain::export::outcome::Outcome;
+use audit_domain::problem::FieldError;
 
 use super::{excerpt, Deliverer, Delivery};
 
@@ -107,6 +108,15 @@ impl Deliverer {
 
 /// A destination's request and its bodies, or why nothing can be sent.
 pub(crate) type Prepared<'a> = Result<(Request<'a>, Vec<Vec<u8>>), Outcome>;
+
+/// Why nothing was sent to a URL the policy refuses (it names the field,
+/// never quotes the URL).
+pub(crate) fn not_sent(refused: FieldError) -> Outcome {
+    Outcome::Permanent(format!(
+        "nothing was sent: {} {}",
+        refused.field, refused.reason
+    ))
+}
 
 pub(crate) fn require<'s>(secret: Option<&'s str>, what: &str) -> Result<&'s str, Outcome> {
     secret

@@ -21,7 +21,7 @@ use audit_domain::ids::{ActorId, EventId, IdError, OrgId, ResourceId};
 use audit_domain::time::Timestamp;
 
 use super::format::Record;
-use crate::{s3, Destination};
+use crate::{s3, Destination, UrlPolicy};
 use audit_domain::export::job::{ExportJob, ExportWindow};
 use audit_domain::export::outcome::Outcome;
 
@@ -72,21 +72,29 @@ pub struct Deliverer {
     /// headers to another host). `Err` only if the TLS backend could not
     /// start, which every HTTP delivery then reports.
     http: OnceLock<Result<reqwest::Client, String>>,
-    /// Whether destination hosts may resolve to private addresses.
-    allow_private: bool,
+    /// What every destination URL must pass, and whether hosts may resolve
+    /// to private addresses.
+    urls: UrlPolicy,
     timeout: Duration,
     /// S3 clients, each built on first use.
     s3: s3::send::Clients,
 }
 
 impl Deliverer {
-    pub fn new(sdk: &aws_config::SdkConfig, timeout: Duration) -> Self {
+    /// `urls` is the process's URL policy (`UrlPolicy::from_env()`), the
+    /// same the API validates destinations with.
+    pub fn new(sdk: &aws_config::SdkConfig, timeout: Duration, urls: UrlPolicy) -> Self {
         Deliverer {
             http: OnceLock::new(),
-            allow_private: crate::UrlPolicy::from_env().allow_private,
+            urls,
             timeout,
             s3: s3::send::Clients::new(sdk, timeout),
         }
+    }
+
+    /// The URL policy every endpoint is built through.
+    pub(crate) fn urls(&self) -> UrlPolicy {
+        self.urls
     }
 
     /// The S3 clients, each built by the first delivery that needs it.
@@ -97,7 +105,7 @@ impl Deliverer {
     /// The HTTP client, built by the first delivery that needs it.
     fn http_client(&self) -> Result<&reqwest::Client, Outcome> {
         self.http
-            .get_or_init(|| http_client(self.timeout, self.allow_private))
+            .get_or_init(|| http_client(self.timeout, self.urls.allow_private))
             .as_ref()
             .map_err(|reason| Outcome::Transient(reason.clone()))
     }
@@ -318,6 +326,7 @@ mod tests {
         let d = Deliverer::new(
             &aws_config::SdkConfig::builder().build(),
             Duration::from_secs(1),
+            UrlPolicy::from_env(),
         );
         assert!(d.http.get().is_none());
         assert!(d.http_client().is_ok());

@@ -37,6 +37,8 @@ impl DestinationType for Settings {
         attempt: &Attempt<'_>,
         records: &[Record],
     ) -> Delivery {
-        deliverer.post(request(self, attempt.secret, records)).await
+        deliverer
+            .post(request(self, deliverer.urls(), attempt.secret, records))
+            .await
     }
 }

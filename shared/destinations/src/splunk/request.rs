@@ -4,18 +4,21 @@
 use reqwest::header::AUTHORIZATION;
 
 use super::{classify, encode, Settings};
-use crate::deliver::http::{json_headers, require, sensitive, Prepared, Request};
+use crate::deliver::http::{json_headers, not_sent, require, sensitive, Prepared, Request};
 use crate::format::Record;
+use crate::url_policy::UrlPolicy;
 
 /// How reasons name this destination.
 pub(crate) const TARGET: &str = "Splunk HEC";
 
 pub(crate) fn request<'a>(
     settings: &Settings,
+    urls: UrlPolicy,
     secret: Option<&str>,
     records: &[Record],
 ) -> Prepared<'a> {
     let token = require(secret, "HEC token")?;
+    let url = settings.endpoint(urls).map_err(not_sent)?;
     let mut headers = json_headers();
     headers.insert(
         AUTHORIZATION,
@@ -23,10 +26,7 @@ pub(crate) fn request<'a>(
     );
     let request = Request {
         target: TARGET,
-        url: format!(
-            "{}/services/collector/event",
-            settings.url.trim_end_matches('/')
-        ),
+        url,
         credential: "check the HEC token",
         headers: Box::new(move |_, _| Ok(headers.clone())),
         classify,

@@ -30,11 +30,23 @@ fn default_sourcetype() -> String {
     "audit_log:event".into()
 }
 
+impl Settings {
+    /// The collector's event endpoint, `<url>/services/collector/event`:
+    /// built here only, and always through the URL policy.
+    pub fn endpoint(&self, urls: UrlPolicy) -> Result<String, FieldError> {
+        let url = format!(
+            "{}/services/collector/event",
+            self.url.trim_end_matches('/')
+        );
+        urls.endpoint("settings.url", &self.url, url)
+    }
+}
+
 /// Every problem with the settings, each naming its field.
 pub(super) fn validate(settings: &Settings, urls: UrlPolicy) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    if let Err(reason) = urls.check(&settings.url) {
-        errors.push(FieldError::new("settings.url", reason));
+    if let Err(e) = settings.endpoint(urls) {
+        errors.push(e);
     }
     if settings.index.as_deref().is_some_and(bad_text) {
         errors.push(FieldError::new(
@@ -73,6 +85,18 @@ mod tests {
         );
         assert_eq!(s.index, None);
         assert_eq!(validate(&s, STRICT), []);
+    }
+
+    #[test]
+    fn the_endpoint_is_the_event_collector_under_the_base_url() {
+        let s = Settings {
+            url: "https://splunk.example.com:8088/".into(),
+            ..hec()
+        };
+        assert_eq!(
+            s.endpoint(STRICT),
+            Ok("https://splunk.example.com:8088/services/collector/event".to_string())
+        );
     }
 
     #[test]

@@ -42,6 +42,7 @@ impl DestinationType for Settings {
     ) -> Delivery {
         let prepared = request(
             self,
+            deliverer.urls(),
             attempt.destination_id,
             attempt.job,
             attempt.secret,

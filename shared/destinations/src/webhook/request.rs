@@ -10,20 +10,23 @@ use audit_domain::export::outcome::Outcome;
 use audit_domain::time::Timestamp;
 
 use super::{classify, encode, sign, Settings};
-use crate::deliver::http::{json_headers, require, Prepared, Request};
+use crate::deliver::http::{json_headers, not_sent, require, Prepared, Request};
 use crate::format::Record;
+use crate::url_policy::UrlPolicy;
 
 /// How reasons name this destination.
 pub(crate) const TARGET: &str = "the webhook";
 
 pub(crate) fn request<'a>(
     settings: &Settings,
+    urls: UrlPolicy,
     destination_id: &'a str,
     job: &'a ExportJob,
     secret: Option<&'a str>,
     records: &[Record],
 ) -> Prepared<'a> {
     let secret = require(secret, "webhook signing secret")?;
+    let url = settings.endpoint(urls).map_err(not_sent)?;
     // A bad secret is found before anything is sent.
     sign::sign(secret, "msg_check", 0, b"").map_err(|e| Outcome::Permanent(e.to_string()))?;
     // The ids of part 0 are `message_id(destination, window, n)`; later parts
@@ -48,7 +51,7 @@ pub(crate) fn request<'a>(
     };
     let request = Request {
         target: TARGET,
-        url: settings.url.clone(),
+        url,
         credential: "check that the receiver uses this destination's signing secret",
         headers: Box::new(headers),
         classify: |status, _| classify(status),

@@ -12,12 +12,17 @@ pub struct Settings {
     pub url: String,
 }
 
+impl Settings {
+    /// The URL each body is POSTed to: built here only, and always through
+    /// the URL policy.
+    pub fn endpoint(&self, urls: UrlPolicy) -> Result<String, FieldError> {
+        urls.endpoint("settings.url", &self.url, self.url.clone())
+    }
+}
+
 /// Every problem with the settings, each naming its field.
 pub(super) fn validate(settings: &Settings, urls: UrlPolicy) -> Vec<FieldError> {
-    match urls.check(&settings.url) {
-        Ok(()) => Vec::new(),
-        Err(reason) => vec![FieldError::new("settings.url", reason)],
-    }
+    settings.endpoint(urls).err().into_iter().collect()
 }
 
 #[cfg(test)]
@@ -34,6 +39,17 @@ mod tests {
             url: "https://hooks.example.com/audit".into(),
         };
         assert_eq!(validate(&s, STRICT), []);
+    }
+
+    #[test]
+    fn the_endpoint_is_the_url_as_set() {
+        let s = Settings {
+            url: "https://hooks.example.com/audit/".into(),
+        };
+        assert_eq!(
+            s.endpoint(STRICT),
+            Ok("https://hooks.example.com/audit/".to_string())
+        );
     }
 
     #[test]

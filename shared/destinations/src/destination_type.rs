@@ -8,12 +8,16 @@ use audit_domain::problem::FieldError;
 
 use crate::deliver::{Attempt, Deliverer, Delivery};
 use crate::format::Record;
+use crate::secret::SecretRule;
 use crate::url_policy::UrlPolicy;
 
 /// A kind of place an org's log is streamed to, as its settings.
 pub trait DestinationType: Sized + Clone + Sync {
     /// Its `type` in the API and the control table, in log lines and metrics.
     const TYPE: &'static str;
+
+    /// What it takes as its secret, and how a submitted one is checked.
+    const SECRET: SecretRule;
 
     /// Every problem with these settings, each naming its field
     /// (`settings.url`); empty when they are fine.

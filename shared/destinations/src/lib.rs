@@ -11,6 +11,7 @@ pub mod destination_type;
 pub mod format;
 pub mod ocsf;
 pub mod s3;
+pub mod secret;
 pub mod settings;
 pub mod spec;
 pub mod splunk;
@@ -19,6 +20,7 @@ pub mod webhook;
 
 pub use destination_type::DestinationType;
 pub use format::{encode_record, Format, Record};
+pub use secret::SecretRule;
 pub use settings::DestinationSettings;
 pub use spec::DestinationSpec;
 pub use url_policy::{is_public, UrlPolicy};

@@ -13,6 +13,7 @@ use audit_domain::problem::FieldError;
 use crate::deliver::{Attempt, Deliverer, Delivery};
 use crate::destination_type::DestinationType;
 use crate::format::Record;
+use crate::secret::SecretRule;
 use crate::url_policy::UrlPolicy;
 use crate::{datadog, s3, splunk, webhook};
 
@@ -81,9 +82,17 @@ impl DestinationSettings {
         each!(self, s => s.deliver(deliverer, attempt, records).await)
     }
 
+    /// What the destination takes as its secret, and how one is checked.
+    pub fn secret_rule(&self) -> SecretRule {
+        fn rule<T: DestinationType>(_: &T) -> SecretRule {
+            T::SECRET
+        }
+        each!(self, s => rule(s))
+    }
+
     /// Datadog API key, HEC token, webhook signing secret; S3 uses IAM.
     pub fn needs_secret(&self) -> bool {
-        !matches!(self, DestinationSettings::S3(_))
+        self.secret_rule().is_required()
     }
 }
 

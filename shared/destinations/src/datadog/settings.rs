@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use audit_domain::problem::FieldError;
 
+use crate::secret::{check_token, SecretRule};
 use crate::settings::bad_text;
 use crate::url_policy::UrlPolicy;
 
@@ -80,6 +81,12 @@ pub(super) fn validate(settings: &Settings, urls: UrlPolicy) -> Vec<FieldError> 
     }
     errors
 }
+
+/// The Datadog API key, the `DD-API-KEY` header.
+pub(super) const SECRET: SecretRule = SecretRule::Required {
+    what: "a Datadog API key",
+    check: check_token,
+};
 
 #[cfg(test)]
 mod tests {
@@ -172,5 +179,15 @@ mod tests {
             ..eu()
         };
         assert_eq!(fields(&s), ["settings.intake_url"]);
+    }
+
+    #[test]
+    fn the_api_key_is_required_and_checked_as_a_token() {
+        assert_eq!(
+            SECRET.missing().map(|e| e.reason),
+            Some("is required: a Datadog API key".to_string())
+        );
+        assert!(SECRET.check("0f6b2a1c-93d4-4e7a-b5c8-1d2e3f405162").is_ok());
+        assert!(SECRET.check("short").is_err());
     }
 }

@@ -20,10 +20,12 @@ use audit_domain::problem::FieldError;
 use crate::deliver::{Attempt, Deliverer, Delivery};
 use crate::destination_type::DestinationType;
 use crate::format::Record;
+use crate::secret::SecretRule;
 use crate::url_policy::UrlPolicy;
 
 impl DestinationType for Settings {
     const TYPE: &'static str = "s3";
+    const SECRET: SecretRule = settings::SECRET;
 
     fn validate(&self, urls: UrlPolicy) -> Vec<FieldError> {
         settings::validate(self, urls)

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use audit_domain::problem::FieldError;
 
+use crate::secret::SecretRule;
 use crate::settings::{bad_text, MAX_SETTING_LEN};
 use crate::url_policy::UrlPolicy;
 
@@ -80,6 +81,11 @@ pub(super) fn for_test(settings: &Settings) -> Settings {
     }
 }
 
+/// No secret: the export role reaches the bucket with IAM.
+pub(super) const SECRET: SecretRule = SecretRule::None {
+    refusal: "must not be given: s3 destinations are reached with IAM (role_arn), not a secret",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +103,12 @@ mod tests {
             .into_iter()
             .map(|e| e.field)
             .collect()
+    }
+
+    #[test]
+    fn s3_refuses_a_secret() {
+        assert!(!SECRET.is_required());
+        assert_eq!(SECRET.check("abc").unwrap_err().field, "secret");
     }
 
     #[test]

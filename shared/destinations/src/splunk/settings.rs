@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use audit_domain::problem::FieldError;
 
+use crate::secret::{check_token, SecretRule};
 use crate::settings::bad_text;
 use crate::url_policy::UrlPolicy;
 
@@ -63,6 +64,12 @@ pub(super) fn validate(settings: &Settings, urls: UrlPolicy) -> Vec<FieldError> 
     errors
 }
 
+/// The HEC token, sent as `Authorization: Splunk <token>`.
+pub(super) const SECRET: SecretRule = SecretRule::Required {
+    what: "a Splunk HEC token",
+    check: check_token,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +125,15 @@ mod tests {
         };
         let fields: Vec<_> = validate(&s, STRICT).into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["settings.index", "settings.source"]);
+    }
+
+    #[test]
+    fn the_hec_token_is_required_and_checked_as_a_token() {
+        assert_eq!(
+            SECRET.missing().map(|e| e.reason),
+            Some("is required: a Splunk HEC token".to_string())
+        );
+        assert!(SECRET.check("0f6b2a1c-93d4-4e7a-b5c8-1d2e3f405162").is_ok());
+        assert!(SECRET.check("short").is_err());
     }
 }

@@ -1,8 +1,18 @@
-//! Export to an organization's SIEM: what an admin sets on a destination,
-//! the record formats (native JSON, OCSF), one encoder per destination
-//! (Splunk HEC, Datadog, S3, webhook) that packs records into request bodies
-//! within the destination's limits, how each destination's answer is
-//! classified, and the delivery I/O (`deliver`).
+//! Export to an organization's SIEM.
+//!
+//! One module per destination type, each with the same parts: `s3`,
+//! `datadog`, `splunk`, `webhook`, each a folder with `settings.rs` (its one
+//! `Settings` type, validation, endpoint URL and secret rule), `encode.rs`
+//! (records into bodies within its limits), `request.rs` (HTTP: URL and
+//! headers; S3 has `send.rs`) and `classify.rs` (its answers), tied together
+//! by its `impl DestinationType` in `mod.rs`. `DestinationSettings` wraps
+//! each type's `Settings` and dispatches to it.
+//!
+//! Shared by all: `spec` (what an admin sets: name, settings, format,
+//! filter), `url_policy`, `secret` (the shape of a secret rule), `format`
+//! and `ocsf` (record formats), `batch` (packing under count and byte
+//! limits), and `deliver` (the `Deliverer`, the HTTP send loop and its
+//! reasons, the public-only resolver, secret redaction).
 
 pub mod batch;
 pub mod datadog;

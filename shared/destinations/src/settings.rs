@@ -34,7 +34,8 @@ pub enum DestinationSettings {
 /// Runs `$body` with `$s` bound to whichever destination type's settings
 /// `$settings` holds (and `$wrap` to that variant's constructor, to build a
 /// `DestinationSettings` again). A new destination type adds its variant
-/// above and its name to the list here; every method below then covers it.
+/// above and its name to the list here (the match is exhaustive, so the
+/// compiler says if it is missing); every method below then covers it.
 macro_rules! each {
     ($settings:expr, $s:ident => $body:expr) => {
         each!($settings, ($s, _) => $body)
@@ -67,7 +68,7 @@ impl DestinationSettings {
     }
 
     /// The settings a test delivery uses (S3 keeps its test objects apart).
-    pub fn for_test(&self) -> Self {
+    pub(crate) fn for_test(&self) -> Self {
         each!(self, (s, wrap) => wrap(s.for_test()))
     }
 

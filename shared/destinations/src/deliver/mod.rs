@@ -170,9 +170,7 @@ impl Deliverer {
         self.deliver(&dest, secret, &job, std::slice::from_ref(&event))
             .await
     }
-}
 
-impl Deliverer {
     /// Writes one uncompressed object (an integrity digest file, the public
     /// key) to an S3 destination's bucket, with `If-None-Match: *`: an object
     /// already there counts as delivered and is never overwritten.

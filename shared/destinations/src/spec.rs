@@ -35,15 +35,14 @@ impl DestinationSpec {
         let spec: DestinationSpec = serde_json::from_value(body)
             .map_err(|e| vec![FieldError::new(serde_field(&e.to_string()), e.to_string())])?;
         let mut errors = Vec::new();
-        let mut err = |field: &str, reason: &str| errors.push(FieldError::new(field, reason));
         if spec.name.trim().is_empty()
             || spec.name.chars().count() > MAX_NAME_LEN
             || spec.name.chars().any(char::is_control)
         {
-            err(
+            errors.push(FieldError::new(
                 "name",
                 "must be 1 to 256 characters without control characters",
-            );
+            ));
         }
         errors.extend(spec.settings.validate(urls));
         if errors.is_empty() {

@@ -61,7 +61,7 @@ pub fn apps(
             cursors: CursorCodec::new(cursor_secret.to_vec()),
             secrets: SecretStore::from_env(config),
             urls,
-            deliverer: Deliverer::new(config, std::time::Duration::from_secs(10)),
+            deliverer: Deliverer::new(config, std::time::Duration::from_secs(10), urls),
             export_queue,
         }),
     })
@@ -84,7 +84,11 @@ pub async fn export_app(store: Store) -> Result<export::ExportApp, String> {
             .await
             .map_err(|e| format!("export queue: {e} (run `auditctl init`)"))?,
         secrets: audit_aws::secrets::SecretStore::from_env(&config),
-        deliverer: Deliverer::new(&config, std::time::Duration::from_secs(10)),
+        deliverer: Deliverer::new(
+            &config,
+            std::time::Duration::from_secs(10),
+            UrlPolicy::from_env(),
+        ),
         config: export::ExportConfig::from_env(),
     })
 }

@@ -106,7 +106,14 @@ impl Stack {
             store: self.store.clone(),
             queue,
             secrets: SecretStore::from_env(&sdk),
-            deliverer: audit_destinations::deliver::Deliverer::new(&sdk, Duration::from_secs(5)),
+            // The test receivers listen on loopback.
+            deliverer: audit_destinations::deliver::Deliverer::new(
+                &sdk,
+                Duration::from_secs(5),
+                UrlPolicy {
+                    allow_private: true,
+                },
+            ),
             config,
         }
     }

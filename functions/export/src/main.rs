@@ -6,6 +6,7 @@ use audit_aws::queue::ExportQueue;
 use audit_aws::secrets::SecretStore;
 use audit_aws::store::{Store, Tables};
 use audit_destinations::deliver::Deliverer;
+use audit_destinations::UrlPolicy;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -17,7 +18,11 @@ async fn main() -> Result<(), Error> {
         store: Store::new(aws_sdk_dynamodb::Client::new(&config), Tables::from_env()),
         queue: ExportQueue::from_env(aws_sdk_sqs::Client::new(&config)).await?,
         secrets: SecretStore::from_env(&config),
-        deliverer: Deliverer::new(&config, std::time::Duration::from_secs(10)),
+        deliverer: Deliverer::new(
+            &config,
+            std::time::Duration::from_secs(10),
+            UrlPolicy::from_env(),
+        ),
         config: export::ExportConfig::from_env(),
     };
     let app = &app;

@@ -14,7 +14,7 @@ use audit_domain::integrity::{
 };
 use audit_domain::time::Timestamp;
 use {
-    audit_destinations::DestinationSettings, audit_destinations::Format,
+    audit_destinations::s3, audit_destinations::DestinationSettings, audit_destinations::Format,
     audit_domain::export::DestinationFilter,
 };
 
@@ -89,7 +89,7 @@ async fn seal_org(
         },
     };
     let mut sealed = 0;
-    let mut s3_targets: Option<Vec<(String, DestinationSettings, Timestamp)>> = None;
+    let mut s3_targets: Option<Vec<(String, s3::Settings, Timestamp)>> = None;
     while sealed < MAX_PERIODS_PER_TICK && start.millis() + period_ms < closed_until {
         let end = start.plus_millis(period_ms);
         if signer.is_none() {
@@ -157,10 +157,7 @@ async fn seal_org(
 
 /// The org's enabled S3 destinations that receive every event in the native
 /// format: only there can an export be checked against a digest.
-async fn s3_targets_of(
-    app: &ExportApp,
-    org: &OrgId,
-) -> Vec<(String, DestinationSettings, Timestamp)> {
+async fn s3_targets_of(app: &ExportApp, org: &OrgId) -> Vec<(String, s3::Settings, Timestamp)> {
     let destinations = match app.store.list_destinations::<DestinationSpec>(org).await {
         Ok(d) => d,
         Err(e) => {
@@ -172,25 +169,25 @@ async fn s3_targets_of(
         .into_iter()
         .filter(|d| {
             d.enabled
-                && matches!(d.spec.settings, DestinationSettings::S3 { .. })
                 && d.spec.format == Format::Json
                 && d.spec.filter == DestinationFilter::default()
         })
-        .filter_map(|d| Some((d.id, d.spec.settings, d.enabled_at?)))
+        .filter_map(|d| match d.spec.settings {
+            DestinationSettings::S3(settings) => Some((d.id, settings, d.enabled_at?)),
+            _ => None,
+        })
         .collect()
 }
 
 async fn write_files(
     app: &ExportApp,
     destination: &str,
-    settings: &DestinationSettings,
+    settings: &s3::Settings,
     signer: &Signer,
     digest: &Digest,
     manifest: &[ManifestEntry],
 ) {
-    let DestinationSettings::S3 { prefix, .. } = settings else {
-        return;
-    };
+    let prefix = &settings.prefix;
     let public = serde_json::to_vec_pretty(&signer.public_key().view()).unwrap_or_default();
     let file = DigestFile {
         digest: digest.clone(),

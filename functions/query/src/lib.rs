@@ -395,7 +395,13 @@ mod tests {
             urls: UrlPolicy {
                 allow_private: false,
             },
-            deliverer: Deliverer::new(&config, std::time::Duration::from_secs(1)),
+            deliverer: Deliverer::new(
+                &config,
+                std::time::Duration::from_secs(1),
+                UrlPolicy {
+                    allow_private: false,
+                },
+            ),
             export_queue: None,
         })
     }

@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
         secrets: SecretStore::from_env(&config),
         urls: UrlPolicy::from_env(),
         // API Gateway gives a request 30 s; a test delivery gets 10.
-        deliverer: Deliverer::new(&config, Duration::from_secs(10)),
+        deliverer: Deliverer::new(&config, Duration::from_secs(10), UrlPolicy::from_env()),
         // Replays need the export queue; without it they answer 503.
         export_queue: audit_aws::queue::ExportQueue::from_env(aws_sdk_sqs::Client::new(&config))
             .await

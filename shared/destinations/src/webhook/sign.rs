@@ -1,6 +1,6 @@
-//! Webhooks signed per Standard Webhooks: bodies of `{"type", "timestamp",
-//! "data": [records]}`, the `webhook-id` / `webhook-timestamp` /
-//! `webhook-signature` headers, and `whsec_` signing secrets.
+//! Standard Webhooks signing: the `webhook-id` / `webhook-timestamp` /
+//! `webhook-signature` headers, ids stable per window part, and `whsec_`
+//! signing secrets.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -8,16 +8,9 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use audit_domain::time::Timestamp;
-
-use super::batch::{pack, Framing};
-use super::format::Record;
 use audit_domain::export::job::ExportWindow;
 
 pub const SECRET_PREFIX: &str = "whsec_";
-pub const EVENT_TYPE: &str = "audit_log.events";
-pub const DEFAULT_MAX_EVENTS: usize = 100;
-pub const DEFAULT_MAX_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignError {
@@ -117,34 +110,10 @@ pub fn generate_secret() -> String {
     format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))
 }
 
-/// Request bodies `{"type": "audit_log.events", "timestamp": <RFC 3339>,
-/// "data": [records]}` of at most `max_events` records and `max_bytes`
-/// bytes (a single oversize record goes alone).
-pub fn webhook_batches(
-    records: &[Record],
-    timestamp: Timestamp,
-    max_events: usize,
-    max_bytes: usize,
-) -> Vec<Vec<u8>> {
-    let open = format!(
-        r#"{{"type":"{EVENT_TYPE}","timestamp":"{}","data":["#,
-        timestamp.to_rfc3339()
-    );
-    let framing = Framing {
-        open: open.as_bytes(),
-        separator: b",",
-        close: b"]}",
-    };
-    let items = records.iter().map(|r| r.body.get().as_bytes().to_vec());
-    pack(items, framing, max_events.max(1), max_bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::Format;
-    use audit_domain::fixtures::{at, many_events};
-    use serde_json::Value;
+    use audit_domain::fixtures::at;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const MSG_ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
@@ -215,34 +184,5 @@ mod tests {
         assert_eq!(message_id("dst_1", &w, 0), message_id("dst_1", &w, 0));
         assert_ne!(message_id("dst_1", &w, 0), message_id("dst_1", &w, 1));
         assert_ne!(message_id("dst_1", &w, 0), message_id("dst_2", &w, 0));
-    }
-
-    #[test]
-    fn batches_are_typed_timestamped_and_within_limits() {
-        let records = Record::encode_all(&many_events(250), Format::Json);
-        let ts = at("2026-11-28T09:01:00Z");
-        let bodies = webhook_batches(&records, ts, 100, DEFAULT_MAX_BYTES);
-        let mut ids = Vec::new();
-        for body in &bodies {
-            assert!(body.len() <= DEFAULT_MAX_BYTES);
-            let v: Value = serde_json::from_slice(body).unwrap();
-            assert_eq!(v["type"], "audit_log.events");
-            assert_eq!(v["timestamp"], "2026-11-28T09:01:00.000Z");
-            let data = v["data"].as_array().unwrap();
-            assert!(data.len() <= 100);
-            ids.extend(data.iter().map(|r| r["id"].clone()));
-        }
-        assert_eq!(bodies.len(), 3);
-        let expected: Vec<Value> = records.iter().map(|r| r.id.as_str().into()).collect();
-        assert_eq!(ids, expected);
-    }
-
-    #[test]
-    fn batches_split_on_bytes_before_count() {
-        let records = Record::encode_all(&many_events(50), Format::Json);
-        let ts = at("2026-11-28T09:01:00Z");
-        let bodies = webhook_batches(&records, ts, 1000, 5_000);
-        assert!(bodies.len() > 1);
-        assert!(bodies.iter().all(|b| b.len() <= 5_000));
     }
 }

@@ -1,6 +1,7 @@
-//! Amazon S3: one gzip JSON-lines object per window (or per part of a large
-//! window) under a deterministic key, so a retried or replayed window writes
-//! the same key and `If-None-Match: *` turns the second write into a no-op.
+//! S3 objects: one gzip JSON-lines object per window (or per part of a
+//! large window) under a deterministic key, so a retried or replayed window
+//! writes the same key and `If-None-Match: *` turns the second write into a
+//! no-op.
 
 use std::io::{self, Write};
 
@@ -9,7 +10,7 @@ use flate2::{Compression, GzBuilder};
 use audit_domain::ids::OrgId;
 use audit_domain::time::Timestamp;
 
-use super::format::Record;
+use crate::format::Record;
 use audit_domain::export::job::ExportWindow;
 
 /// `<prefix>/org=<org>/dt=YYYY-MM-DD/<start>_<end>_<n>.jsonl.gz`, with times

@@ -165,6 +165,9 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
+        // Another test's thread may have registered the log's callsite while
+        // no subscriber listened, caching "never": ask every callsite again.
+        tracing::callsite::rebuild_interest_cache();
         for (method, path) in requests {
             let req = Request::builder()
                 .method(*method)

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use audit_domain::catalog::Action;
-use audit_domain::event::{Actor, ActorType, Event};
+use audit_domain::event::{Actor, ActorType, Event, SYSTEM_ACTOR};
 
 pub const OCSF_VERSION: &str = "1.1.0";
 pub const CLASS_UID: u32 = 6003;
@@ -88,6 +88,9 @@ pub fn api_activity(event: &Event) -> Value {
             "original_time": event.occurred_at.to_rfc3339(),
             "logged_time": event.recorded_at.millis(),
         },
+        // Required by the cloud profile every OCSF 1.1 event carries: the
+        // service the events come from, and the org they belong to.
+        "cloud": {"provider": PRODUCT_NAME, "org": {"uid": event.org_id.as_str()}},
         "actor": actor(event.actor.as_ref()),
         "api": api(event),
         "src_endpoint": src_endpoint(ctx.ip.as_deref()),
@@ -105,8 +108,10 @@ pub fn api_activity(event: &Event) -> Value {
 }
 
 fn actor(actor: Option<&Actor>) -> Value {
+    // The actor needs one of user, process, invoked_by or session; a
+    // system-initiated event was invoked by the platform itself.
     let Some(a) = actor else {
-        return json!({"app_name": "system"});
+        return json!({"invoked_by": SYSTEM_ACTOR});
     };
     let (type_id, kind) = match a.kind {
         ActorType::User => (1, "User"),
@@ -218,7 +223,7 @@ mod tests {
     fn system_event_has_the_required_base_fields_and_a_system_actor() {
         let r = api_activity(&system_event());
         assert_base_fields(&r);
-        assert_eq!(r["actor"], json!({"app_name": "system"}));
+        assert_eq!(r["actor"], json!({"invoked_by": "system"}));
         assert_eq!(r["activity_id"], 4);
         assert_eq!(r["type_uid"], 600304);
     }

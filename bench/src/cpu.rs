@@ -27,7 +27,7 @@ pub fn ours(org: &OrgId, body: &[u8], now: Timestamp) -> Option<HashMap<String, 
     };
     let new = parse_event(&value, now, "").ok()?;
     let event = Event::from_new(org.clone(), new, now);
-    encode_event_item(&event, audit_domain::limits::DEFAULT_RETENTION_DAYS).ok()
+    encode_event_item(&event, audit_domain::retention::RetentionDays::DEFAULT).ok()
 }
 
 /// The floor: parse the same bytes into a JSON value and write them out.

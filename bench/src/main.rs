@@ -211,7 +211,8 @@ fn items(
             let new = parse_event(&fixtures::event(prefix, i, at(i)), now, "")
                 .expect("fixture events are valid");
             let event = Event::from_new(org.clone(), new, now);
-            let item = encode_event_item(&event, 365).expect("encode");
+            let item = encode_event_item(&event, audit_domain::retention::RetentionDays::DEFAULT)
+                .expect("encode");
             (event, item)
         })
         .collect()

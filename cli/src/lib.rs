@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use audit_aws::access::Authenticator;
 use audit_aws::secrets::SecretStore;
-use audit_aws::store::{Store, StoreError, Tables};
+use audit_aws::store::{Store, StoreError};
 use audit_destinations::deliver::Deliverer;
 use audit_destinations::UrlPolicy;
 use audit_domain::cursor::CursorCodec;
@@ -29,13 +29,15 @@ pub enum SetupError {
     MissingEnv(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("AUDIT_DEFAULT_RETENTION_DAYS: {0}")]
+    Retention(#[from] audit_domain::retention::RetentionError),
 }
 
 /// The store from the standard environment (`AWS_ENDPOINT_URL_DYNAMODB`,
-/// `AUDIT_EVENTS_TABLE`, `AUDIT_CONTROL_TABLE`).
-pub async fn store_from_env() -> Store {
+/// `AUDIT_EVENTS_TABLE`, `AUDIT_CONTROL_TABLE`, `AUDIT_DEFAULT_RETENTION_DAYS`).
+pub async fn store_from_env() -> Result<Store, SetupError> {
     let config = audit_aws::aws_config().await;
-    Store::new(aws_sdk_dynamodb::Client::new(&config), Tables::from_env())
+    Ok(Store::from_env(aws_sdk_dynamodb::Client::new(&config))?)
 }
 
 /// Builds both apps over one store, as the two Lambdas would. `config`

@@ -3,11 +3,12 @@
 use std::process::ExitCode;
 
 use audit_aws::access::Authenticator;
-use audit_aws::store::{ApiKeyRecord, OrgSettings};
+use audit_aws::store::{ApiKeyRecord, OrgSettingsChange};
 use audit_domain::auth::{generate_key, key_hash, Role};
 use audit_domain::catalog::Action;
 use audit_domain::ids::OrgId;
 use audit_domain::limits::{MAX_NAME_LEN, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
+use audit_domain::retention::RetentionDays;
 use audit_domain::time::Timestamp;
 use clap::{Parser, Subcommand};
 
@@ -111,14 +112,18 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum OrgsCommand {
-    /// Set an org's settings.
+    /// Change an org's settings: only the flags given; the others keep
+    /// their value (an org never set follows the deployment's default
+    /// retention, AUDIT_DEFAULT_RETENTION_DAYS). A new retention applies to
+    /// events recorded from now on; stored events keep their expiry.
     Set {
         #[arg(long)]
         org: String,
         #[arg(long, action = clap::ArgAction::Set)]
-        uses_teams: bool,
-        #[arg(long, default_value_t = audit_domain::limits::DEFAULT_RETENTION_DAYS)]
-        retention_days: u32,
+        uses_teams: Option<bool>,
+        /// Days from 1 to 3650.
+        #[arg(long)]
+        retention_days: Option<u32>,
     },
 }
 
@@ -144,7 +149,9 @@ fn org(s: &str) -> Result<OrgId, String> {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let store = auditctl::store_from_env().await;
+    let store = auditctl::store_from_env()
+        .await
+        .map_err(|e| e.to_string())?;
     match cli.command {
         Command::Init => {
             store.ensure_tables().await.map_err(|e| e.to_string())?;
@@ -390,22 +397,32 @@ async fn run(cli: Cli) -> Result<(), String> {
                     retention_days,
                 },
         } => {
-            if !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&retention_days) {
-                return Err(format!(
-                    "--retention-days must be from {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}"
-                ));
+            let retention_days =
+                retention_days
+                    .map(RetentionDays::new)
+                    .transpose()
+                    .map_err(|_| {
+                        format!(
+                        "--retention-days must be from {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}"
+                    )
+                    })?;
+            if uses_teams.is_none() && retention_days.is_none() {
+                return Err("give --uses-teams or --retention-days (or both)".into());
             }
-            store
-                .put_org_settings(
+            let now = store
+                .update_org_settings(
                     &org(&o)?,
-                    OrgSettings {
+                    OrgSettingsChange {
                         uses_teams,
                         retention_days,
                     },
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-            eprintln!("org {o}: uses_teams={uses_teams}, retention_days={retention_days}");
+            eprintln!(
+                "org {o}: uses_teams={}, retention_days={}",
+                now.uses_teams, now.retention_days
+            );
         }
     }
     Ok(())

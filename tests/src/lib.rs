@@ -52,7 +52,12 @@ impl Stack {
     /// As `start`, with the given destination URL policy.
     pub async fn start_with(urls: UrlPolicy) -> Stack {
         require_stack();
-        Self::serve(auditctl::store_from_env().await, urls, None).await
+        Self::serve(
+            auditctl::store_from_env().await.expect("store from env"),
+            urls,
+            None,
+        )
+        .await
     }
 
     /// A stack with tables of its own, so that the export scheduler (which
@@ -163,7 +168,7 @@ impl Stack {
                 &org,
                 OrgSettings {
                     uses_teams,
-                    retention_days: 365,
+                    retention_days: audit_domain::retention::RetentionDays::DEFAULT,
                 },
             )
             .await

@@ -408,7 +408,7 @@ async fn every_route_answers_every_caller_exactly_as_documented_and_leaks_nothin
             &a,
             audit_aws::store::OrgSettings {
                 uses_teams: false,
-                retention_days: 365,
+                retention_days: audit_domain::retention::RetentionDays::DEFAULT,
             },
         )
         .await

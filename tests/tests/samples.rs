@@ -121,7 +121,7 @@ async fn every_sample_event_runs_through_its_handler() {
     // tables and queues of their own (the scheduler scans every destination).
     let isolated = Stack::start_isolated().await;
     let exporter = isolated.exporter(export::ExportConfig::default()).await;
-    let tick = export::handle_event(&exporter, sample("export-schedule.json"))
+    let tick = export::handle_tick_event(&exporter, sample("export-schedule.json"))
         .await
         .expect("the schedule tick is handled");
     assert_eq!(
@@ -136,16 +136,23 @@ async fn every_sample_event_runs_through_its_handler() {
     // deleted destination's job is acknowledged, so no item fails.
     let jobs = sample("export-jobs.json");
     assert_eq!(jobs["Records"].as_array().map(Vec::len), Some(2));
-    let acked = export::handle_event(&exporter, jobs)
+    let acked = export::handle_jobs_event(&exporter, jobs.clone())
         .await
         .expect("the job batch is handled");
     assert_eq!(acked, json!({"batchItemFailures": []}));
-    // Anything else is refused rather than taken for a tick.
-    let other = export::handle_event(&exporter, json!({"detail-type": "Object Created"})).await;
-    assert!(
-        matches!(other, Err(export::ExportEventError::UnknownTrigger(_))),
-        "{other:?}"
-    );
+    // Each function takes its own trigger only: the scheduler never works
+    // jobs, the worker never ticks, and nothing else is taken for either.
+    let refused = [
+        export::handle_tick_event(&exporter, jobs).await,
+        export::handle_jobs_event(&exporter, sample("export-schedule.json")).await,
+        export::handle_tick_event(&exporter, json!({"detail-type": "Object Created"})).await,
+    ];
+    for other in refused {
+        assert!(
+            matches!(other, Err(export::ExportEventError::UnknownTrigger(_))),
+            "{other:?}"
+        );
+    }
 
     let exercised = [
         "export-jobs.json",

@@ -316,6 +316,9 @@ const FUNCTION_ROLES: &[(&str, &str)] = &[
     ("IngestFunction", "IngestRole"),
     ("QueryFunction", "QueryRole"),
     ("ExportFunction", "ExportRole"),
+    // The scheduler shares the worker's role: both read windows, move cursors
+    // and deliver (sealing writes digest files to S3 destinations).
+    ("SchedulerFunction", "ExportRole"),
 ];
 
 const LOGS: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
@@ -370,6 +373,9 @@ const ALLOWED: &[(&str, Grants)] = &[
                 ],
             ),
             ("CursorSecret", &["secretsmanager:GetSecretValue"]),
+            // S3 test deliveries go through the destination's role, as the
+            // worker's deliveries do.
+            ("ExportRoleArns", &["sts:AssumeRole"]),
             // `GET /v1/integrity/public-key` and `public-keys`.
             (SIGNING_KEY, &["secretsmanager:GetSecretValue"]),
             ("ExportQueue", &["sqs:SendMessage"]),
@@ -403,17 +409,13 @@ const ALLOWED: &[(&str, Grants)] = &[
             ),
             ("ExportDLQ", &["sqs:SendMessage"]),
             (DESTINATION_SECRETS, &["secretsmanager:GetSecretValue"]),
-            // Sealing signs digests and creates the key on first use.
-            (
-                SIGNING_KEY,
-                &[
-                    "secretsmanager:GetSecretValue",
-                    "secretsmanager:CreateSecret",
-                ],
-            ),
+            // Sealing signs digests with the key the stack created; creating
+            // one is nobody's job in a deployment.
+            ("SigningKeySecret", &["secretsmanager:GetSecretValue"]),
             // The parameter: only the role ARNs the operator listed.
             ("ExportRoleArns", &["sts:AssumeRole"]),
             ("ExportLogGroup", LOGS),
+            ("SchedulerLogGroup", LOGS),
         ],
     ),
 ];
@@ -735,11 +737,27 @@ fn export_queue_matches_the_contract() {
         "ExportDLQ keeps messages longer than ExportQueue, or redriven jobs expire on arrival"
     );
 
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e["Type"].as_str(), Some("Schedule" | "ScheduleV2"))),
+        "the worker has no schedule: the scheduler is a function of its own"
+    );
+    let events: Vec<&Value> = resource(&t, "SchedulerFunction")["Properties"]["Events"]
+        .as_mapping()
+        .expect("SchedulerFunction has events")
+        .values()
+        .collect();
     let schedules: Vec<&&Value> = events
         .iter()
         .filter(|e| matches!(e["Type"].as_str(), Some("Schedule" | "ScheduleV2")))
         .collect();
-    assert_eq!(schedules.len(), 1, "ExportFunction has one schedule event");
+    assert_eq!(events.len(), 1, "SchedulerFunction has only its schedule");
+    assert_eq!(
+        schedules.len(),
+        1,
+        "SchedulerFunction has one schedule event"
+    );
     let schedule = &schedules[0]["Properties"];
     let expression = schedule["Schedule"]
         .as_str()
@@ -852,4 +870,208 @@ fn every_function_binary_is_a_workspace_binary() {
         "`sam build` runs `cargo lambda build --bin <Binary>`, but the workspace has no such \
          binary for: {missing:?} (it builds {built:?})"
     );
+}
+
+// ---------------------------------------------------------------- 5. deploy-day contract
+
+fn timeout_of(t: &Value, function: &str) -> u64 {
+    number(function_property(t, function, "Timeout")).unwrap_or(3)
+}
+
+/// API Gateway's HTTP API integration timeout, which no setting raises.
+const API_GATEWAY_LIMIT_SECS: u64 = 30;
+
+#[test]
+fn timeouts_fit_together() {
+    let t = template();
+    for function in ["IngestFunction", "QueryFunction"] {
+        let timeout = timeout_of(&t, function);
+        assert!(
+            timeout < API_GATEWAY_LIMIT_SECS,
+            "{function}'s Timeout ({timeout} s) must be under API Gateway's {API_GATEWAY_LIMIT_SECS} s"
+        );
+    }
+    // A test delivery may take the deliverer's whole 10 s timeout, plus the
+    // destination's lookup and status write.
+    assert!(
+        timeout_of(&t, "QueryFunction") >= 20,
+        "QueryFunction needs room for a 10 s test delivery"
+    );
+    let worker = timeout_of(&t, "ExportFunction");
+    let visibility = number(&resource(&t, "ExportQueue")["Properties"]["VisibilityTimeout"])
+        .expect("a VisibilityTimeout");
+    assert!(
+        worker < visibility,
+        "the worker's Timeout ({worker} s) is under the queue's visibility ({visibility} s)"
+    );
+    assert!(
+        timeout_of(&t, "SchedulerFunction") < 60,
+        "the scheduler ends before the next minute's tick"
+    );
+}
+
+#[test]
+fn the_scheduler_runs_alone_and_is_never_retried() {
+    let t = template();
+    let props = &resource(&t, "SchedulerFunction")["Properties"];
+    assert_eq!(
+        number(&props["ReservedConcurrentExecutions"]),
+        Some(1),
+        "one scheduler at a time"
+    );
+    assert_eq!(
+        number(&props["EventInvokeConfig"]["MaximumRetryAttempts"]),
+        Some(0),
+        "a failed or timed-out tick is not retried (the next tick redoes it)"
+    );
+    let age = number(&props["EventInvokeConfig"]["MaximumEventAgeInSeconds"]);
+    assert!(
+        age.is_some_and(|a| a <= 60),
+        "a throttled tick is dropped within a minute, got {age:?}"
+    );
+    assert_eq!(
+        resource(&t, "SchedulerFunction")["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("scheduler")
+    );
+}
+
+#[test]
+fn the_worker_and_the_api_are_bounded() {
+    let t = template();
+    let sqs = &resource(&t, "ExportFunction")["Properties"]["Events"]["Jobs"]["Properties"];
+    let max = number(&sqs["ScalingConfig"]["MaximumConcurrency"]);
+    assert!(
+        max.is_some_and(|m| (2..=10).contains(&m)),
+        "the worker's SQS source sets a MaximumConcurrency (2..=10), got {max:?}"
+    );
+    let route = &resource(&t, "AuditApi")["Properties"]["DefaultRouteSettings"];
+    for key in ["ThrottlingRateLimit", "ThrottlingBurstLimit"] {
+        assert!(
+            number(&route[key]).is_some_and(|n| n > 0),
+            "AuditApi's stage sets {key}"
+        );
+    }
+}
+
+/// An alarm's (namespace, metric, dimension name, what the dimension names).
+fn alarm(t: &Value, name: &str) -> (String, String, String, String, String) {
+    let p = &resource(t, name)["Properties"];
+    let dim = &p["Dimensions"][0];
+    (
+        text(&p["Namespace"]),
+        text(&p["MetricName"]),
+        text(&dim["Name"]),
+        target(&dim["Value"]),
+        text(&p["TreatMissingData"]),
+    )
+}
+
+#[test]
+fn alarms_watch_what_stalls_silently() {
+    let t = template();
+    let expect = |name: &str, want: (&str, &str, &str, &str, &str)| {
+        let got = alarm(&t, name);
+        let want = (
+            want.0.to_owned(),
+            want.1.to_owned(),
+            want.2.to_owned(),
+            want.3.to_owned(),
+            want.4.to_owned(),
+        );
+        assert_eq!(got, want, "{name}");
+    };
+    expect(
+        "ExportQueueOldestMessageAlarm",
+        (
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            "QueueName",
+            "ExportQueue.QueueName",
+            "notBreaching",
+        ),
+    );
+    expect(
+        "ExportDLQNotEmptyAlarm",
+        (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            "ExportDLQ.QueueName",
+            "notBreaching",
+        ),
+    );
+    expect(
+        "SchedulerErrorsAlarm",
+        (
+            "AWS/Lambda",
+            "Errors",
+            "FunctionName",
+            "SchedulerFunction",
+            "notBreaching",
+        ),
+    );
+    // No lag value means no tick ran or the listing failed: as bad as lag.
+    expect(
+        "ExportLagAlarm",
+        (
+            audit_domain::metrics::DEFAULT_NAMESPACE,
+            audit_domain::metrics::EXPORT_LAG_SECONDS,
+            "Stage",
+            "Stage",
+            "breaching",
+        ),
+    );
+    let oldest = number(&resource(&t, "ExportQueueOldestMessageAlarm")["Properties"]["Threshold"])
+        .expect("a threshold");
+    assert!(
+        oldest < u64::from(audit_aws::queue::QUEUE_RETENTION_SECS) / 4,
+        "the oldest-job alarm fires long before the queue's retention drops jobs"
+    );
+}
+
+#[test]
+fn the_retention_parameter_reaches_the_code() {
+    let t = template();
+    let var = &t["Globals"]["Function"]["Environment"]["Variables"]
+        [audit_domain::retention::DEFAULT_RETENTION_ENV];
+    assert_eq!(target(var), "DefaultRetentionDays");
+    let p = &t["Parameters"]["DefaultRetentionDays"];
+    use audit_domain::retention::RetentionDays;
+    assert_eq!(number(&p["MinValue"]), Some(u64::from(RetentionDays::MIN)));
+    assert_eq!(number(&p["MaxValue"]), Some(u64::from(RetentionDays::MAX)));
+    assert_eq!(
+        number(&p["Default"]),
+        Some(u64::from(RetentionDays::DEFAULT.get()))
+    );
+}
+
+#[test]
+fn secrets_exist_after_deploy_and_are_read_by_id() {
+    let t = template();
+    for secret in ["CursorSecret", "SigningKeySecret"] {
+        let p = &resource(&t, secret)["Properties"];
+        assert!(
+            !p["GenerateSecretString"].is_null(),
+            "{secret} is generated by the stack: no manual step, no first-use create"
+        );
+    }
+    assert_eq!(
+        text(&resource(&t, "SigningKeySecret")["Properties"]["Name"]),
+        "audit-log/${Stage}/integrity/signing-key",
+        "the name AUDIT_SIGNING_KEY_SECRET gives"
+    );
+    let query = &resource(&t, "QueryFunction")["Properties"]["Environment"]["Variables"];
+    assert!(
+        query["AUDIT_CURSOR_SECRET"].is_null(),
+        "the cursor secret is not resolved into a plaintext variable"
+    );
+    assert_eq!(target(&query["AUDIT_CURSOR_SECRET_ID"]), "CursorSecret");
+    for function in ["ExportFunction", "SchedulerFunction", "QueryFunction"] {
+        let vars = &resource(&t, function)["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            text(&vars["AUDIT_SIGNING_KEY_SECRET"]),
+            "audit-log/${Stage}/integrity/signing-key",
+            "{function} names the stack's signing key"
+        );
+    }
 }

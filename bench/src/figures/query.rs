@@ -127,7 +127,7 @@ pub async fn fig_query(run: &mut Run, s: &Stack) -> (OrgId, String) {
             .events
             .iter()
             .map(|e| {
-                encode_event_item(e, 365)
+                encode_event_item(e, audit_domain::retention::RetentionDays::DEFAULT)
                     .map(|i| item_size(&i))
                     .unwrap_or(0)
             })

@@ -62,7 +62,7 @@ pub async fn verify_store(
                 .await
                 .map_err(|e| e.to_string())?
                 .retention_days;
-            Timestamp::now().plus_millis(-i64::from(days) * 86_400_000)
+            Timestamp::now().plus_millis(-days.seconds() * 1000)
         }
     };
     let all = store

@@ -1,7 +1,8 @@
-//! The Lambda payloads of the export function: an SQS batch of jobs (answered
-//! with a partial batch response) or the EventBridge schedule tick (answered
-//! with the tick's report). `main` only builds the app and calls
-//! `handle_event`, so the samples in `events/` run through it in tests.
+//! The Lambda payloads of the export crate's two functions: the worker's SQS
+//! batch of jobs (answered with a partial batch response) and the
+//! scheduler's EventBridge tick (answered with the tick's report). Each
+//! binary only builds the app and calls its handler, so the samples in
+//! `events/` run through them in tests.
 
 use audit_aws::queue::JobMessage;
 use audit_domain::time::Timestamp;
@@ -18,26 +19,34 @@ const SCHEDULED_EVENT: &str = "Scheduled Event";
 /// they are in the batch response, or in the report's counts.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportEventError {
-    #[error("the payload has Records but is not an SQS event: {0}")]
+    #[error("the payload is not an SQS event: {0}")]
     NotSqs(#[source] serde_json::Error),
-    #[error("the payload is neither an SQS batch nor an EventBridge schedule event: {0}")]
+    #[error("the payload is not the trigger of this function: {0}")]
     UnknownTrigger(String),
     #[error("encoding the response failed: {0}")]
     Response(#[source] serde_json::Error),
 }
 
-/// Handles one invocation: SQS records are jobs, a `Scheduled Event` is a
-/// scheduler tick.
-pub async fn handle_event(app: &ExportApp, payload: Value) -> Result<Value, ExportEventError> {
-    if payload.get("Records").is_some() {
-        let event: SqsEvent = serde_json::from_value(payload).map_err(ExportEventError::NotSqs)?;
-        let failed = crate::handle_jobs(app, jobs(event)).await;
-        let mut response = SqsBatchResponse::default();
-        for id in failed {
-            response.add_failure(id);
-        }
-        return serde_json::to_value(response).map_err(ExportEventError::Response);
+/// The worker function's handler: SQS records are jobs, answered with a
+/// partial batch response. Anything else is refused.
+pub async fn handle_jobs_event(app: &ExportApp, payload: Value) -> Result<Value, ExportEventError> {
+    if payload.get("Records").is_none() {
+        return Err(ExportEventError::UnknownTrigger(
+            "the worker takes SQS batches only (no Records)".into(),
+        ));
     }
+    let event: SqsEvent = serde_json::from_value(payload).map_err(ExportEventError::NotSqs)?;
+    let failed = crate::handle_jobs(app, jobs(event)).await;
+    let mut response = SqsBatchResponse::default();
+    for id in failed {
+        response.add_failure(id);
+    }
+    serde_json::to_value(response).map_err(ExportEventError::Response)
+}
+
+/// The scheduler function's handler: a `Scheduled Event` is a tick, answered
+/// with its report. Anything else (an SQS batch included) is refused.
+pub async fn handle_tick_event(app: &ExportApp, payload: Value) -> Result<Value, ExportEventError> {
     match serde_json::from_value::<EventBridgeEvent<Value>>(payload) {
         Ok(event) if event.detail_type == SCHEDULED_EVENT => {}
         Ok(event) => {
@@ -49,7 +58,11 @@ pub async fn handle_event(app: &ExportApp, payload: Value) -> Result<Value, Expo
         Err(e) => return Err(ExportEventError::UnknownTrigger(e.to_string())),
     }
     let report = crate::schedule(app, Timestamp::now()).await;
-    audit_domain::metrics::export_lag(report.max_lag_secs);
+    // No value when the destinations could not be listed: the lag alarm
+    // treats missing data as breaching, where a 0 would look healthy.
+    if let Some(lag) = report.max_lag_secs {
+        audit_domain::metrics::export_lag(lag);
+    }
     Ok(json!({
         "destinations": report.destinations,
         "windows": report.windows,

@@ -1,9 +1,10 @@
-//! The export function. Two triggers, one binary:
+//! The export functions, one crate, two binaries (two Lambda functions):
 //!
-//! * the **scheduler** (EventBridge, every minute): for each enabled
+//! * the **scheduler** (`bin/scheduler.rs`, EventBridge, every minute, one
+//!   instance at a time): for each enabled
 //!   destination, cut the windows `(cursor, now − lag]` on `recorded_at`,
 //!   send one job per window, then advance the cursor conditionally;
-//! * the **worker** (SQS, partial batch responses): read a job's window,
+//! * the **worker** (`main.rs`, SQS, partial batch responses): read a job's window,
 //!   deliver it, and on failure retry with backoff, dead-letter after the
 //!   deadline, or dead-letter at once when the failure is permanent;
 //! * at the end of each scheduler tick, **sealing**: signed integrity
@@ -19,7 +20,7 @@ mod seal;
 mod worker;
 
 pub use config::ExportConfig;
-pub use event::{handle_event, ExportEventError};
+pub use event::{handle_jobs_event, handle_tick_event, ExportEventError};
 pub use scheduler::{schedule, ScheduleReport};
 pub use seal::{seal, SealReport};
 pub use worker::{handle_jobs, process_job, JobOutcome};
@@ -30,13 +31,34 @@ use audit_aws::store::Store;
 use audit_destinations::deliver::Deliverer;
 use audit_destinations::DestinationSpec;
 
-/// What the export function holds for its lifetime: clients built once.
+/// What the export functions hold for their lifetime: clients built once.
 pub struct ExportApp {
     pub store: Store,
     pub queue: ExportQueue,
     pub secrets: SecretStore,
     pub deliverer: Deliverer,
     pub config: ExportConfig,
+}
+
+/// Time a delivery request may take (a job's, or a digest file's).
+pub const DELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl ExportApp {
+    /// The app as both Lambda binaries build it, from the environment.
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = audit_aws::aws_config().await;
+        Ok(ExportApp {
+            store: Store::from_env(aws_sdk_dynamodb::Client::new(&config))?,
+            queue: ExportQueue::from_env(aws_sdk_sqs::Client::new(&config)).await?,
+            secrets: SecretStore::from_env(&config),
+            deliverer: Deliverer::new(
+                &config,
+                DELIVERY_TIMEOUT,
+                audit_destinations::UrlPolicy::from_env(),
+            ),
+            config: ExportConfig::from_env(),
+        })
+    }
 }
 
 /// Queues an explicit window for a destination, enabled or not: the only way

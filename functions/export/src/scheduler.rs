@@ -12,8 +12,11 @@ pub struct ScheduleReport {
     pub destinations: usize,
     pub windows: usize,
     pub errors: usize,
-    /// How far behind `now` the oldest cursor is, in seconds (export lag).
-    pub max_lag_secs: i64,
+    /// The export lag: the largest of the destinations' delivery lags
+    /// (`Destination::delivery_lag_secs`), in seconds. `None` when the
+    /// destinations could not be listed, so no value is reported rather than
+    /// a healthy-looking 0.
+    pub max_lag_secs: Option<i64>,
     /// The integrity sealing pass that ends every tick.
     pub seal: crate::SealReport,
 }
@@ -31,6 +34,7 @@ pub async fn schedule(app: &ExportApp, now: Timestamp) -> ScheduleReport {
             return report;
         }
     };
+    report.max_lag_secs = Some(0);
     for dest in destinations {
         report.destinations += 1;
         let Some(mut cursor) = dest.cursor.or(dest.enabled_at) else {
@@ -76,16 +80,15 @@ pub async fn schedule(app: &ExportApp, now: Timestamp) -> ScheduleReport {
             report.windows += 1;
             cursor = window.to;
         }
-        report.max_lag_secs = report
-            .max_lag_secs
-            .max((now.millis() - cursor.millis()) / 1000);
+        let lag = dest.delivery_lag_secs(cursor, now);
+        report.max_lag_secs = report.max_lag_secs.max(Some(lag));
     }
     tracing::info!(
         job = "schedule",
         destinations = report.destinations,
         windows = report.windows,
         errors = report.errors,
-        export_lag_seconds = report.max_lag_secs,
+        export_lag_seconds = report.max_lag_secs.unwrap_or(-1),
         "scheduled"
     );
     report.seal = crate::seal(app, now).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use audit_aws::access::Authenticator;
 use audit_aws::secrets::SecretStore;
-use audit_aws::store::{Store, Tables};
+use audit_aws::store::Store;
 use audit_destinations::deliver::Deliverer;
 use audit_destinations::UrlPolicy;
 use audit_domain::cursor::CursorCodec;
@@ -15,14 +15,15 @@ use lambda_http::Error;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let secret =
-        std::env::var("AUDIT_CURSOR_SECRET").map_err(|_| "AUDIT_CURSOR_SECRET must be set")?;
     let config = audit_aws::aws_config().await;
+    let secrets = SecretStore::from_env(&config);
+    // Read once per cold start; the template passes the secret's id only.
+    let cursor_key = audit_aws::secrets::cursor_secret_from_env(&secrets).await?;
     let app = Arc::new(query::App {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&config), Tables::from_env()),
+        store: Store::from_env(aws_sdk_dynamodb::Client::new(&config))?,
         auth: Authenticator::from_env(),
-        cursors: CursorCodec::new(secret.into_bytes()),
-        secrets: SecretStore::from_env(&config),
+        cursors: CursorCodec::new(cursor_key),
+        secrets,
         urls: UrlPolicy::from_env(),
         // API Gateway gives a request 30 s; a test delivery gets 10.
         deliverer: Deliverer::new(&config, Duration::from_secs(10), UrlPolicy::from_env()),

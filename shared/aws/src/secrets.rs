@@ -251,6 +251,37 @@ where
     }
 }
 
+/// Where the query function's cursor key comes from: in a deployment,
+/// `AUDIT_CURSOR_SECRET_ID` names the stack's secret, read once at start-up
+/// (so the value is never in the function's configuration); locally
+/// (`make run`, tests) `AUDIT_CURSOR_SECRET` holds the value itself.
+pub const CURSOR_SECRET_ID_ENV: &str = "AUDIT_CURSOR_SECRET_ID";
+pub const CURSOR_SECRET_ENV: &str = "AUDIT_CURSOR_SECRET";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CursorSecretError {
+    #[error("neither {CURSOR_SECRET_ID_ENV} nor {CURSOR_SECRET_ENV} is set")]
+    Unset,
+    #[error("the cursor secret is empty")]
+    Empty,
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
+
+/// The cursor key, by `CURSOR_SECRET_ID_ENV` first, then `CURSOR_SECRET_ENV`.
+pub async fn cursor_secret_from_env(secrets: &SecretStore) -> Result<Vec<u8>, CursorSecretError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let value = match (var(CURSOR_SECRET_ID_ENV), var(CURSOR_SECRET_ENV)) {
+        (Some(id), _) => secrets.get(&id).await?,
+        (None, Some(value)) => value,
+        (None, None) => return Err(CursorSecretError::Unset),
+    };
+    if value.is_empty() {
+        return Err(CursorSecretError::Empty);
+    }
+    Ok(value.into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

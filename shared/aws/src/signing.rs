@@ -20,7 +20,7 @@ pub enum KeyError {
     #[error(transparent)]
     Malformed(#[from] audit_domain::integrity::signing::KeyError),
     #[error(
-        "the signing key does not exist yet (it is created by the first seal or `auditctl init`)"
+        "the signing key does not exist yet (a deployed stack creates it; locally the first seal or `auditctl init` does)"
     )]
     Missing,
     #[error(transparent)]

@@ -20,6 +20,7 @@ pub mod limits;
 pub mod metrics;
 pub mod problem;
 pub mod query;
+pub mod retention;
 pub mod time;
 pub mod validate;
 

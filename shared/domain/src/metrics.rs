@@ -4,6 +4,12 @@
 //! `AuditLog`), every metric with the dimension `Stage` (`AUDIT_STAGE`,
 //! default `local`), as the template's alarms expect.
 //!
+//! Each line also carries `level` and `timestamp`, as Lambda's JSON log
+//! format expects: Lambda drops JSON lines below the function's
+//! `ApplicationLogLevel` (the template's `LogLevel`), judging by `level`, so
+//! a metric line is written at exactly the configured level
+//! (`AWS_LAMBDA_LOG_LEVEL`, set by Lambda) and is kept whatever it is.
+//!
 //! Emission never fails a request: a write error is ignored. It is on in
 //! Lambda (and `cargo lambda watch`) and off elsewhere, so tests and
 //! `auditctl serve` print no metric lines; `AUDIT_METRICS=on|off` overrides.
@@ -18,6 +24,10 @@ pub const EVENTS_REJECTED: &str = "EventsRejected";
 pub const EVENTS_DELIVERED: &str = "EventsDelivered";
 pub const EVENTS_FAILED: &str = "EventsFailed";
 pub const EXPORT_LAG_SECONDS: &str = "ExportLagSeconds";
+/// The namespace when `AUDIT_METRICS_NAMESPACE` is unset (the template's).
+pub const DEFAULT_NAMESPACE: &str = "AuditLog";
+/// Lambda's log levels, lowest first.
+pub const LOG_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 
 /// CloudWatch units this service uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +69,9 @@ pub struct Context {
     pub namespace: String,
     pub stage: String,
     pub enabled: bool,
+    /// The `level` of every metric line: the function's configured log
+    /// level, so the log filter keeps it.
+    pub level: String,
 }
 
 impl Context {
@@ -67,13 +80,32 @@ impl Context {
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Context {
-            namespace: var("AUDIT_METRICS_NAMESPACE").unwrap_or_else(|| "AuditLog".into()),
+            namespace: var("AUDIT_METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
             stage: var("AUDIT_STAGE").unwrap_or_else(|| "local".into()),
+            level: metric_level(var("AWS_LAMBDA_LOG_LEVEL").as_deref()).into(),
             enabled: enabled(
                 var("AUDIT_METRICS").as_deref(),
                 var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
             ),
         }
+    }
+}
+
+/// The level a metric line is written at: the configured one when it is one
+/// of Lambda's, else INFO (Lambda's default).
+pub fn metric_level(configured: Option<&str>) -> &'static str {
+    configured
+        .and_then(|c| LOG_LEVELS.iter().find(|l| l.eq_ignore_ascii_case(c.trim())))
+        .copied()
+        .unwrap_or("INFO")
+}
+
+/// Whether Lambda keeps a line at `level` under `ApplicationLogLevel` `filter`.
+pub fn kept_by(level: &str, filter: &str) -> bool {
+    let rank = |l: &str| LOG_LEVELS.iter().position(|x| x.eq_ignore_ascii_case(l));
+    match (rank(level), rank(filter)) {
+        (Some(l), Some(f)) => l >= f,
+        _ => false,
     }
 }
 
@@ -173,7 +205,16 @@ pub fn encode(
         out.push_str(m.unit.as_str());
         out.push_str("\"}");
     }
-    out.push_str("]}]},\"Stage\":");
+    out.push_str("]}]},\"level\":");
+    push_str(out, &context.level);
+    let timestamp = i64::try_from(timestamp_ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    out.push_str(",\"timestamp\":");
+    push_str(out, &timestamp);
+    out.push_str(",\"Stage\":");
     push_str(out, &context.stage);
     for (name, value) in dimensions {
         out.push(',');
@@ -215,6 +256,7 @@ mod tests {
             namespace: "AuditLog".into(),
             stage: stage.into(),
             enabled: true,
+            level: "INFO".into(),
         }
     }
 
@@ -253,6 +295,8 @@ mod tests {
                         "Metrics": [{"Name": "ExportLagSeconds", "Unit": "Seconds"}]
                     }]
                 },
+                "level": "INFO",
+                "timestamp": "2026-11-28T09:02:00.000Z",
                 "Stage": "prod",
                 "ExportLagSeconds": 75
             })
@@ -309,6 +353,25 @@ mod tests {
     fn a_stage_with_quotes_or_control_characters_stays_valid_json() {
         let doc = encoded("we\"ird\\\n", &[], &[Metric::count(EVENTS_INGESTED, 1)]);
         assert_eq!(doc["Stage"], "we\"ird\\\n");
+    }
+
+    #[test]
+    fn metric_lines_pass_the_log_filter_at_every_configured_level() {
+        for filter in ["trace", "debug", "info", "warn", "error"] {
+            let mut ctx = context("prod");
+            ctx.level = metric_level(Some(&filter.to_uppercase())).into();
+            let mut out = String::new();
+            encode(&mut out, &ctx, 0, &[], &[Metric::count(EVENTS_INGESTED, 1)]);
+            let doc: Value = serde_json::from_str(&out).unwrap();
+            let level = doc["level"].as_str().unwrap();
+            assert!(kept_by(level, filter), "{level} under {filter}");
+            assert!(doc["timestamp"].is_string());
+        }
+        // What the issue found: a line without a level is not kept at WARN.
+        assert!(!kept_by("", "WARN"));
+        assert!(!kept_by("INFO", "WARN"));
+        assert_eq!(metric_level(None), "INFO");
+        assert_eq!(metric_level(Some("bogus")), "INFO");
     }
 
     #[test]

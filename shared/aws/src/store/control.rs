@@ -2,40 +2,45 @@
 //! their SHA-256: `KEY#<hash>` for lookup, `ORG#<org>`/`KEY#<key id>` for
 //! listing and revocation by id.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::{dynamo_error, from_item, s, to_item, Store, StoreError};
 use crate::store::plan::keys;
 use audit_domain::auth::Role;
 use audit_domain::ids::OrgId;
-use audit_domain::limits::DEFAULT_RETENTION_DAYS;
+use audit_domain::retention::RetentionDays;
 use audit_domain::time::Timestamp;
 
-/// An org's settings; an org without a settings item gets the defaults.
+/// An org's settings as they apply: an org without a settings item, or
+/// without a retention of its own, gets the deployment's default retention
+/// (`Store::default_retention`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgSettings {
     pub uses_teams: bool,
-    pub retention_days: u32,
+    pub retention_days: RetentionDays,
 }
 
-impl Default for OrgSettings {
-    fn default() -> Self {
-        OrgSettings {
-            uses_teams: false,
-            retention_days: DEFAULT_RETENTION_DAYS,
-        }
-    }
+/// A change to an org's settings: only the fields given are written, the
+/// others keep their stored value (`auditctl orgs set`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrgSettingsChange {
+    pub uses_teams: Option<bool>,
+    pub retention_days: Option<RetentionDays>,
 }
 
+/// The settings item. `retention_days` absent: the org follows the
+/// deployment's default, whatever it is when an event is recorded.
 #[derive(Debug, Serialize, Deserialize)]
 struct OrgItem {
     #[serde(rename = "PK")]
     pk: String,
     #[serde(rename = "SK")]
     sk: String,
-    #[serde(flatten)]
-    settings: OrgSettings,
+    #[serde(default)]
+    uses_teams: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retention_days: Option<RetentionDays>,
 }
 
 /// An API key as stored: never the key itself.
@@ -83,12 +88,16 @@ impl Store {
             .send()
             .await
             .map_err(|e| dynamo_error("GetItem", e))?;
-        match out.item {
-            None => Ok(OrgSettings::default()),
-            Some(item) => from_item::<OrgItem>(item).map(|i| i.settings),
-        }
+        let item = out.item.map(from_item::<OrgItem>).transpose()?;
+        Ok(OrgSettings {
+            uses_teams: item.as_ref().is_some_and(|i| i.uses_teams),
+            retention_days: item
+                .and_then(|i| i.retention_days)
+                .unwrap_or(self.default_retention),
+        })
     }
 
+    /// Replaces an org's settings, both fields.
     pub async fn put_org_settings(
         &self,
         org: &OrgId,
@@ -97,10 +106,44 @@ impl Store {
         let item = to_item(OrgItem {
             pk: keys::org(org),
             sk: ORG_SK.into(),
-            settings,
+            uses_teams: settings.uses_teams,
+            retention_days: Some(settings.retention_days),
         })?;
         self.put_control(item).await?;
         Ok(())
+    }
+
+    /// Writes only the fields `change` gives (one UpdateItem, creating the
+    /// item when missing); returns the settings as they now apply.
+    pub async fn update_org_settings(
+        &self,
+        org: &OrgId,
+        change: OrgSettingsChange,
+    ) -> Result<OrgSettings, StoreError> {
+        let mut sets = Vec::new();
+        let mut update = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.control)
+            .key("PK", s(keys::org(org)))
+            .key("SK", s(ORG_SK));
+        if let Some(teams) = change.uses_teams {
+            sets.push("uses_teams = :teams");
+            update = update.expression_attribute_values(":teams", AttributeValue::Bool(teams));
+        }
+        if let Some(days) = change.retention_days {
+            sets.push("retention_days = :days");
+            update = update
+                .expression_attribute_values(":days", AttributeValue::N(days.get().to_string()));
+        }
+        if !sets.is_empty() {
+            update
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .send()
+                .await
+                .map_err(|e| dynamo_error("UpdateItem", e))?;
+        }
+        self.org_settings(org).await
     }
 
     /// Stores a new key's lookup and listing items together.

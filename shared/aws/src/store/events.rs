@@ -14,6 +14,7 @@ use audit_domain::catalog::{Action, Group};
 use audit_domain::cursor::CursorKey;
 use audit_domain::event::{Actor, Context, Event, Resource};
 use audit_domain::ids::{EventId, OrgId};
+use audit_domain::retention::RetentionDays;
 use audit_domain::time::Timestamp;
 
 /// How a put ended.
@@ -65,7 +66,7 @@ fn event_sk(id: &EventId) -> String {
 }
 
 impl EventItem {
-    fn encode(e: &Event, retention_days: u32) -> Self {
+    fn encode(e: &Event, retention: RetentionDays) -> Self {
         EventItem {
             pk: keys::org(&e.org_id),
             sk: event_sk(&e.id),
@@ -86,7 +87,7 @@ impl EventItem {
             metadata: serde_json::Value::Object(e.metadata.clone()).to_string(),
             content_hash: e.content_hash.clone(),
             search: e.search_text(),
-            expires_at: e.recorded_at.epoch_seconds() + i64::from(retention_days) * 86_400,
+            expires_at: e.recorded_at.epoch_seconds() + retention.seconds(),
         }
     }
 
@@ -119,9 +120,9 @@ impl EventItem {
 /// must store exactly what ingest stores).
 pub fn encode_event_item(
     e: &Event,
-    retention_days: u32,
+    retention: RetentionDays,
 ) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    to_item(EventItem::encode(e, retention_days))
+    to_item(EventItem::encode(e, retention))
 }
 
 fn decode_item(item: Item) -> Result<Event, StoreError> {
@@ -169,9 +170,9 @@ impl Store {
     pub async fn put_event(
         &self,
         event: &Event,
-        retention_days: u32,
+        retention: RetentionDays,
     ) -> Result<PutOutcome, StoreError> {
-        let item = encode_event_item(event, retention_days)?;
+        let item = encode_event_item(event, retention)?;
         let result = self
             .ddb
             .put_item()

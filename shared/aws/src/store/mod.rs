@@ -18,7 +18,9 @@ use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use control::{ApiKeyRecord, OrgSettings};
+use audit_domain::retention::{RetentionDays, RetentionError};
+
+pub use control::{ApiKeyRecord, OrgSettings, OrgSettingsChange};
 pub use destinations::JobCounter;
 pub use digests::MANIFEST_PART_LEN;
 pub use events::{
@@ -131,16 +133,40 @@ impl Tables {
     }
 }
 
-/// The store: one DynamoDB client (built once per process) and the tables.
+/// The store: one DynamoDB client (built once per process), the tables, and
+/// the retention of an org that sets none.
 #[derive(Debug, Clone)]
 pub struct Store {
     ddb: Client,
     tables: Tables,
+    default_retention: RetentionDays,
 }
 
 impl Store {
+    /// A store whose orgs default to 365 days' retention.
     pub fn new(ddb: Client, tables: Tables) -> Self {
-        Self { ddb, tables }
+        Self {
+            ddb,
+            tables,
+            default_retention: RetentionDays::DEFAULT,
+        }
+    }
+
+    /// What every process uses: the tables from the environment and the
+    /// default retention from `AUDIT_DEFAULT_RETENTION_DAYS` (the template's
+    /// `DefaultRetentionDays`), refusing an invalid one.
+    pub fn from_env(ddb: Client) -> Result<Self, RetentionError> {
+        Ok(Self::new(ddb, Tables::from_env())
+            .with_default_retention(RetentionDays::default_from_env()?))
+    }
+
+    pub fn with_default_retention(mut self, days: RetentionDays) -> Self {
+        self.default_retention = days;
+        self
+    }
+
+    pub fn default_retention(&self) -> RetentionDays {
+        self.default_retention
     }
 
     pub fn tables(&self) -> &Tables {

@@ -81,6 +81,26 @@ impl<S> Destination<S> {
         format!("dst_{}", ulid::Ulid::new().to_string().to_lowercase())
     }
 
+    /// How far behind `now` this destination's delivery is, in seconds,
+    /// given its export `cursor` after this tick. With jobs still pending
+    /// from earlier ticks, it is the time since the destination last
+    /// confirmed a delivery (`last_success_at`, or `enabled_at` if it never
+    /// did): a stalled worker or a failing destination makes it grow even
+    /// though the scheduler keeps cutting windows. With none pending, every
+    /// window up to the cursor was delivered, and it is the time since the
+    /// cursor.
+    pub fn delivery_lag_secs(&self, cursor: Timestamp, now: Timestamp) -> i64 {
+        let since = if self.status.jobs_pending > 0 {
+            self.status
+                .last_success_at
+                .or(self.enabled_at)
+                .unwrap_or(cursor)
+        } else {
+            cursor
+        };
+        ((now.millis() - since.millis()) / 1000).max(0)
+    }
+
     pub fn state(&self) -> DestinationState {
         if !self.enabled {
             return DestinationState::Disabled;
@@ -172,5 +192,35 @@ mod tests {
         d.enabled = false;
         assert_eq!(d.state(), DestinationState::Disabled);
         assert!(d.view().get("secret").is_none());
+    }
+
+    #[test]
+    fn delivery_lag_grows_while_jobs_wait_though_the_cursor_moves() {
+        let t = |s| Timestamp::parse(s).unwrap();
+        let mut d = Destination {
+            id: "dst_1".into(),
+            org_id: OrgId::parse("acme").unwrap(),
+            spec: json!({}),
+            secret_ref: None,
+            secret_hint: None,
+            enabled: true,
+            enabled_at: Some(t("2026-11-28T00:00:00Z")),
+            cursor: None,
+            created_at: t("2026-11-28T00:00:00Z"),
+            updated_at: t("2026-11-28T00:00:00Z"),
+            status: DeliveryStatus::default(),
+        };
+        let now = t("2026-11-28T03:00:00Z");
+        let cursor = t("2026-11-28T02:59:00Z");
+        // Caught up: nothing pending, lag is the cursor's.
+        assert_eq!(d.delivery_lag_secs(cursor, now), 60);
+        // Jobs waiting since the last success an hour ago: an hour behind,
+        // however far the scheduler has cut.
+        d.status.jobs_pending = 3;
+        d.status.last_success_at = Some(t("2026-11-28T02:00:00Z"));
+        assert_eq!(d.delivery_lag_secs(cursor, now), 3600);
+        // Never delivered: behind since it was enabled.
+        d.status.last_success_at = None;
+        assert_eq!(d.delivery_lag_secs(cursor, now), 3 * 3600);
     }
 }

@@ -4,7 +4,10 @@
 //!
 //! The secret (`AUDIT_SIGNING_KEY_SECRET`, default
 //! `audit-log/integrity/signing-key`) holds JSON:
-//! `{"algorithm": "Ed25519", "key_id": "...", "private_key": "<base64 of the 32-byte seed>"}`.
+//! `{"algorithm": "Ed25519", "key_id": "...", "private_key": "<base64 of the 32-byte seed>"}`,
+//! or, as the deployed stack creates it (`SigningKeySecret`, a generated
+//! string), a seed of at least `MIN_SEED_LEN` characters the key is derived
+//! from: SHA-256 of a fixed label and the seed. Rotation always writes JSON.
 //!
 //! Keys rotate (`auditctl signing-key rotate`): every key that ever signed
 //! is registered in the control table before it signs anything (see
@@ -21,6 +24,10 @@ use crate::time::Timestamp;
 
 pub const DEFAULT_SECRET_NAME: &str = "audit-log/integrity/signing-key";
 pub const ALGORITHM: &str = "Ed25519";
+/// Shortest generated seed accepted (the template generates 64 characters).
+pub const MIN_SEED_LEN: usize = 32;
+/// Domain separation of a derived key from any other use of the seed.
+const SEED_LABEL: &[u8] = b"audit-log integrity signing key v1\0";
 
 /// The secret's name from `AUDIT_SIGNING_KEY_SECRET`, or the default.
 pub fn secret_name_from_env() -> String {
@@ -56,6 +63,17 @@ impl Signer {
         Signer { key, key_id }
     }
 
+    fn from_generated_seed(seed: &str) -> Result<Self, KeyError> {
+        if seed.chars().count() < MIN_SEED_LEN {
+            return Err(KeyError::Malformed("a seed is at least 32 characters"));
+        }
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(SEED_LABEL);
+        h.update(seed.as_bytes());
+        Ok(Self::from_seed(h.finalize().into()))
+    }
+
     pub fn generate() -> Self {
         Self::from_seed(rand::random())
     }
@@ -84,7 +102,12 @@ impl Signer {
         })
     }
 
+    /// The key a secret holds: stored JSON, or one derived from a generated
+    /// seed (anything not starting with `{`, at least `MIN_SEED_LEN` long).
     pub fn from_secret(value: &str) -> Result<Self, KeyError> {
+        if !value.trim_start().starts_with('{') {
+            return Self::from_generated_seed(value);
+        }
         let stored: StoredKey = serde_json::from_str(value)
             .map_err(|_| KeyError::Malformed("not the expected JSON"))?;
         if stored.algorithm != ALGORITHM {
@@ -233,6 +256,27 @@ pub enum KeyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_generated_seed_derives_the_same_key_every_time() {
+        let seed = "Q".repeat(64);
+        let a = Signer::from_secret(&seed).expect("a seed");
+        let b = Signer::from_secret(&seed).expect("a seed");
+        assert_eq!(a.key_id(), b.key_id());
+        assert_ne!(
+            a.key_id(),
+            Signer::from_secret(&"R".repeat(64)).unwrap().key_id()
+        );
+        // Rotation replaces the seed by stored JSON, which reads back as is.
+        let stored = Signer::from_secret(&a.to_secret().unwrap()).unwrap();
+        assert_eq!(stored.key_id(), a.key_id());
+    }
+
+    #[test]
+    fn a_short_seed_or_broken_json_is_rejected() {
+        assert!(Signer::from_secret("short").is_err());
+        assert!(Signer::from_secret("{\"algorithm\": \"Ed25519\"}").is_err());
+    }
 
     #[test]
     fn a_signature_verifies_only_for_its_hash_and_key() {

@@ -26,7 +26,7 @@ test: ## template lints, fmt check, cargo machete, clippy and cargo test (with t
 	bash scripts/browser.sh install
 	bash scripts/stack.sh with-stack bash scripts/test.sh
 
-build: ## cargo lambda build --release --arm64: target/lambda/{ingest,query,export}/bootstrap.zip, with sizes
+build: ## cargo lambda build --release --arm64: target/lambda/{ingest,query,export,scheduler}/bootstrap.zip, with sizes
 	bash scripts/lambda.sh build
 
 validate: ## cfn-lint and sam validate --lint on template.yaml (tools installed into .venv, .tools/sam)

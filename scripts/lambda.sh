@@ -9,7 +9,7 @@
 #   install [build|validate]  install what the command needs (both by default):
 #                             build: cargo-lambda (brings Zig through the ziglang package);
 #                             validate: cfn-lint and aws-sam-cli. A quick no-op when present.
-#   build                     cargo lambda build --release for ingest, query and export as
+#   build                     cargo lambda build --release for ingest, query, export and scheduler as
 #                             zips in target/lambda/<name>/bootstrap.zip; prints each size
 #   validate                  cfn-lint template.yaml and sam validate --lint
 #
@@ -24,7 +24,7 @@ LOCAL_DIR="$ROOT/.local"
 CARGO_LAMBDA_VERSION="1.9.2"
 SAM_VERSION="1.170.0"
 CFN_LINT_VERSION="1.58.0"
-FUNCTIONS=(ingest query export)
+FUNCTIONS=(ingest query export scheduler)
 
 log() { printf 'lambda: %s\n' "$*" >&2; }
 die() {

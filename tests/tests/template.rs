@@ -1075,3 +1075,46 @@ fn secrets_exist_after_deploy_and_are_read_by_id() {
         );
     }
 }
+
+/// `(method, path)` of every HttpApi route in the template.
+fn http_routes(t: &Value) -> Vec<(String, String)> {
+    let mut routes = Vec::new();
+    for function in resources_of_type(t, "AWS::Serverless::Function") {
+        let Some(events) = resource(t, function)["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for e in events
+            .values()
+            .filter(|e| e["Type"].as_str() == Some("HttpApi"))
+        {
+            routes.push((
+                text(&e["Properties"]["Method"]),
+                text(&e["Properties"]["Path"]),
+            ));
+        }
+    }
+    routes
+}
+
+#[test]
+fn head_activity_reaches_the_query_function() {
+    let routes = http_routes(&template());
+    assert!(
+        routes.contains(&("HEAD".into(), "/activity".into())),
+        "API Gateway answers HEAD only on a route that names it: {routes:?}"
+    );
+}
+
+/// The README's deploy guide counts the "has no authentication" prompts of
+/// `sam deploy --guided`: one per route (the functions check API keys
+/// themselves). Keep the number there true.
+#[test]
+fn the_readme_counts_the_unauthenticated_route_prompts() {
+    let n = http_routes(&template()).len();
+    let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README.md");
+    let said = format!("{n} routes");
+    assert!(
+        readme.contains(&said),
+        "README.md's deploy guide should say the guided deploy asks about {said}"
+    );
+}

@@ -451,6 +451,8 @@ mod tests {
             ("GET", "/v1/events/", 401, ""),
             ("GET", "/v1/destinations/dst_1/status", 401, ""),
             ("GET", "/activity", 200, ""),
+            // The template routes HEAD /activity here too.
+            ("HEAD", "/activity", 200, ""),
         ] {
             assert_eq!(
                 route(method, path).await,

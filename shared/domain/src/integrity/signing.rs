@@ -1,6 +1,6 @@
 //! The Ed25519 signing key: kept in Secrets Manager (never in a table, a log
-//! line or a `Debug` output), created on first use, and its public half
-//! served to anyone who wants to check a digest.
+//! line or a `Debug` output; a deployed stack creates it, locally the first
+//! seal does), and its public half served to anyone who wants to check a digest.
 //!
 //! The secret (`AUDIT_SIGNING_KEY_SECRET`, default
 //! `audit-log/integrity/signing-key`) holds JSON:

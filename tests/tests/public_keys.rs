@@ -35,7 +35,11 @@ async fn public_keys_are_read_from_the_registry_with_no_secrets_manager_call() {
     // Nothing registered yet: "no signing key yet", as before.
     let (status, body) = s.get(Some(&o.ingest), "/v1/integrity/public-key").await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(body["type"].as_str().map(|t| t.ends_with("no-signing-key")), Some(true), "{body}");
+    assert_eq!(
+        body["type"].as_str().map(|t| t.ends_with("no-signing-key")),
+        Some(true),
+        "{body}"
+    );
 
     let (old, new) = (Signer::generate(), Signer::generate());
     assert!(s

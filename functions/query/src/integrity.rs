@@ -66,9 +66,7 @@ async fn public_keys(
     State(app): State<Arc<App>>,
     Authenticated(_): Authenticated,
 ) -> Result<Response, ApiError> {
-    let keys = signing::published(&app.store)
-        .await
-        .map_err(key_problem)?;
+    let keys = signing::published(&app.store).await.map_err(key_problem)?;
     Ok(edge::json(StatusCode::OK, &json!({ "keys": keys })))
 }
 

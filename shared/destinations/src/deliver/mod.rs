@@ -177,12 +177,13 @@ impl Deliverer {
     pub async fn put_s3_object(
         &self,
         settings: &s3::Settings,
+        org: &OrgId,
         key: &str,
         body: Vec<u8>,
         content_type: &str,
     ) -> Outcome {
         self.s3
-            .put_new(settings, key, body, content_type, None)
+            .put_new(settings, org, key, body, content_type, None)
             .await
     }
 }

@@ -81,7 +81,11 @@ async fn a_name_resolving_to_loopback_is_refused_before_anything_is_sent() {
     };
     assert!(!reason.contains(&secret), "{reason}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(seen.load(Ordering::SeqCst), 0, "the receiver saw a connection");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        0,
+        "the receiver saw a connection"
+    );
 }
 
 /// The control: the same mapping with private addresses allowed does reach
@@ -98,5 +102,8 @@ async fn the_same_name_is_reached_when_private_addresses_are_allowed() {
         .send_test(&dest, Some(&secret), &dest.org_id)
         .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(seen.load(Ordering::SeqCst) > 0, "the listener was never reached");
+    assert!(
+        seen.load(Ordering::SeqCst) > 0,
+        "the listener was never reached"
+    );
 }

@@ -323,3 +323,22 @@ async fn a_datadog_site_change_without_the_key_is_refused() {
     let (status, updated) = call(&s, "PATCH", &key, &path, &same).await;
     assert_eq!(status, 200, "{updated}");
 }
+
+// ---------------------------------------------------------------- S3
+
+#[tokio::test]
+async fn without_a_role_an_s3_destination_is_refused_outside_local_development() {
+    let s = Stack::start_with(UrlPolicy {
+        allow_private: false,
+    })
+    .await;
+    let org = s.org("norole", false).await;
+    let (key, _) = s.key(&org, Role::Admin).await;
+    let lake = json!({"name": "lake", "type": "s3", "settings": {"bucket": "acme-audit"}});
+    let (status, refused) = call(&s, "POST", &key, "/v1/destinations", &lake).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(
+        refused["errors"][0]["field"], "settings.role_arn",
+        "{refused}"
+    );
+}

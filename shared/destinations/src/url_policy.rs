@@ -146,7 +146,7 @@ fn is_public_v6(v6: std::net::Ipv6Addr) -> bool {
             seg[1] == 0
                 || seg[1] == 0x0db8
                 || (seg[1] == 0x0002 && seg[2] == 0)
-                || (seg[1] & 0xffe0) == 0x0010
+                || (seg[1] & 0xfff0) == 0x0010
                 || (seg[1] & 0xfff0) == 0x0020
         }
         // Documentation 3fff::/20, discard-only 100::/64.

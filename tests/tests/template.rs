@@ -376,8 +376,8 @@ const ALLOWED: &[(&str, Grants)] = &[
             // S3 test deliveries go through the destination's role, as the
             // worker's deliveries do.
             ("ExportRoleArns", &["sts:AssumeRole"]),
-            // `GET /v1/integrity/public-key` and `public-keys`.
-            (SIGNING_KEY, &["secretsmanager:GetSecretValue"]),
+            // No signing key: the public keys come from the registry in the
+            // control table (`query_role_cannot_read_the_signing_key`).
             ("ExportQueue", &["sqs:SendMessage"]),
             ("QueryLogGroup", LOGS),
         ],
@@ -629,6 +629,29 @@ fn the_permission_check_fails_on_a_widened_role() {
             .contains(&"QueryFunction runs as ExportRole, not QueryRole".to_owned()),
         "a function on another function's role is reported"
     );
+}
+
+/// The internet-facing query function must not be able to sign digests:
+/// only the sealer (ExportRole) reads the private signing key.
+#[test]
+fn query_role_cannot_read_the_signing_key() {
+    assert!(!is_allowed(
+        "QueryRole",
+        "secretsmanager:GetSecretValue",
+        SIGNING_KEY
+    ));
+    let widened = with_statement(
+        "QueryRole",
+        "{ Effect: Allow, Action: secretsmanager:GetSecretValue, Resource: !Sub 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/${Stage}/integrity/signing-key-*' }",
+    );
+    let expected = format!("QueryRole has secretsmanager:GetSecretValue on {SIGNING_KEY}");
+    assert!(
+        permission_violations(&widened)
+            .iter()
+            .any(|v| v.starts_with(&expected)),
+        "a grant on the signing key to the query role is reported"
+    );
+    assert!(permission_violations(&template()).is_empty());
 }
 
 // ---------------------------------------------------------------- 3. export queue

@@ -203,7 +203,7 @@ async fn write_files(
     ] {
         let outcome = app
             .deliverer
-            .put_s3_object(settings, &key, body, "application/json")
+            .put_s3_object(settings, &digest.org_id, &key, body, "application/json")
             .await;
         if !outcome.is_delivered() {
             tracing::warn!(destination, key, outcome = ?outcome, "writing a digest file failed");

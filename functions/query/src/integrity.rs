@@ -16,8 +16,7 @@
 use std::sync::Arc;
 
 use audit_aws::signing;
-use audit_aws::signing::{load, KeyError};
-use audit_domain::integrity::signing::secret_name_from_env;
+use audit_aws::signing::KeyError;
 use audit_domain::problem::FieldError;
 use audit_domain::problem::Problem;
 use audit_domain::time::Timestamp;
@@ -48,23 +47,26 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/v1/integrity/digests", edge::only(&["GET"], get(digests)))
 }
 
+/// From the registry the sealer writes: the query function holds no
+/// grant on the private key (`template.yaml`).
 async fn public_key(
     State(app): State<Arc<App>>,
     Authenticated(_): Authenticated,
 ) -> Result<Response, ApiError> {
-    let signer = load(&app.secrets, &secret_name_from_env())
+    let key = signing::published_current(&app.store)
         .await
         .map_err(key_problem)?;
-    Ok(edge::json(StatusCode::OK, &signer.public_key().view()))
+    Ok(edge::json(
+        StatusCode::OK,
+        &json!({"key_id": key.key_id, "algorithm": key.algorithm, "public_key": key.public_key}),
+    ))
 }
 
 async fn public_keys(
     State(app): State<Arc<App>>,
     Authenticated(_): Authenticated,
 ) -> Result<Response, ApiError> {
-    let keys = signing::listing(&app.secrets, &app.store, &secret_name_from_env())
-        .await
-        .map_err(key_problem)?;
+    let keys = signing::published(&app.store).await.map_err(key_problem)?;
     Ok(edge::json(StatusCode::OK, &json!({ "keys": keys })))
 }
 

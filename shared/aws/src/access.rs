@@ -1,10 +1,17 @@
 //! Authentication: bearer key → `Caller` (principal and org settings), with
 //! a short in-process cache so most requests cost no DynamoDB read. A revoked
 //! key stops working within the cache's time to live.
+//!
+//! Known and unknown keys are cached apart, each a bounded least-recently-
+//! used map: a flood of random keys fills only the unknown side, so it costs
+//! one read per distinct key (not per request) and never evicts a real
+//! caller's entry.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use lru::LruCache;
 
 use audit_domain::auth::{bearer_key, key_hash, Principal};
 use audit_domain::problem::Problem;
@@ -14,8 +21,10 @@ use crate::store::{OrgSettings, Store, StoreError};
 /// Default time a key lookup is trusted (documented: revocation takes effect
 /// within this long).
 pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(30);
-/// Entries kept before the cache is cleared wholesale.
-const MAX_CACHED_KEYS: usize = 10_000;
+/// Valid keys kept, least recently used dropped first.
+pub const MAX_CACHED_KEYS: usize = 10_000;
+/// Unknown (or revoked) keys kept, apart from the valid ones.
+pub const MAX_CACHED_UNKNOWN_KEYS: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -33,17 +42,40 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-#[derive(Debug)]
+/// Key hash → when it was looked up and what it was.
+struct Caches {
+    known: LruCache<String, (Instant, Caller)>,
+    unknown: LruCache<String, Instant>,
+}
+
 pub struct Authenticator {
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, Option<Caller>)>>,
+    caches: Mutex<Caches>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Authenticator {
     pub fn new(ttl: Duration) -> Self {
+        Self::with_capacity(ttl, MAX_CACHED_KEYS, MAX_CACHED_UNKNOWN_KEYS)
+    }
+
+    /// As `new`, keeping at most `known` valid and `unknown` unknown keys
+    /// (at least one each).
+    pub fn with_capacity(ttl: Duration, known: usize, unknown: usize) -> Self {
+        let cap = |n: usize| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
         Self {
             ttl,
-            cache: Mutex::new(HashMap::new()),
+            caches: Mutex::new(Caches {
+                known: LruCache::new(cap(known)),
+                unknown: LruCache::new(cap(unknown)),
+            }),
         }
     }
 
@@ -84,21 +116,47 @@ impl Authenticator {
         caller.ok_or(AuthError::Invalid)
     }
 
+    /// `Some(Some(caller))` for a fresh valid entry, `Some(None)` for a
+    /// fresh unknown one, `None` when the key must be read.
     fn cached(&self, hash: &str) -> Option<Option<Caller>> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let (at, caller) = cache.get(hash)?;
-        (at.elapsed() < self.ttl).then(|| caller.clone())
+        let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, caller)) = caches.known.get(hash) {
+            if at.elapsed() < self.ttl {
+                return Some(Some(caller.clone()));
+            }
+            caches.known.pop(hash);
+            return None;
+        }
+        let at = *caches.unknown.get(hash)?;
+        if at.elapsed() < self.ttl {
+            return Some(None);
+        }
+        caches.unknown.pop(hash);
+        None
     }
 
     fn remember(&self, hash: String, caller: Option<Caller>) {
         if self.ttl.is_zero() {
             return;
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= MAX_CACHED_KEYS {
-            cache.clear();
+        let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match caller {
+            Some(caller) => {
+                caches.unknown.pop(&hash);
+                caches.known.put(hash, (now, caller));
+            }
+            None => {
+                caches.known.pop(&hash);
+                caches.unknown.put(hash, now);
+            }
         }
-        cache.insert(hash, (Instant::now(), caller));
+    }
+
+    /// How many valid and unknown keys are cached now.
+    pub fn cached_counts(&self) -> (usize, usize) {
+        let caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        (caches.known.len(), caches.unknown.len())
     }
 }
 

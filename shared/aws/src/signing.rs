@@ -82,13 +82,28 @@ pub async fn current_signer(
 ) -> Result<Signer, KeyError> {
     match load(secrets, name).await {
         Err(KeyError::Missing) => {}
-        found => return found,
+        Ok(signer) => {
+            // The registry is what the query function publishes: a key made
+            // before the registry existed is registered on first use (a
+            // conditional put, a no-op once it is there).
+            store
+                .register_signing_key(&registration(&signer.public_key(), Timestamp::now()))
+                .await?;
+            return Ok(signer);
+        }
+        Err(e) => return Err(e),
     }
     let fresh = Signer::generate();
     store
         .register_signing_key(&registration(&fresh.public_key(), Timestamp::now()))
         .await?;
-    create(secrets, name, &fresh).await?;
+    if !create(secrets, name, &fresh).await? {
+        // Lost the race: this key never signs, so it is retired at once and
+        // the registry keeps exactly one unretired (current) key.
+        store
+            .retire_signing_key(fresh.key_id(), Timestamp::now())
+            .await?;
+    }
     load(secrets, name).await
 }
 
@@ -147,6 +162,37 @@ pub async fn listing(
         });
     }
     Ok(keys)
+}
+
+/// Every registered key, from the registry alone (no Secrets Manager call:
+/// the query function cannot read the private key). The current key is the
+/// unretired one (the last registered, should a crash between a rotation's
+/// steps have left two); `Missing` when nothing is registered yet.
+pub async fn published(store: &Store) -> Result<Vec<KeyListing>, KeyError> {
+    let keys = store.signing_keys().await?;
+    // Oldest first, so the last unretired is the newest.
+    let current = keys
+        .iter()
+        .rposition(|k| k.retired_at.is_none())
+        .ok_or(KeyError::Missing)?;
+    Ok(keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| KeyListing {
+            key,
+            current: i == current,
+        })
+        .collect())
+}
+
+/// The key that signs new digests, from the registry (see `published`).
+pub async fn published_current(store: &Store) -> Result<RegisteredKey, KeyError> {
+    published(store)
+        .await?
+        .into_iter()
+        .find(|k| k.current)
+        .map(|k| k.key)
+        .ok_or(KeyError::Missing)
 }
 
 /// The key ring of a listing, retirements included. An entry whose public

@@ -35,6 +35,11 @@ pub trait DestinationType: Sized + Clone + Sync {
         records: &[Record],
     ) -> impl Future<Output = Delivery> + Send;
 
+    /// Where it sends, as one comparable value: everything that decides the
+    /// host (or bucket and role) the secret or the data goes to. A change
+    /// of place needs the secret again (`PATCH` without one is refused).
+    fn place(&self) -> String;
+
     /// The settings a test delivery (`POST /v1/destinations/{id}/test`)
     /// uses: the same, unless the type keeps test data apart.
     fn for_test(&self) -> Self {

@@ -67,6 +67,11 @@ impl DestinationSettings {
         each!(self, s => s.validate(urls))
     }
 
+    /// Where the destination sends (see `DestinationType::place`).
+    pub fn place(&self) -> String {
+        each!(self, s => s.place())
+    }
+
     /// The settings a test delivery uses (S3 keeps its test objects apart).
     pub(crate) fn for_test(&self) -> Self {
         each!(self, (s, wrap) => wrap(s.for_test()))

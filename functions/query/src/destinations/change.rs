@@ -3,9 +3,10 @@
 //! it now is, or why it did not happen; each records itself in the org's log.
 
 use audit_aws::access::Caller;
-use audit_destinations::{Destination, DestinationSpec};
+use audit_destinations::{Destination, DestinationSettings, DestinationSpec};
 use audit_domain::catalog::Action;
 use audit_domain::export::destination::secret_hint;
+use audit_domain::ids::OrgId;
 use audit_domain::problem::FieldError;
 use audit_domain::time::Timestamp;
 use serde_json::Value;
@@ -40,6 +41,7 @@ pub(super) async fn create(
     let (Some(spec), Some(enabled), true) = (spec, enabled, errors.is_empty()) else {
         return Err(DestinationError::Invalid(errors));
     };
+    claim_role(app, org, &spec).await?;
     let id = Destination::new_id();
     let (secret_ref, hint) = match &secret {
         Some(value) => (
@@ -69,6 +71,7 @@ pub(super) async fn create(
                 tracing::error!(error = %e, destination_id = %destination.id, "orphaned destination secret not deleted");
             }
         }
+        release_role_if_unused(app, org, role_of(&destination.spec), None).await;
         return Err(e.into());
     }
     record_change(
@@ -118,7 +121,11 @@ pub(super) async fn update(
         .ok();
     let secret = spec.as_ref().and_then(|spec| {
         // A new type needs its own credential: an old one never carries over.
-        let has_usable_secret = current.secret_ref.is_some() && !kind_changed;
+        // Nor does it to a new place (URL, intake URL, site): the stored
+        // secret would be sent to a host its owner never chose. S3 has no
+        // secret; its role claim guards a new bucket or role instead.
+        let moved = spec.settings.place() != current.spec.settings.place();
+        let has_usable_secret = current.secret_ref.is_some() && !kind_changed && !moved;
         take_secret(
             &spec.settings,
             patch.get("secret"),
@@ -131,6 +138,10 @@ pub(super) async fn update(
     };
 
     let org = &current.org_id;
+    let role_changed = role_of(&spec) != role_of(&current.spec);
+    if role_changed {
+        claim_role(app, org, &spec).await?;
+    }
     let mut next = current.clone();
     let re_enabled = enabled && !current.enabled;
     let now = Timestamp::now();
@@ -154,7 +165,13 @@ pub(super) async fn update(
         .update_destination_config(&next, current.updated_at, re_enabled)
         .await?;
     if !stored {
+        if role_changed {
+            release_role_if_unused(app, org, role_of(&next.spec), None).await;
+        }
         return Err(DestinationError::Conflict);
+    }
+    if role_changed {
+        release_role_if_unused(app, org, role_of(&current.spec), None).await;
     }
     if let Some(name) = retired_secret {
         if let Err(e) = app.secrets.delete(&name).await {
@@ -187,6 +204,7 @@ pub(super) async fn delete(
     if !app.store.delete_destination(&d.org_id, &d.id).await? {
         return Err(DestinationError::NotFound);
     }
+    release_role_if_unused(app, &d.org_id, role_of(&d.spec), Some(&d.id)).await;
     if let Some(name) = &d.secret_ref {
         // The destination is gone either way; the name lets an operator finish.
         if let Err(e) = app.secrets.delete(name).await {
@@ -195,4 +213,53 @@ pub(super) async fn delete(
     }
     record_change(app, caller, &d, Action::ExportDestinationDeleted, None).await;
     Ok(())
+}
+
+/// The IAM role an S3 destination assumes, if it names one.
+fn role_of(spec: &DestinationSpec) -> Option<&str> {
+    match &spec.settings {
+        DestinationSettings::S3(s3) => s3.role_arn.as_deref(),
+        _ => None,
+    }
+}
+
+/// Claims the spec's role for `org`: a role another org named first is
+/// refused, naming `settings.role_arn`.
+async fn claim_role(
+    app: &App,
+    org: &OrgId,
+    spec: &DestinationSpec,
+) -> Result<(), DestinationError> {
+    let Some(role) = role_of(spec) else {
+        return Ok(());
+    };
+    if app.store.claim_role(role, org).await? {
+        return Ok(());
+    }
+    tracing::warn!(org = %org, "S3 destination refused: its role is claimed by another org");
+    Err(DestinationError::Invalid(vec![FieldError::new(
+        "settings.role_arn",
+        "cannot be used: another organization's destination assumes this role",
+    )]))
+}
+
+/// Releases `org`'s claim on `role` unless another of its destinations
+/// (other than `gone`, being deleted) still names it. Best effort: a claim
+/// left behind only keeps the role with the org that named it.
+async fn release_role_if_unused(app: &App, org: &OrgId, role: Option<&str>, gone: Option<&str>) {
+    let Some(role) = role else { return };
+    let still_used = match app.store.list_destinations::<DestinationSpec>(org).await {
+        Ok(all) => all
+            .iter()
+            .any(|d| Some(d.id.as_str()) != gone && role_of(&d.spec) == Some(role)),
+        Err(e) => {
+            tracing::error!(error = %e, org = %org, "role claim kept: destinations not listed");
+            return;
+        }
+    };
+    if !still_used {
+        if let Err(e) = app.store.release_role(role, org).await {
+            tracing::error!(error = %e, org = %org, "role claim not released");
+        }
+    }
 }

@@ -119,7 +119,9 @@ mod tests {
     }
 
     fn s3() -> DestinationSettings {
-        settings(json!({"name": "l", "type": "s3", "settings": {"bucket": "acme-audit"}}))
+        settings(
+            json!({"name": "l", "type": "s3", "settings": {"bucket": "acme-audit", "role_arn": "arn:aws:iam::123456789012:role/audit-export"}}),
+        )
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod destinations;
 mod digests;
 mod events;
 pub mod plan;
+mod role_claims;
 pub mod schema;
 mod signing_keys;
 

@@ -28,6 +28,13 @@ impl DestinationType for Settings {
     const TYPE: &'static str = "datadog";
     const SECRET: SecretRule = settings::SECRET;
 
+    fn place(&self) -> String {
+        match &self.intake_url {
+            Some(url) => format!("intake_url={url}"),
+            None => format!("site={}", self.site),
+        }
+    }
+
     fn validate(&self, urls: UrlPolicy) -> Vec<FieldError> {
         settings::validate(self, urls)
     }

@@ -51,11 +51,10 @@ impl Settings {
 /// Every problem with the settings, each naming its field.
 pub(super) fn validate(settings: &Settings, urls: UrlPolicy) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    let site = &settings.site;
-    if bad_text(site) || !site.contains('.') || site.contains('/') {
+    if !site_ok(&settings.site) {
         errors.push(FieldError::new(
             "settings.site",
-            "must be a Datadog site such as datadoghq.com",
+            "must be a Datadog site such as datadoghq.com (or a plain host name)",
         ));
     }
     if bad_text(&settings.service) {
@@ -71,15 +70,56 @@ pub(super) fn validate(settings: &Settings, urls: UrlPolicy) -> Vec<FieldError> 
             "must be at most 20 key:value tags without commas",
         ));
     }
-    // The URL derived from a site is checked where it is built, before
-    // anything is sent; refusing here sites the API has always accepted
-    // (openapi.yaml's site pattern) is for the issue that hardens the policy.
-    if settings.intake_url.is_some() {
-        if let Err(e) = settings.endpoint(urls) {
+    // The URL derived from the site (or the intake URL) goes through the
+    // policy too, so a site that passed the check above still cannot land
+    // on a refused host.
+    if let Err(e) = settings.endpoint(urls) {
+        if !errors.iter().any(|f| f.field == e.field) {
             errors.push(e);
         }
     }
     errors
+}
+
+/// Datadog's sites (<https://docs.datadoghq.com/getting_started/site/>).
+pub const KNOWN_SITES: [&str; 7] = [
+    "datadoghq.com",
+    "us3.datadoghq.com",
+    "us5.datadoghq.com",
+    "datadoghq.eu",
+    "ap1.datadoghq.com",
+    "ap2.datadoghq.com",
+    "ddog-gov.com",
+];
+
+/// A known Datadog site, or a plain DNS host name: labels of ASCII letters,
+/// digits and inner hyphens joined by single dots, at least two of them, the
+/// last not all digits (so never an IP address in any notation), no
+/// trailing dot, and none of `@ : / [ ]` that would let the site carry
+/// userinfo, a port or another host into the URL built from it.
+fn site_ok(site: &str) -> bool {
+    if KNOWN_SITES.contains(&site) {
+        return true;
+    }
+    if site.len() > 253 {
+        return false;
+    }
+    let labels: Vec<&str> = site.split('.').collect();
+    let label_ok = |l: &&str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    labels.len() >= 2
+        && labels.iter().all(label_ok)
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()) && !tld.starts_with("0x"))
+        && !site.eq_ignore_ascii_case("localhost")
+        && !labels.last().is_some_and(|tld| {
+            tld.eq_ignore_ascii_case("localhost") || tld.eq_ignore_ascii_case("internal")
+        })
 }
 
 /// The Datadog API key, the `DD-API-KEY` header.
@@ -116,8 +156,36 @@ mod tests {
     }
 
     #[test]
+    fn known_sites_and_plain_host_names_are_accepted() {
+        for site in KNOWN_SITES
+            .iter()
+            .copied()
+            .chain(["dd.example.com", "eu-1.logs.example.org"])
+        {
+            let s = Settings {
+                site: site.into(),
+                ..eu()
+            };
+            assert!(fields(&s).is_empty(), "{site}");
+        }
+    }
+
+    #[test]
     fn a_site_without_a_dot_or_with_a_path_is_refused() {
-        for site in ["datadoghq", "datadoghq.com/x", ""] {
+        for site in [
+            "datadoghq",
+            "datadoghq.com/x",
+            "",
+            "datadoghq.com@127.0.0.1:8443",
+            "datadoghq.com:443",
+            "[::1]",
+            "127.0.0.1",
+            "0x7f.1",
+            "datadoghq.com.",
+            "x.localhost",
+            "corp.internal",
+            "-bad.example.com",
+        ] {
             let s = Settings {
                 site: site.into(),
                 ..eu()

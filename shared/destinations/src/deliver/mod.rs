@@ -78,6 +78,8 @@ pub struct Deliverer {
     timeout: Duration,
     /// S3 clients, each built on first use.
     s3: s3::send::Clients,
+    /// Host names resolved without DNS (`with_hosts`, for tests).
+    hosts: std::collections::HashMap<String, std::net::IpAddr>,
 }
 
 impl Deliverer {
@@ -89,7 +91,22 @@ impl Deliverer {
             urls,
             timeout,
             s3: s3::send::Clients::new(sdk, timeout),
+            hosts: Default::default(),
         }
+    }
+
+    /// The same, resolving `hosts` (name → address) without DNS, the answer
+    /// still held to the public-only rule: how a test points a name at
+    /// loopback to show it is refused at connect time.
+    pub fn with_hosts(
+        mut self,
+        hosts: impl IntoIterator<Item = (String, std::net::IpAddr)>,
+    ) -> Self {
+        self.hosts = hosts
+            .into_iter()
+            .map(|(name, ip)| (name.to_ascii_lowercase(), ip))
+            .collect();
+        self
     }
 
     /// The URL policy every endpoint is built through.
@@ -105,7 +122,7 @@ impl Deliverer {
     /// The HTTP client, built by the first delivery that needs it.
     fn http_client(&self) -> Result<&reqwest::Client, Outcome> {
         self.http
-            .get_or_init(|| http_client(self.timeout, self.urls.allow_private))
+            .get_or_init(|| http_client(self.timeout, self.urls.allow_private, &self.hosts))
             .as_ref()
             .map_err(|reason| Outcome::Transient(reason.clone()))
     }
@@ -177,19 +194,24 @@ impl Deliverer {
     pub async fn put_s3_object(
         &self,
         settings: &s3::Settings,
+        org: &OrgId,
         key: &str,
         body: Vec<u8>,
         content_type: &str,
     ) -> Outcome {
         self.s3
-            .put_new(settings, key, body, content_type, None)
+            .put_new(settings, org, key, body, content_type, None)
             .await
     }
 }
 
 /// The client every HTTP delivery shares: no redirects, bounded connect and
 /// total time, and only public addresses (unless `allow_private`).
-fn http_client(timeout: Duration, allow_private: bool) -> Result<reqwest::Client, String> {
+fn http_client(
+    timeout: Duration,
+    allow_private: bool,
+    hosts: &std::collections::HashMap<String, std::net::IpAddr>,
+) -> Result<reqwest::Client, String> {
     let client = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
@@ -200,6 +222,7 @@ fn http_client(timeout: Duration, allow_private: bool) -> Result<reqwest::Client
         // connect time, whatever it resolved to when it was configured.
         .dns_resolver(std::sync::Arc::new(resolver::PublicOnlyResolver {
             allow_private,
+            hosts: hosts.clone(),
         }))
         .build()
         .map_err(|e| format!("the export HTTP client could not start: {e}"));

@@ -6,15 +6,21 @@
 /// addresses (unless the local-development setting allows private ones).
 pub(super) struct PublicOnlyResolver {
     pub(super) allow_private: bool,
+    /// Names answered without DNS (tests map a name to loopback); what they
+    /// map to is checked like any answer.
+    pub(super) hosts: std::collections::HashMap<String, std::net::IpAddr>,
 }
 
 impl reqwest::dns::Resolve for PublicOnlyResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let allow_private = self.allow_private;
         let host = name.as_str().to_string();
+        let fixed = self.hosts.get(&host.to_ascii_lowercase()).copied();
         Box::pin(async move {
-            let found: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let found: Vec<std::net::SocketAddr> = match fixed {
+                Some(ip) => vec![std::net::SocketAddr::new(ip, 0)],
+                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
+            };
             let kept = public_only(found, allow_private);
             if kept.is_empty() {
                 return Err(format!("{host} resolves to no public address").into());
@@ -55,11 +61,13 @@ mod tests {
         use reqwest::dns::Resolve;
         let strict = PublicOnlyResolver {
             allow_private: false,
+            hosts: Default::default(),
         };
         let name: reqwest::dns::Name = "localhost".parse().unwrap();
         assert!(strict.resolve(name).await.is_err());
         let local = PublicOnlyResolver {
             allow_private: true,
+            hosts: Default::default(),
         };
         let name: reqwest::dns::Name = "localhost".parse().unwrap();
         assert!(local.resolve(name).await.is_ok());

@@ -27,6 +27,15 @@ impl DestinationType for Settings {
     const TYPE: &'static str = "s3";
     const SECRET: SecretRule = settings::SECRET;
 
+    fn place(&self) -> String {
+        format!(
+            "bucket={} region={} role_arn={}",
+            self.bucket,
+            self.region.as_deref().unwrap_or(""),
+            self.role_arn.as_deref().unwrap_or("")
+        )
+    }
+
     fn validate(&self, urls: UrlPolicy) -> Vec<FieldError> {
         settings::validate(self, urls)
     }
@@ -39,7 +48,10 @@ impl DestinationType for Settings {
     ) -> Delivery {
         let job = attempt.job;
         let key = object_key(&self.prefix, &job.org_id, &job.window, job.part);
-        deliverer.s3().put_records(self, &key, records).await
+        deliverer
+            .s3()
+            .put_records(self, &job.org_id, &key, records)
+            .await
     }
 
     /// Under `<prefix>/_test/`, apart from exported windows.

@@ -16,6 +16,7 @@ use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 
 use audit_domain::export::outcome::Outcome;
+use audit_domain::ids::OrgId;
 
 use super::{classify, encode, Settings};
 use crate::deliver::{excerpt, Delivery, MAX_CONNECT_TIMEOUT};
@@ -28,6 +29,8 @@ pub const SESSION_NAME: &str = "audit-log-export";
 struct ClientKey {
     region: Option<String>,
     role_arn: Option<String>,
+    /// The org the role is assumed for, its `ExternalId`.
+    external_id: String,
 }
 
 /// S3 clients per (region, role), built on first use and kept: an assumed
@@ -52,6 +55,7 @@ impl Clients {
     pub(crate) async fn put_records(
         &self,
         settings: &Settings,
+        org: &OrgId,
         key: &str,
         records: &[Record],
     ) -> Delivery {
@@ -63,7 +67,14 @@ impl Clients {
             }
         };
         let outcome = self
-            .put_new(settings, key, body, "application/x-ndjson", Some("gzip"))
+            .put_new(
+                settings,
+                org,
+                key,
+                body,
+                "application/x-ndjson",
+                Some("gzip"),
+            )
             .await;
         let events = if outcome.is_delivered() {
             records.len()
@@ -82,13 +93,14 @@ impl Clients {
     pub(crate) async fn put_new(
         &self,
         settings: &Settings,
+        org: &OrgId,
         key: &str,
         body: Vec<u8>,
         content_type: &str,
         content_encoding: Option<&str>,
     ) -> Outcome {
         let put = self
-            .client(settings)
+            .client(settings, org)
             .await
             .put_object()
             .bucket(&settings.bucket)
@@ -105,12 +117,14 @@ impl Clients {
         }
     }
 
-    /// One client per (region, role), kept so assumed-role credentials are
-    /// cached across jobs.
-    async fn client(&self, settings: &Settings) -> aws_sdk_s3::Client {
+    /// One client per (region, role, org), kept so assumed-role credentials
+    /// are cached across jobs. The role is assumed with `ExternalId` = the
+    /// org id, so a customer's trust policy admits only their own org.
+    async fn client(&self, settings: &Settings, org: &OrgId) -> aws_sdk_s3::Client {
         let key = ClientKey {
             region: settings.region.clone(),
             role_arn: settings.role_arn.clone(),
+            external_id: org.as_str().to_owned(),
         };
         let cached = self
             .cache
@@ -136,6 +150,7 @@ impl Clients {
         if let Some(role_arn) = &settings.role_arn {
             let provider = AssumeRoleProvider::builder(role_arn)
                 .session_name(SESSION_NAME)
+                .external_id(org.as_str())
                 .configure(&self.sdk)
                 .build()
                 .await;

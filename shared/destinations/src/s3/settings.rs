@@ -24,13 +24,20 @@ pub struct Settings {
 
 /// Every problem with the settings, each naming its field. S3 has no URL:
 /// the SDK builds the endpoint from the bucket and region.
-pub(super) fn validate(settings: &Settings, _urls: UrlPolicy) -> Vec<FieldError> {
+pub(super) fn validate(settings: &Settings, urls: UrlPolicy) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let bucket = &settings.bucket;
+    // S3's naming rules: the bucket becomes a host name label
+    // (`<bucket>.s3.<region>.amazonaws.com`), so nothing else may hide in it.
+    let edge_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     let bucket_ok = (3..=63).contains(&bucket.len())
         && bucket
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && edge_ok(bucket.bytes().next())
+        && edge_ok(bucket.bytes().last())
+        && !bucket.contains("..")
+        && bucket.parse::<std::net::Ipv4Addr>().is_err();
     if !bucket_ok {
         errors.push(FieldError::new(
             "settings.bucket",
@@ -47,7 +54,7 @@ pub(super) fn validate(settings: &Settings, _urls: UrlPolicy) -> Vec<FieldError>
             "must be at most 512 characters and not start with '/'",
         ));
     }
-    if settings.region.as_deref().is_some_and(bad_text) {
+    if settings.region.as_deref().is_some_and(|r| !region_ok(r)) {
         errors.push(FieldError::new(
             "settings.region",
             "must be an AWS region such as us-east-1",
@@ -63,7 +70,29 @@ pub(super) fn validate(settings: &Settings, _urls: UrlPolicy) -> Vec<FieldError>
             "must be an IAM role ARN",
         ));
     }
+    // Without a role the export function writes with its own credentials,
+    // into any bucket they reach: only for local development.
+    if settings.role_arn.is_none() && !urls.allow_private {
+        errors.push(FieldError::new(
+            "settings.role_arn",
+            "is required: a role in the bucket's account that trusts the export role with ExternalId = your org id",
+        ));
+    }
     errors
+}
+
+/// An AWS region name: `us-east-1`, `eu-central-2`, `us-gov-west-1`
+/// (lower-case words joined by hyphens, ending in a number).
+fn region_ok(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    region.len() <= 32
+        && parts.len() >= 3
+        && parts
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 /// The same bucket with the prefix `<prefix>/_test`, where test deliveries
@@ -98,6 +127,13 @@ mod tests {
         serde_json::from_value(serde_json::json!({"bucket": "acme-audit"})).unwrap()
     }
 
+    fn with_role() -> Settings {
+        Settings {
+            role_arn: Some("arn:aws:iam::123456789012:role/audit-export".into()),
+            ..lake()
+        }
+    }
+
     fn fields(settings: &Settings) -> Vec<String> {
         validate(settings, STRICT)
             .into_iter()
@@ -112,18 +148,60 @@ mod tests {
     }
 
     #[test]
-    fn a_bucket_alone_is_enough() {
+    fn a_bucket_alone_is_enough_locally() {
         let s = lake();
         assert_eq!(s.prefix, "");
-        assert!(fields(&s).is_empty());
+        let local = UrlPolicy {
+            allow_private: true,
+        };
+        assert!(validate(&s, local).is_empty());
+    }
+
+    #[test]
+    fn without_a_role_arn_an_s3_destination_is_refused_outside_local_development() {
+        assert_eq!(fields(&lake()), ["settings.role_arn"]);
+        assert!(fields(&with_role()).is_empty());
+    }
+
+    #[test]
+    fn a_region_must_look_like_one() {
+        for region in ["us-east-1", "eu-central-2", "us-gov-west-1"] {
+            let s = Settings {
+                region: Some(region.into()),
+                ..with_role()
+            };
+            assert!(fields(&s).is_empty(), "{region}");
+        }
+        for region in [
+            "",
+            "us",
+            "us-east",
+            "US-EAST-1",
+            "us-east-1.evil.com",
+            "us-east-1/x",
+        ] {
+            let s = Settings {
+                region: Some(region.into()),
+                ..with_role()
+            };
+            assert_eq!(fields(&s), ["settings.region"], "{region}");
+        }
     }
 
     #[test]
     fn upper_case_or_short_bucket_names_are_refused() {
-        for bucket in ["Acme", "ab", "acme_audit"] {
+        for bucket in [
+            "Acme",
+            "ab",
+            "acme_audit",
+            "-acme",
+            "acme.",
+            "a..b",
+            "10.0.0.5",
+        ] {
             let s = Settings {
                 bucket: bucket.into(),
-                ..lake()
+                ..with_role()
             };
             assert_eq!(fields(&s), ["settings.bucket"], "{bucket}");
         }
@@ -133,7 +211,7 @@ mod tests {
     fn a_leading_slash_in_the_prefix_is_refused() {
         let s = Settings {
             prefix: "/logs".into(),
-            ..lake()
+            ..with_role()
         };
         assert_eq!(fields(&s), ["settings.prefix"]);
     }

@@ -29,6 +29,10 @@ impl DestinationType for Settings {
     const TYPE: &'static str = "splunk";
     const SECRET: SecretRule = settings::SECRET;
 
+    fn place(&self) -> String {
+        self.url.clone()
+    }
+
     fn validate(&self, urls: UrlPolicy) -> Vec<FieldError> {
         settings::validate(self, urls)
     }

@@ -32,6 +32,10 @@ impl DestinationType for Settings {
     const TYPE: &'static str = "webhook";
     const SECRET: SecretRule = settings::SECRET;
 
+    fn place(&self) -> String {
+        self.url.clone()
+    }
+
     fn validate(&self, urls: UrlPolicy) -> Vec<FieldError> {
         settings::validate(self, urls)
     }

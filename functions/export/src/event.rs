@@ -29,9 +29,19 @@ pub enum ExportEventError {
 /// Handles one invocation: SQS records are jobs, a `Scheduled Event` is a
 /// scheduler tick.
 pub async fn handle_event(app: &ExportApp, payload: Value) -> Result<Value, ExportEventError> {
+    let deadline = std::time::Instant::now() + app.config.invocation_budget;
+    handle_event_until(app, payload, deadline).await
+}
+
+/// `handle_event` before the invocation's deadline (Lambda's `Context`).
+pub async fn handle_event_until(
+    app: &ExportApp,
+    payload: Value,
+    deadline: std::time::Instant,
+) -> Result<Value, ExportEventError> {
     if payload.get("Records").is_some() {
         let event: SqsEvent = serde_json::from_value(payload).map_err(ExportEventError::NotSqs)?;
-        let failed = crate::handle_jobs(app, jobs(event)).await;
+        let failed = crate::handle_jobs_until(app, jobs(event), deadline).await;
         let mut response = SqsBatchResponse::default();
         for id in failed {
             response.add_failure(id);

@@ -27,7 +27,8 @@ async fn main() -> Result<(), Error> {
     };
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        export::handle_event(app, event.payload)
+        let deadline = export::deadline_from_epoch_millis(event.context.deadline);
+        export::handle_event_until(app, event.payload, deadline)
             .await
             .map_err(Error::from)
     }))

@@ -22,7 +22,7 @@ pub use control::{ApiKeyRecord, OrgSettings};
 pub use destinations::JobCounter;
 pub use digests::MANIFEST_PART_LEN;
 pub use events::{
-    cursor_key, encode_event_item, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
+    cursor_key, encode_event_item, recorded_key, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
 };
 pub use signing_keys::RegisteredKey;
 

@@ -394,9 +394,17 @@ mod tests {
         );
         assert!(d.time_for_one_more());
         let soon = Instant::now() + Duration::from_secs(1);
-        assert!(!STOP_STARTING_AT.scope(soon, async { d.time_for_one_more() }).await);
+        assert!(
+            !STOP_STARTING_AT
+                .scope(soon, async { d.time_for_one_more() })
+                .await
+        );
         let later = Instant::now() + Duration::from_secs(60);
-        assert!(STOP_STARTING_AT.scope(later, async { d.time_for_one_more() }).await);
+        assert!(
+            STOP_STARTING_AT
+                .scope(later, async { d.time_for_one_more() })
+                .await
+        );
     }
 
     #[test]

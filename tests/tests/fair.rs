@@ -239,8 +239,10 @@ async fn slow_jobs_end_within_the_invocation_and_continue_without_resending() {
     );
 }
 
-/// Eight slow, failing jobs of one org ahead of a healthy org's job in the
-/// same batch: the healthy job starts in the first round, not after them.
+/// Eight slow (2 s), failing jobs of one org ahead of a healthy org's job in
+/// the same batch: the healthy job starts in the first round (its events
+/// arrive well within 2 s), not after two rounds of them (4 s and more; 5.1 s
+/// measured with the batch run in receive order).
 #[tokio::test]
 async fn a_healthy_orgs_job_is_not_stuck_behind_another_orgs_failing_backlog() {
     let s = Stack::start_isolated().await;
@@ -297,7 +299,7 @@ async fn a_healthy_orgs_job_is_not_stuck_behind_another_orgs_failing_backlog() {
         "the failing jobs stay on the queue: {kept:?}"
     );
     assert!(
-        arrived_after < Duration::from_secs(1),
+        arrived_after < Duration::from_secs(2),
         "the healthy org waited behind the failing one: {arrived_after:?}"
     );
     eprintln!("fairness: healthy org's events arrived after {arrived_after:?}");

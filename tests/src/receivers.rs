@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -49,6 +49,8 @@ struct Log {
     rejections: Vec<(u16, String)>,
     fail_next: Option<(usize, u16)>,
     fail_until: Option<(Instant, u16)>,
+    /// How long every request takes to answer (a slow destination).
+    delay: Option<Duration>,
 }
 
 struct Shared {
@@ -119,6 +121,11 @@ impl Receiver {
     /// The next `n` requests get `status`.
     pub fn fail_next(&self, n: usize, status: u16) {
         self.shared.log().fail_next = Some((n, status));
+    }
+
+    /// Every request takes `delay` before it is answered, failed or not.
+    pub fn delay_each(&self, delay: Duration) {
+        self.shared.log().delay = Some(delay);
     }
 
     /// Every request before `until` gets `status`.
@@ -244,6 +251,10 @@ async fn receive(
             .unwrap_or_default()
             .to_owned()
     };
+    let delay = shared.log().delay;
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     {
         let mut log = shared.log();
         log.requests += 1;

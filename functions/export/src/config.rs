@@ -1,6 +1,8 @@
 //! Export timing, from the environment. Tests shrink every duration so a
 //! "30-minute" retry deadline plays out in seconds.
 
+use std::time::Duration;
+
 use audit_domain::export::RetryPolicy;
 
 #[derive(Debug, Clone)]
@@ -24,6 +26,14 @@ pub struct ExportConfig {
     /// Length of an integrity digest period (`AUDIT_DIGEST_PERIOD_SECONDS`,
     /// default 3600). A period is sealed once it ended more than `lag_ms` ago.
     pub digest_period_ms: i64,
+    /// The local poller's time per batch, as Lambda's function timeout is
+    /// in AWS (where the invocation's own deadline is used instead).
+    /// `AUDIT_EXPORT_INVOCATION_BUDGET_SECONDS`, default 120.
+    pub invocation_budget: Duration,
+    /// Time kept back at the end of an invocation to settle every message
+    /// (queue a continuation, record the delivery, return unstarted jobs):
+    /// no request is started that could still run inside it. Default 5 s.
+    pub settle_margin: Duration,
 }
 
 impl Default for ExportConfig {
@@ -36,6 +46,8 @@ impl Default for ExportConfig {
             max_bytes_per_job: audit_domain::limits::EXPORT_JOB_MAX_BYTES,
             retry: RetryPolicy::default(),
             digest_period_ms: audit_domain::integrity::DEFAULT_PERIOD_MS,
+            invocation_budget: Duration::from_secs(120),
+            settle_margin: Duration::from_secs(5),
         }
     }
 }
@@ -55,6 +67,8 @@ impl ExportConfig {
                     .unwrap_or(d.retry.deadline_secs),
             },
             digest_period_ms: audit_domain::integrity::period_ms_from_env(),
+            invocation_budget: num("AUDIT_EXPORT_INVOCATION_BUDGET_SECONDS")
+                .map_or(d.invocation_budget, |s| Duration::from_secs(u64::from(s))),
             ..d
         }
     }

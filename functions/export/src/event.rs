@@ -28,15 +28,28 @@ pub enum ExportEventError {
 }
 
 /// The worker function's handler: SQS records are jobs, answered with a
-/// partial batch response. Anything else is refused.
+/// partial batch response. Anything else is refused. Without a deadline of
+/// its own (the poller of `auditctl serve`), it takes the configured
+/// invocation budget.
 pub async fn handle_jobs_event(app: &ExportApp, payload: Value) -> Result<Value, ExportEventError> {
+    let deadline = std::time::Instant::now() + app.config.invocation_budget;
+    handle_jobs_event_until(app, payload, deadline).await
+}
+
+/// `handle_jobs_event` before the invocation's deadline (Lambda's `Context`):
+/// no request starts that could not finish before it.
+pub async fn handle_jobs_event_until(
+    app: &ExportApp,
+    payload: Value,
+    deadline: std::time::Instant,
+) -> Result<Value, ExportEventError> {
     if payload.get("Records").is_none() {
         return Err(ExportEventError::UnknownTrigger(
             "the worker takes SQS batches only (no Records)".into(),
         ));
     }
     let event: SqsEvent = serde_json::from_value(payload).map_err(ExportEventError::NotSqs)?;
-    let failed = crate::handle_jobs(app, jobs(event)).await;
+    let failed = crate::handle_jobs_until(app, jobs(event), deadline).await;
     let mut response = SqsBatchResponse::default();
     for id in failed {
         response.add_failure(id);

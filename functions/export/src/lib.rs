@@ -20,10 +20,13 @@ mod seal;
 mod worker;
 
 pub use config::ExportConfig;
-pub use event::{handle_jobs_event, handle_tick_event, ExportEventError};
+pub use event::{handle_jobs_event, handle_jobs_event_until, handle_tick_event, ExportEventError};
 pub use scheduler::{schedule, ScheduleReport};
 pub use seal::{seal, SealReport};
-pub use worker::{handle_jobs, process_job, JobOutcome};
+pub use worker::{
+    deadline_from_epoch_millis, handle_jobs, handle_jobs_until, process_job, process_job_within,
+    JobOutcome,
+};
 
 use audit_aws::queue::ExportQueue;
 use audit_aws::secrets::SecretStore;

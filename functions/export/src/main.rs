@@ -11,7 +11,8 @@ async fn main() -> Result<(), Error> {
     let app = export::ExportApp::from_env().await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        export::handle_jobs_event(app, event.payload)
+        let deadline = export::deadline_from_epoch_millis(event.context.deadline);
+        export::handle_jobs_event_until(app, event.payload, deadline)
             .await
             .map_err(Error::from)
     }))

@@ -1,8 +1,16 @@
 //! The worker: one job = one window (or one part of a large window) of one
 //! destination, delivered at least once.
+//!
+//! Two bounds hold per invocation: the batch's jobs run in turn by org
+//! (round-robin, `fair_order`), so one org's backlog cannot take all of
+//! the concurrency; and nothing is started that could outlive the
+//! invocation's deadline: a job cut short continues in a new message from
+//! its first undelivered event, and a job not started goes back to the
+//! queue at once.
 
 use audit_destinations::DestinationSpec;
-use std::time::Instant;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use audit_aws::queue::JobMessage;
 use audit_aws::store::JobCounter;
@@ -20,43 +28,124 @@ use crate::ExportApp;
 pub enum JobOutcome {
     /// Delivered (or nothing to deliver): delete the message.
     Done { events: usize, requests: u32 },
-    /// Destination deleted or disabled: delete the message, deliver nothing.
+    /// Destination disabled, or the message unreadable: delete the
+    /// message, deliver nothing.
     Skipped(&'static str),
     /// Transient failure: the message was hidden for `delay_secs` and will
     /// be retried.
     RetryAfter { delay_secs: u32, reason: String },
     /// Permanent failure or past the deadline: the job went to the DLQ.
     DeadLettered(String),
+    /// Not started, too little of the invocation was left: the message is
+    /// visible again at once, with no backoff and no failure recorded.
+    Returned,
+}
+
+impl JobOutcome {
+    /// Whether the message stays on the queue (a batch item failure).
+    fn keeps_message(&self) -> bool {
+        matches!(self, JobOutcome::RetryAfter { .. } | JobOutcome::Returned)
+    }
 }
 
 /// Jobs handled at once within one SQS batch.
 const JOB_CONCURRENCY: usize = 4;
 
-/// Handles a batch; returns the message ids that failed (to be retried),
-/// as SQS partial batch responses want them.
+/// The invocation deadline Lambda gives (`Context::deadline`, epoch
+/// milliseconds) as an `Instant` on this process's clock; a deadline
+/// already past is now.
+pub fn deadline_from_epoch_millis(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    deadline_after(Instant::now(), now_ms, deadline_ms)
+}
+
+fn deadline_after(now: Instant, now_ms: u64, deadline_ms: u64) -> Instant {
+    now + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
+/// Handles a batch within the configured budget from now (the local
+/// poller's fixed budget; Lambda passes its own deadline to
+/// `handle_jobs_until`).
 pub async fn handle_jobs(app: &ExportApp, messages: Vec<JobMessage>) -> Vec<String> {
-    stream::iter(messages)
-        .map(|m| async move {
-            let outcome = handle_one(app, &m).await;
-            matches!(outcome, JobOutcome::RetryAfter { .. }).then_some(m.message_id)
+    let deadline = Instant::now() + app.config.invocation_budget;
+    handle_jobs_until(app, messages, deadline).await
+}
+
+/// Handles a batch before `deadline`; returns the message ids to keep on
+/// the queue (retried later, or returned unstarted), as SQS partial batch
+/// responses want them.
+pub async fn handle_jobs_until(
+    app: &ExportApp,
+    messages: Vec<JobMessage>,
+    deadline: Instant,
+) -> Vec<String> {
+    // Requests stop starting early enough to settle every message after.
+    let stop_starting_at = deadline
+        .checked_sub(app.config.settle_margin)
+        .unwrap_or_else(Instant::now);
+    stream::iter(fair_order(messages))
+        .map(|(m, job)| async move {
+            let outcome = handle_one(app, &m, job, stop_starting_at).await;
+            outcome.keeps_message().then_some(m.message_id)
         })
         .buffer_unordered(JOB_CONCURRENCY)
-        .filter_map(|failed| async move { failed })
+        .filter_map(|kept| async move { kept })
         .collect()
         .await
 }
 
-async fn handle_one(app: &ExportApp, m: &JobMessage) -> JobOutcome {
-    let started = Instant::now();
-    let job: ExportJob = match serde_json::from_str(&m.body) {
-        Ok(j) => j,
-        Err(e) => {
-            tracing::error!(job = "deliver", message_id = %m.message_id, error = %e, outcome = "malformed", "export job");
-            return JobOutcome::Skipped("malformed job message");
+/// The batch parsed, in turn by org: the first job of each org (in order of
+/// first appearance), then the second of each, and so on. A message that
+/// does not parse comes first, to be dropped at once.
+fn fair_order(messages: Vec<JobMessage>) -> Vec<(JobMessage, Option<ExportJob>)> {
+    let mut malformed = Vec::new();
+    let mut first_seen: Vec<String> = Vec::new();
+    let mut by_org: BTreeMap<String, VecDeque<(JobMessage, Option<ExportJob>)>> = BTreeMap::new();
+    for m in messages {
+        match serde_json::from_str::<ExportJob>(&m.body) {
+            Ok(job) => {
+                let org = job.org_id.to_string();
+                if !by_org.contains_key(&org) {
+                    first_seen.push(org.clone());
+                }
+                by_org.entry(org).or_default().push_back((m, Some(job)));
+            }
+            Err(_) => malformed.push((m, None)),
         }
+    }
+    let mut ordered = malformed;
+    loop {
+        let before = ordered.len();
+        for org in &first_seen {
+            if let Some(next) = by_org.get_mut(org).and_then(VecDeque::pop_front) {
+                ordered.push(next);
+            }
+        }
+        if ordered.len() == before {
+            return ordered;
+        }
+    }
+}
+
+async fn handle_one(
+    app: &ExportApp,
+    m: &JobMessage,
+    job: Option<ExportJob>,
+    stop_starting_at: Instant,
+) -> JobOutcome {
+    let started = Instant::now();
+    let Some(job) = job else {
+        tracing::error!(job = "deliver", message_id = %m.message_id, outcome = "malformed", "export job");
+        return JobOutcome::Skipped("malformed job message");
     };
     let now = Timestamp::now();
-    let outcome = process_job(app, &job, m, now).await;
+    let outcome = if started + app.deliverer.timeout() > stop_starting_at {
+        return_unstarted(app, &job, m).await
+    } else {
+        process_job_within(app, &job, m, now, stop_starting_at).await
+    };
     let (events, requests) = match &outcome {
         JobOutcome::Done { events, requests } => (*events, *requests),
         _ => (0, 0),
@@ -78,17 +167,42 @@ async fn handle_one(app: &ExportApp, m: &JobMessage) -> JobOutcome {
     outcome
 }
 
-/// Runs one job and settles its message: retry later, dead-letter, or done.
+/// A job there is no time to start: visible again at once (the message's
+/// receive count is its only cost).
+async fn return_unstarted(app: &ExportApp, job: &ExportJob, m: &JobMessage) -> JobOutcome {
+    if let Err(e) = app.queue.retry_later(&m.receipt_handle, 0).await {
+        tracing::warn!(destination = %job.destination_id, error = %e, "returning an unstarted job failed; SQS retries after the visibility timeout");
+    }
+    JobOutcome::Returned
+}
+
+/// Runs one job with no deadline of its own (tests, tools).
 pub async fn process_job(
     app: &ExportApp,
     job: &ExportJob,
     m: &JobMessage,
     now: Timestamp,
 ) -> JobOutcome {
+    let far = Instant::now() + Duration::from_secs(86_400);
+    process_job_within(app, job, m, now, far).await
+}
+
+/// Runs one job and settles its message: retry later, dead-letter, or done
+/// (continuing in a new message from the first undelivered event when
+/// `stop_starting_at` came first).
+pub async fn process_job_within(
+    app: &ExportApp,
+    job: &ExportJob,
+    m: &JobMessage,
+    now: Timestamp,
+    stop_starting_at: Instant,
+) -> JobOutcome {
     let org = &job.org_id;
     let id = job.destination_id.as_str();
     let dest = match app.store.get_destination::<DestinationSpec>(org, id).await {
         Ok(Some(d)) => d,
+        // Its status went with it, so there is nowhere to show a reason:
+        // dropped with the log line `handle_one` writes.
         Ok(None) => return JobOutcome::Skipped("destination deleted"),
         Err(e) => {
             return retry(
@@ -109,6 +223,12 @@ pub async fn process_job(
         None => None,
         Some(name) => match app.secrets.get(name).await {
             Ok(s) => Some(s),
+            Err(e) if e.is_configuration() => {
+                let reason = format!(
+                    "reading the destination's secret failed: {e}; set a new secret, then redrive"
+                );
+                return retry(app, job, m, now, Outcome::Permanent(reason)).await;
+            }
             Err(e) => {
                 return retry(
                     app,
@@ -149,24 +269,40 @@ pub async fn process_job(
         .into_iter()
         .filter(|e| dest.spec.filter.admits(e.action))
         .collect();
-    let (outcome, requests) = if events.is_empty() {
-        (Outcome::Delivered, 0)
+    let (outcome, requests, cut_short) = if events.is_empty() {
+        (Outcome::Delivered, 0, None)
     } else {
         let delivery = app
             .deliverer
-            .deliver(&dest, secret.as_deref(), job, &events)
+            .deliver_within(&dest, secret.as_deref(), job, &events, stop_starting_at)
             .await;
-        (delivery.outcome, delivery.requests)
+        let cut_short = delivery.out_of_time.then_some(delivery.events);
+        (delivery.outcome, delivery.requests, cut_short)
     };
+    if cut_short == Some(0) {
+        // Nothing was sent: the job goes back as it is, unstarted.
+        return return_unstarted(app, job, m).await;
+    }
     let delivered = matches!(outcome, Outcome::Delivered);
+    let sent = cut_short.unwrap_or(events.len()).min(events.len());
     audit_domain::metrics::delivery(
         dest.spec.settings.kind(),
-        if delivered { events.len() } else { 0 },
+        if delivered { sent } else { 0 },
         if delivered { 0 } else { events.len() },
     );
+    // Out of time: the rest continues after the last event delivered
+    // (events are read and delivered in `rts` order); otherwise after the
+    // page, when the window goes on.
+    let resume_after = match cut_short {
+        Some(n) => events
+            .get(n.saturating_sub(1))
+            .map(audit_aws::store::recorded_key),
+        None => page.resume_after,
+    };
+    let events = &events[..sent];
     match outcome {
         Outcome::Delivered => {
-            if let Some(rts) = page.resume_after {
+            if let Some(rts) = resume_after {
                 // The window goes on: the next part is its own job.
                 let next = job.continued(rts, now);
                 if let Err(e) = app.queue.send(&next).await {
@@ -265,5 +401,64 @@ async fn settle_pending(app: &ExportApp, job: &ExportJob) {
         .await
     {
         tracing::warn!(destination = %job.destination_id, error = %e, "counting finished job failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str, org: &str) -> JobMessage {
+        let job = ExportJob::new(
+            format!("dst_{id}"),
+            audit_domain::ids::OrgId::parse(org).unwrap(),
+            audit_domain::export::ExportWindow {
+                from: Timestamp::from_millis(0).unwrap(),
+                to: Timestamp::from_millis(1).unwrap(),
+            },
+            Timestamp::from_millis(1).unwrap(),
+        );
+        JobMessage::from_attributes(
+            id.into(),
+            format!("rh_{id}"),
+            serde_json::to_string(&job).unwrap(),
+            Some("1"),
+            None,
+        )
+    }
+
+    fn order(messages: Vec<JobMessage>) -> Vec<String> {
+        fair_order(messages)
+            .into_iter()
+            .map(|(m, _)| m.message_id)
+            .collect()
+    }
+
+    #[test]
+    fn one_orgs_backlog_takes_turns_with_the_other_orgs() {
+        let mut batch: Vec<_> = (0..8).map(|i| message(&format!("a{i}"), "busy")).collect();
+        batch.push(message("b0", "calm"));
+        batch.push(message("c0", "other"));
+        let ordered = order(batch);
+        assert_eq!(&ordered[..4], ["a0", "b0", "c0", "a1"]);
+        assert_eq!(ordered.len(), 10);
+    }
+
+    #[test]
+    fn a_malformed_message_comes_first_and_none_is_lost() {
+        let mut bad = message("x", "busy");
+        bad.body = "not json".into();
+        let ordered = order(vec![message("a0", "busy"), bad, message("a1", "busy")]);
+        assert_eq!(ordered, ["x", "a0", "a1"]);
+    }
+
+    #[test]
+    fn the_lambda_deadline_becomes_an_instant_that_far_ahead() {
+        let now = Instant::now();
+        let at = deadline_after(now, 1_000_000, 1_120_000);
+        assert_eq!(at - now, Duration::from_secs(120));
+        assert_eq!(deadline_after(now, 1_000_000, 999_000), now, "past is now");
+        let live = deadline_from_epoch_millis(0);
+        assert!(live <= Instant::now());
     }
 }

@@ -195,7 +195,15 @@ impl ExportQueue {
         reason: Option<&str>,
     ) -> Result<(), QueueError> {
         let body = serde_json::to_string(job).map_err(|e| QueueError::Malformed(e.to_string()))?;
-        let mut req = self.sqs.send_message().queue_url(url).message_body(body);
+        // The org as the message group: on a standard queue that is SQS
+        // fair queues, so one org's backlog does not delay the others'
+        // jobs (the worker's round-robin does the same within a batch).
+        let mut req = self
+            .sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .message_group_id(job.org_id.to_string());
         if let Some(reason) = reason {
             let attr = MessageAttributeValue::builder()
                 .data_type("String")

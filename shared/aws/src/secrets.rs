@@ -37,6 +37,36 @@ pub enum SecretsError {
     },
 }
 
+/// Service error codes that say the secret is unusable as configured (the
+/// caller may not read it, or its KMS key cannot decrypt it), not that the
+/// service is passing through a bad moment.
+const CONFIGURATION_CODES: &[&str] = &[
+    "AccessDeniedException",
+    "DecryptionFailure",
+    "KMSAccessDeniedException",
+    "KMSDisabledException",
+    "KMSInvalidStateException",
+    "KMSNotFoundException",
+];
+
+impl SecretsError {
+    /// Whether the fault is the destination's configuration (the secret is
+    /// missing, deleted, unreadable by this role or undecryptable), which no
+    /// retry will fix: an admin has to set a new secret.
+    pub fn is_configuration(&self) -> bool {
+        match self {
+            SecretsError::NotFound { .. } | SecretsError::Deleted { .. } => true,
+            SecretsError::Service { message, .. } => {
+                let code = message.split_once(':').map_or("", |(code, _)| code);
+                CONFIGURATION_CODES.contains(&code) || message == NO_STRING_VALUE
+            }
+        }
+    }
+}
+
+/// Why a secret holding only binary data cannot serve as a credential.
+const NO_STRING_VALUE: &str = "the secret has no string value";
+
 /// The Secrets Manager adapter: one client, built once per process.
 #[derive(Clone)]
 pub struct SecretStore {
@@ -178,7 +208,7 @@ impl SecretStore {
         out.secret_string.ok_or_else(|| SecretsError::Service {
             op: "GetSecretValue",
             name: name.into(),
-            message: "the secret has no string value".into(),
+            message: NO_STRING_VALUE.into(),
         })
     }
 
@@ -308,6 +338,34 @@ mod tests {
         let text = format!("{:?}", store("p/"));
         assert!(text.contains("p/"), "{text}");
         assert!(text.len() < 60, "{text}");
+    }
+
+    #[test]
+    fn missing_deleted_and_unreadable_secrets_are_configuration_faults() {
+        let name = || "audit-log/destinations/acme/dst_01".to_string();
+        let service = |message: &str| SecretsError::Service {
+            op: "GetSecretValue",
+            name: name(),
+            message: message.into(),
+        };
+        assert!(SecretsError::NotFound { name: name() }.is_configuration());
+        assert!(SecretsError::Deleted { name: name() }.is_configuration());
+        assert!(service("AccessDeniedException: not authorized").is_configuration());
+        assert!(service("DecryptionFailure: KMS could not decrypt").is_configuration());
+        assert!(service(NO_STRING_VALUE).is_configuration());
+    }
+
+    #[test]
+    fn throttling_and_outages_are_not_configuration_faults() {
+        let service = |message: &str| SecretsError::Service {
+            op: "GetSecretValue",
+            name: "n".into(),
+            message: message.into(),
+        };
+        assert!(!service("ThrottlingException: rate exceeded").is_configuration());
+        assert!(!service("InternalServiceError: try again").is_configuration());
+        assert!(!service("timed out").is_configuration());
+        assert!(!service("could not reach the service").is_configuration());
     }
 
     #[test]

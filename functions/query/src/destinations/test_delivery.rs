@@ -40,6 +40,7 @@ pub(super) async fn test(app: &App, d: &Destination) -> Result<TestReport, Desti
                     outcome,
                     requests: 0,
                     events: 0,
+                    out_of_time: false,
                 };
                 return Ok(report(app, d, delivery, None).await);
             }

@@ -61,6 +61,12 @@ fn sort_key(t: Timestamp, id: &EventId) -> String {
     format!("{}#{id}", t.sort_key())
 }
 
+/// An event's key on `by_recorded` (`rts`): what a job's `resume_after`
+/// holds, so a continuation starts right after this event.
+pub fn recorded_key(e: &Event) -> String {
+    sort_key(e.recorded_at, &e.id)
+}
+
 fn event_sk(id: &EventId) -> String {
     format!("EVT#{id}")
 }

@@ -25,7 +25,7 @@ pub use control::{ApiKeyRecord, OrgSettings, OrgSettingsChange};
 pub use destinations::JobCounter;
 pub use digests::MANIFEST_PART_LEN;
 pub use events::{
-    cursor_key, encode_event_item, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
+    cursor_key, encode_event_item, recorded_key, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
 };
 pub use signing_keys::RegisteredKey;
 

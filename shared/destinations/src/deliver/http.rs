@@ -58,12 +58,13 @@ impl Deliverer {
         request: &Request<'_>,
         bodies: Vec<Vec<u8>>,
     ) -> Delivery {
-        let mut delivery = Delivery {
-            outcome: Outcome::Delivered,
-            requests: 0,
-            events: 0,
-        };
+        let mut delivery = Delivery::failed(Outcome::Delivered, 0, 0);
         for (n, body) in bodies.into_iter().enumerate() {
+            if !self.time_for_one_more() {
+                // The caller continues from the events delivered so far.
+                delivery.out_of_time = true;
+                return delivery;
+            }
             let n = u32::try_from(n).unwrap_or(u32::MAX);
             let events = (request.count)(&body);
             let headers = match (request.headers)(n, &body) {

@@ -11,7 +11,7 @@ pub(crate) mod http;
 mod resolver;
 
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -42,6 +42,13 @@ pub struct Attempt<'a> {
     pub secret: Option<&'a str>,
 }
 
+tokio::task_local! {
+    /// The instant after which a delivery starts no further request, set by
+    /// `Deliverer::deliver_within` around one job's delivery and read by the
+    /// send loop between requests (so no destination type has to carry it).
+    static STOP_STARTING_AT: Instant;
+}
+
 /// How one job's delivery went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -51,6 +58,10 @@ pub struct Delivery {
     pub requests: u32,
     /// Events in the requests that were delivered.
     pub events: usize,
+    /// Every request sent was delivered, but the rest were not started:
+    /// too little time was left before the caller's deadline. The caller
+    /// continues after the `events` delivered.
+    pub out_of_time: bool,
 }
 
 impl Delivery {
@@ -59,6 +70,7 @@ impl Delivery {
             outcome,
             requests,
             events,
+            out_of_time: false,
         }
     }
 }
@@ -141,11 +153,7 @@ impl Deliverer {
         events: &[Event],
     ) -> Delivery {
         if events.is_empty() {
-            return Delivery {
-                outcome: Outcome::Delivered,
-                requests: 0,
-                events: 0,
-            };
+            return Delivery::failed(Outcome::Delivered, 0, 0);
         }
         let records = Record::encode_all(events, dest.spec.format);
         let attempt = Attempt {
@@ -158,6 +166,37 @@ impl Deliverer {
             outcome: redact(delivery.outcome, secret),
             ..delivery
         }
+    }
+
+    /// `deliver`, but starts no request that could still be running at
+    /// `stop_starting_at`: a request is started only while the per-request
+    /// timeout fits before it (`time_for_one_more`). What was not sent is
+    /// reported as `out_of_time`, after the `events` that were delivered.
+    pub async fn deliver_within(
+        &self,
+        dest: &Destination,
+        secret: Option<&str>,
+        job: &ExportJob,
+        events: &[Event],
+        stop_starting_at: Instant,
+    ) -> Delivery {
+        STOP_STARTING_AT
+            .scope(stop_starting_at, self.deliver(dest, secret, job, events))
+            .await
+    }
+
+    /// Whether one more request, allowed the full per-request timeout,
+    /// ends before the current delivery's `stop_starting_at` (always, for
+    /// a delivery without one).
+    pub(crate) fn time_for_one_more(&self) -> bool {
+        STOP_STARTING_AT
+            .try_with(|stop| fits(Instant::now(), self.timeout, *stop))
+            .unwrap_or(true)
+    }
+
+    /// The per-request timeout every delivery gets.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Delivers one clearly labelled synthetic event (`evt_test_<ulid>`, an
@@ -203,6 +242,11 @@ impl Deliverer {
             .put_new(settings, org, key, body, content_type, None)
             .await
     }
+}
+
+/// Whether a request started at `now` and allowed `timeout` ends by `stop`.
+fn fits(now: Instant, timeout: Duration, stop: Instant) -> bool {
+    now.checked_add(timeout).is_some_and(|end| end <= stop)
 }
 
 /// The client every HTTP delivery shares: no redirects, bounded connect and
@@ -352,6 +396,38 @@ mod tests {
         assert!(d.http.get().is_none());
         assert!(d.http_client().is_ok());
         assert!(d.http.get().is_some());
+    }
+
+    #[test]
+    fn a_request_starts_only_when_its_whole_timeout_fits() {
+        let now = Instant::now();
+        let timeout = Duration::from_secs(10);
+        assert!(fits(now, timeout, now + Duration::from_secs(10)));
+        assert!(fits(now, timeout, now + Duration::from_secs(60)));
+        assert!(!fits(now, timeout, now + Duration::from_secs(9)));
+        assert!(!fits(now, timeout, now));
+    }
+
+    #[tokio::test]
+    async fn without_a_deadline_there_is_always_time_and_within_one_there_is_not() {
+        let d = Deliverer::new(
+            &aws_config::SdkConfig::builder().build(),
+            Duration::from_secs(5),
+            UrlPolicy::from_env(),
+        );
+        assert!(d.time_for_one_more());
+        let soon = Instant::now() + Duration::from_secs(1);
+        assert!(
+            !STOP_STARTING_AT
+                .scope(soon, async { d.time_for_one_more() })
+                .await
+        );
+        let later = Instant::now() + Duration::from_secs(60);
+        assert!(
+            STOP_STARTING_AT
+                .scope(later, async { d.time_for_one_more() })
+                .await
+        );
     }
 
     #[test]

@@ -85,6 +85,7 @@ impl Clients {
             outcome,
             requests: 1,
             events,
+            out_of_time: false,
         }
     }
 

@@ -9,6 +9,7 @@ mod events;
 pub mod plan;
 pub mod schema;
 mod signing_keys;
+mod tick;
 
 use std::collections::HashMap;
 
@@ -25,6 +26,7 @@ pub use events::{
     cursor_key, encode_event_item, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
 };
 pub use signing_keys::RegisteredKey;
+pub use tick::TickMigration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -136,11 +138,34 @@ impl Tables {
 pub struct Store {
     ddb: Client,
     tables: Tables,
+    /// Read units the scheduler tick's calls consumed, as DynamoDB reports
+    /// them, in thousandths (shared by clones; `bench` and the tests read it).
+    read_milli_units: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
     pub fn new(ddb: Client, tables: Tables) -> Self {
-        Self { ddb, tables }
+        Self {
+            ddb,
+            tables,
+            read_milli_units: Default::default(),
+        }
+    }
+
+    /// Read units consumed so far by the calls that report them (every
+    /// read the scheduler tick makes).
+    pub fn read_units_consumed(&self) -> f64 {
+        self.read_milli_units
+            .load(std::sync::atomic::Ordering::Relaxed) as f64
+            / 1000.0
+    }
+
+    pub(crate) fn count_reads(&self, consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
+        let units = consumed.and_then(|c| c.capacity_units).unwrap_or(0.0);
+        self.read_milli_units.fetch_add(
+            (units * 1000.0).round() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     pub fn tables(&self) -> &Tables {

@@ -24,6 +24,14 @@ pub struct ExportConfig {
     /// Length of an integrity digest period (`AUDIT_DIGEST_PERIOD_SECONDS`,
     /// default 3600). A period is sealed once it ended more than `lag_ms` ago.
     pub digest_period_ms: i64,
+    /// Longest one tick spends sealing, all orgs together
+    /// (`AUDIT_SEAL_BUDGET_SECONDS`, default 60: the export function has
+    /// 120 s, and the windows are cut first).
+    pub seal_budget_ms: u64,
+    /// Longest one org's sealing takes in a tick before it records where it
+    /// stopped and yields to the next org (`AUDIT_SEAL_ORG_BUDGET_SECONDS`,
+    /// default 20).
+    pub seal_org_budget_ms: u64,
 }
 
 impl Default for ExportConfig {
@@ -36,6 +44,8 @@ impl Default for ExportConfig {
             max_bytes_per_job: audit_domain::limits::EXPORT_JOB_MAX_BYTES,
             retry: RetryPolicy::default(),
             digest_period_ms: audit_domain::integrity::DEFAULT_PERIOD_MS,
+            seal_budget_ms: 60_000,
+            seal_org_budget_ms: 20_000,
         }
     }
 }
@@ -55,6 +65,10 @@ impl ExportConfig {
                     .unwrap_or(d.retry.deadline_secs),
             },
             digest_period_ms: audit_domain::integrity::period_ms_from_env(),
+            seal_budget_ms: num("AUDIT_SEAL_BUDGET_SECONDS")
+                .map_or(d.seal_budget_ms, |s| u64::from(s) * 1000),
+            seal_org_budget_ms: num("AUDIT_SEAL_ORG_BUDGET_SECONDS")
+                .map_or(d.seal_org_budget_ms, |s| u64::from(s) * 1000),
             ..d
         }
     }

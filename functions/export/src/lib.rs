@@ -21,7 +21,7 @@ mod worker;
 pub use config::ExportConfig;
 pub use event::{handle_event, ExportEventError};
 pub use scheduler::{schedule, ScheduleReport};
-pub use seal::{seal, SealReport};
+pub use seal::{seal, seal_until, SealReport};
 pub use worker::{handle_jobs, process_job, JobOutcome};
 
 use audit_aws::queue::ExportQueue;

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 pub use control::{ApiKeyRecord, OrgSettings};
 pub use destinations::JobCounter;
-pub use digests::MANIFEST_PART_LEN;
+pub use digests::{SealProgress, MANIFEST_PART_LEN};
 pub use events::{
     cursor_key, encode_event_item, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
 };

@@ -156,6 +156,28 @@ impl Store {
         }
     }
 
+    /// Every event recorded in `(from, to]`, oldest first, in memory: for
+    /// `auditctl verify`, which compares a period's events with its manifest
+    /// (sealing reads page by page instead).
+    pub async fn period_events(
+        &self,
+        org: &OrgId,
+        window: &audit_domain::export::ExportWindow,
+    ) -> Result<Vec<audit_domain::event::Event>, StoreError> {
+        let mut events = Vec::new();
+        let mut resume: Option<String> = None;
+        loop {
+            let page = self
+                .window_events(org, window, resume.as_deref(), MANIFEST_PART_LEN)
+                .await?;
+            events.extend(page.events);
+            match page.resume_after {
+                Some(r) => resume = Some(r),
+                None => return Ok(events),
+            }
+        }
+    }
+
     async fn get_consistent(&self, pk: String, sk: String) -> Result<Option<Item>, StoreError> {
         let out = self
             .ddb

@@ -152,7 +152,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             eprintln!("tables ready: {} and {}", t.events, t.control);
             // Tables from before the by_tick index: put what the tick reads
             // into it (idempotent; see the README's migration notes).
-            let m = store.migrate_tick_index().await.map_err(|e| e.to_string())?;
+            let m = store
+                .migrate_tick_index()
+                .await
+                .map_err(|e| e.to_string())?;
             eprintln!(
                 "tick index ready: {} destinations and {} orgs added",
                 m.destinations, m.orgs

@@ -62,9 +62,7 @@ async fn tick_reads(digests: i64) -> f64 {
     futures::stream::iter(orgs.iter())
         .for_each_concurrent(8, |o| load_history(&s, o, digests, now))
         .await;
-    let app = s
-        .exporter(audit_log_tests::sealing_config(HOUR))
-        .await;
+    let app = s.exporter(audit_log_tests::sealing_config(HOUR)).await;
     let before = s.store.read_units_consumed();
     let report = export::schedule(&app, now).await;
     assert_eq!(report.errors, 0, "{report:?}");
@@ -90,8 +88,7 @@ async fn a_tick_reads_as_much_with_10000_digest_items_as_with_almost_none() {
 }
 
 #[tokio::test]
-async fn a_large_period_is_sealed_across_ticks_to_the_reference_digest_without_blocking_others()
-{
+async fn a_large_period_is_sealed_across_ticks_to_the_reference_digest_without_blocking_others() {
     let s = Stack::start_isolated().await;
     let big = s.org_with_keys("big").await;
     let small = s.org_with_keys("small").await;

@@ -225,8 +225,10 @@ async fn hash_period(
             else {
                 // A part went missing: start the period again.
                 tracing::warn!(org = %org, part = n, "sealing progress without its part; sealing the period from its start");
-                return Box::pin(hash_period(app, org, start, end, None, deadline, expires_at))
-                    .await;
+                return Box::pin(hash_period(
+                    app, org, start, end, None, deadline, expires_at,
+                ))
+                .await;
             };
             for e in &entries {
                 hasher.push(&e.hash);

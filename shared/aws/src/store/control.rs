@@ -129,13 +129,17 @@ impl Store {
             .transact_items(put(lookup)?)
             .transact_items(put(listing)?)
             // The org can now record events: sealing must visit it.
-            .transact_items(TransactWriteItem::builder().put(
-                Put::builder()
-                    .table_name(&self.tables.control)
-                    .set_item(Some(super::tick::seal_marker(&record.org_id)))
-                    .build()
-                    .map_err(|e| StoreError::Invalid(e.to_string()))?,
-            ).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.tables.control)
+                            .set_item(Some(super::tick::seal_marker(&record.org_id)))
+                            .build()
+                            .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    )
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| dynamo_error("TransactWriteItems", e))?;

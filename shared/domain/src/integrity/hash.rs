@@ -156,7 +156,9 @@ mod tests {
 
     #[test]
     fn incremental_events_hash_equals_the_one_shot_hash() {
-        let hashes: Vec<String> = (0..2500).map(|i| sha256_hex(format!("{i}").as_bytes())).collect();
+        let hashes: Vec<String> = (0..2500)
+            .map(|i| sha256_hex(format!("{i}").as_bytes()))
+            .collect();
         let mut h = EventsHasher::new();
         for x in &hashes {
             h.push(x);

@@ -235,3 +235,147 @@ async fn sealing_stops_at_the_ticks_deadline_and_says_so() {
     let r = export::seal(&app, now).await;
     assert!(r.digests >= 1, "{r:?}");
 }
+
+async fn ddb() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await)
+}
+
+fn av(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(v.to_string())
+}
+
+/// Every item of one control-table partition (tests: small partitions).
+async fn partition(
+    s: &Stack,
+    pk: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    ddb()
+        .await
+        .query()
+        .table_name(&s.store.tables().control)
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", av(pk))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query")
+        .items
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_stage_from_before_the_tick_index_is_migrated_and_its_old_digests_still_verify() {
+    let s = Stack::start_isolated().await;
+    let o = s.org_with_keys("legacy").await;
+    s.s3_destination(&o.admin, "legacy-bucket").await;
+    let (status, answer) = s
+        .post(
+            &o.ingest,
+            &json!({ "events": [event("evt_old_1", Action::ALL[0], false), event("evt_old_2", Action::ALL[1], false)] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let app = s.exporter(audit_log_tests::sealing_config(HOUR)).await;
+    let sealed = export::seal(&app, Timestamp::now().plus_millis(2 * HOUR)).await;
+    assert!(sealed.digests >= 1, "{sealed:?}");
+
+    // Make it look like an older release wrote it: no tick attributes, no
+    // seal marker, digests and parts under `ORG#<org>`.
+    let db = ddb().await;
+    let control = s.store.tables().control.clone();
+    let org_pk = format!("ORG#{}", o.id);
+    for item in partition(&s, &org_pk).await {
+        let Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) = item.get("SK") else {
+            continue;
+        };
+        if sk.starts_with("DEST#") {
+            db.update_item()
+                .table_name(&control)
+                .key("PK", av(&org_pk))
+                .key("SK", av(sk))
+                .update_expression("REMOVE tick_pk, tick_sk")
+                .send()
+                .await
+                .expect("strip");
+        } else if sk == "SEAL" {
+            db.delete_item()
+                .table_name(&control)
+                .key("PK", av(&org_pk))
+                .key("SK", av(sk))
+                .send()
+                .await
+                .expect("unmark");
+        }
+    }
+    let new_pk = format!("DIGESTS#{}", o.id);
+    let mut moved = 0;
+    for mut item in partition(&s, &new_pk).await {
+        let sk = item.get("SK").cloned().expect("SK");
+        item.insert("PK".into(), av(&org_pk));
+        item.remove("expires_at");
+        db.put_item()
+            .table_name(&control)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("copy");
+        db.delete_item()
+            .table_name(&control)
+            .key("PK", av(&new_pk))
+            .key("SK", sk)
+            .send()
+            .await
+            .expect("delete");
+        moved += 1;
+    }
+    assert!(moved >= 2, "a digest and its part moved");
+    let enabled = |s: &Stack| {
+        let store = s.store.clone();
+        async move {
+            store
+                .enabled_destinations::<audit_destinations::DestinationSpec>()
+                .await
+                .expect("destinations")
+                .len()
+        }
+    };
+    assert_eq!(
+        enabled(&s).await,
+        0,
+        "the tick does not see unmigrated items"
+    );
+    assert!(s.store.integrity_orgs().await.expect("orgs").is_empty());
+
+    let m = s.store.migrate_tick_index().await.expect("migrate");
+    assert_eq!((m.destinations, m.orgs), (1, 1), "{m:?}");
+    assert_eq!(enabled(&s).await, 1);
+    assert_eq!(
+        s.store.integrity_orgs().await.expect("orgs"),
+        [o.id.clone()]
+    );
+    assert_eq!(
+        s.store
+            .migrate_tick_index()
+            .await
+            .expect("again")
+            .destinations,
+        0,
+        "idempotent"
+    );
+
+    // The old digests are found where the older release left them.
+    let listing = auditctl::signing_key::list(&s.store).await.expect("list");
+    let registry = audit_aws::signing::ring(&listing);
+    let report = auditctl::verify::verify_store(&s.store, &registry, &o.id, None, None)
+        .await
+        .expect("verify");
+    assert!(report.is_ok(), "{:?}", report.lines());
+    assert!(report.events >= 2, "{}", report.events); // and the self-audit event of creating the destination
+                                                      // And the chain continues from its head into the new partition.
+    let more = export::seal(&app, Timestamp::now().plus_millis(4 * HOUR)).await;
+    assert!(more.digests >= 1, "{more:?}");
+    let report = auditctl::verify::verify_store(&s.store, &registry, &o.id, None, None)
+        .await
+        .expect("verify");
+    assert!(report.is_ok(), "{:?}", report.lines());
+}

@@ -351,7 +351,7 @@ async fn a_stage_from_before_the_tick_index_is_migrated_and_its_old_digests_stil
     assert_eq!(enabled(&s).await, 1);
     assert_eq!(
         s.store.integrity_orgs().await.expect("orgs"),
-        [o.id.clone()]
+        std::slice::from_ref(&o.id)
     );
     assert_eq!(
         s.store

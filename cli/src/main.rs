@@ -157,6 +157,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             store.ensure_tables().await.map_err(|e| e.to_string())?;
             let t = store.tables();
             eprintln!("tables ready: {} and {}", t.events, t.control);
+            // Tables from before the by_tick index: put what the tick reads
+            // into it (idempotent; see the README's migration notes).
+            let m = store
+                .migrate_tick_index()
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "tick index ready: {} destinations and {} orgs added",
+                m.destinations, m.orgs
+            );
             let key = auditctl::signing_key::ensure(&store).await?;
             eprintln!("integrity signing key ready: {key}");
             let config = audit_aws::aws_config().await;

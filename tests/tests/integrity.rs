@@ -200,7 +200,8 @@ async fn sealed_periods_verify_and_every_tampering_in_the_store_is_named() {
     let edited = all[0].0.clone();
     ddb.update_item()
         .table_name(&tables.control)
-        .key("PK", av(&pk))
+        // Digests live in their own partition, `DIGESTS#<org>`.
+        .key("PK", av(&format!("DIGESTS#{}", o.id)))
         .key(
             "SK",
             av(&format!("DIGEST#{}", edited.period_start.sort_key())),
@@ -215,7 +216,8 @@ async fn sealed_periods_verify_and_every_tampering_in_the_store_is_named() {
     let forged = Signer::from_seed([42; 32]).sign(&resigned.digest_hash);
     ddb.update_item()
         .table_name(&tables.control)
-        .key("PK", av(&pk))
+        // Digests live in their own partition, `DIGESTS#<org>`.
+        .key("PK", av(&format!("DIGESTS#{}", o.id)))
         .key(
             "SK",
             av(&format!("DIGEST#{}", resigned.period_start.sort_key())),
@@ -285,7 +287,7 @@ async fn a_deleted_digest_head_breaks_the_chain() {
         .await
         .delete_item()
         .table_name(&s.store.tables().control)
-        .key("PK", av(&format!("ORG#{}", o.id)))
+        .key("PK", av(&format!("DIGESTS#{}", o.id)))
         .key(
             "SK",
             av(&format!("DIGEST#{}", last.period_start.sort_key())),

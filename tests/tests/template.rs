@@ -392,11 +392,13 @@ const ALLOWED: &[(&str, Grants)] = &[
                 &[
                     "dynamodb:GetItem",
                     "dynamodb:Query",
-                    "dynamodb:Scan",
                     "dynamodb:PutItem",
                     "dynamodb:UpdateItem",
+                    // A finished seal deletes its progress item.
+                    "dynamodb:DeleteItem",
                 ],
             ),
+            ("ControlTable/index/by_tick", &["dynamodb:Query"]),
             (
                 "ExportQueue",
                 &[

@@ -34,6 +34,14 @@ pub struct ExportConfig {
     /// (queue a continuation, record the delivery, return unstarted jobs):
     /// no request is started that could still run inside it. Default 5 s.
     pub settle_margin: Duration,
+    /// Longest one tick spends sealing, all orgs together
+    /// (`AUDIT_SEAL_BUDGET_SECONDS`, default 60: the export function has
+    /// 120 s, and the windows are cut first).
+    pub seal_budget_ms: u64,
+    /// Longest one org's sealing takes in a tick before it records where it
+    /// stopped and yields to the next org (`AUDIT_SEAL_ORG_BUDGET_SECONDS`,
+    /// default 20).
+    pub seal_org_budget_ms: u64,
 }
 
 impl Default for ExportConfig {
@@ -48,6 +56,8 @@ impl Default for ExportConfig {
             digest_period_ms: audit_domain::integrity::DEFAULT_PERIOD_MS,
             invocation_budget: Duration::from_secs(120),
             settle_margin: Duration::from_secs(5),
+            seal_budget_ms: 60_000,
+            seal_org_budget_ms: 20_000,
         }
     }
 }
@@ -69,6 +79,10 @@ impl ExportConfig {
             digest_period_ms: audit_domain::integrity::period_ms_from_env(),
             invocation_budget: num("AUDIT_EXPORT_INVOCATION_BUDGET_SECONDS")
                 .map_or(d.invocation_budget, |s| Duration::from_secs(u64::from(s))),
+            seal_budget_ms: num("AUDIT_SEAL_BUDGET_SECONDS")
+                .map_or(d.seal_budget_ms, |s| u64::from(s) * 1000),
+            seal_org_budget_ms: num("AUDIT_SEAL_ORG_BUDGET_SECONDS")
+                .map_or(d.seal_org_budget_ms, |s| u64::from(s) * 1000),
             ..d
         }
     }

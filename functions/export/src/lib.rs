@@ -22,7 +22,7 @@ mod worker;
 pub use config::ExportConfig;
 pub use event::{handle_jobs_event, handle_jobs_event_until, handle_tick_event, ExportEventError};
 pub use scheduler::{schedule, ScheduleReport};
-pub use seal::{seal, SealReport};
+pub use seal::{seal, seal_until, SealReport};
 pub use worker::{
     deadline_from_epoch_millis, handle_jobs, handle_jobs_until, process_job, process_job_within,
     JobOutcome,

@@ -4,13 +4,17 @@
 //! org also get each digest file, and the public key that signed it,
 //! beside their events.
 
+use std::time::{Duration, Instant};
+
 use audit_aws::signing::current_signer;
+use audit_aws::store::{SealProgress, MANIFEST_PART_LEN};
 use audit_destinations::DestinationSpec;
+use audit_domain::export::ExportWindow;
 use audit_domain::ids::OrgId;
 use audit_domain::integrity::signing::secret_name_from_env;
 use audit_domain::integrity::{
-    digest_object_key, event_hash, period_containing, public_key_object_key, seal as seal_period,
-    Digest, DigestFile, ManifestEntry, Period, Signer,
+    digest_object_key, event_hash, period_containing, public_key_object_key, seal_hashed, Digest,
+    EventsHasher, ManifestEntry, Signer,
 };
 use audit_domain::time::Timestamp;
 use {
@@ -28,13 +32,35 @@ pub struct SealReport {
     pub orgs: usize,
     pub digests: usize,
     pub errors: usize,
+    /// Orgs whose sealing stopped at its time budget (resumed next tick),
+    /// or that the tick's budget did not reach.
+    pub deferred: usize,
 }
 
-/// One sealing pass. A period is closed when its end is more than the
-/// export lag before `now`, the same settling time export windows get.
+/// How one org's sealing ended.
+enum OrgSeal {
+    /// Caught up (or at `MAX_PERIODS_PER_TICK`).
+    Done(usize),
+    /// Stopped at its time budget; resumes next tick where it stopped.
+    OutOfTime(usize),
+}
+
+/// One sealing pass, within the tick's sealing budget
+/// (`ExportConfig::seal_budget_ms` from now).
 pub async fn seal(app: &ExportApp, now: Timestamp) -> SealReport {
+    let budget = Duration::from_millis(app.config.seal_budget_ms);
+    seal_until(app, now, Instant::now() + budget).await
+}
+
+/// One sealing pass that ends by `deadline` (the invocation's, less a
+/// margin). A period is closed when its end is more than the export lag
+/// before `now`, the same settling time export windows get. Orgs are taken
+/// in an order that rotates every tick, each with at most
+/// `seal_org_budget_ms`: one org's size or failure never keeps the others
+/// from being sealed.
+pub async fn seal_until(app: &ExportApp, now: Timestamp, deadline: Instant) -> SealReport {
     let mut report = SealReport::default();
-    let orgs = match app.store.integrity_orgs().await {
+    let mut orgs = match app.store.integrity_orgs().await {
         Ok(orgs) => orgs,
         Err(e) => {
             tracing::error!(error = %e, "listing orgs to seal failed");
@@ -42,11 +68,28 @@ pub async fn seal(app: &ExportApp, now: Timestamp) -> SealReport {
             return report;
         }
     };
+    if !orgs.is_empty() {
+        let tick = now.millis().div_euclid(60_000);
+        let first = usize::try_from(tick.rem_euclid(orgs.len() as i64)).unwrap_or(0);
+        orgs.rotate_left(first);
+    }
+    let org_budget = Duration::from_millis(app.config.seal_org_budget_ms);
     let mut signer: Option<Signer> = None;
     for org in orgs {
         report.orgs += 1;
-        match seal_org(app, &org, now, &mut signer).await {
-            Ok(n) => report.digests += n,
+        let started = Instant::now();
+        if started >= deadline {
+            report.deferred += 1;
+            continue;
+        }
+        let org_deadline = deadline.min(started + org_budget);
+        match seal_org(app, &org, now, org_deadline, &mut signer).await {
+            Ok(OrgSeal::Done(n)) => report.digests += n,
+            Ok(OrgSeal::OutOfTime(n)) => {
+                report.digests += n;
+                report.deferred += 1;
+                tracing::info!(org = %org, digests = n, "sealing reached its time budget; resuming next tick");
+            }
             Err(e) => {
                 tracing::error!(org = %org, error = %e, "sealing failed");
                 report.errors += 1;
@@ -58,6 +101,7 @@ pub async fn seal(app: &ExportApp, now: Timestamp) -> SealReport {
         orgs = report.orgs,
         digests = report.digests,
         errors = report.errors,
+        deferred = report.deferred,
         "sealed"
     );
     report
@@ -67,8 +111,9 @@ async fn seal_org(
     app: &ExportApp,
     org: &OrgId,
     now: Timestamp,
+    deadline: Instant,
     signer: &mut Option<Signer>,
-) -> Result<usize, String> {
+) -> Result<OrgSeal, String> {
     let period_ms = app.config.digest_period_ms.max(1);
     let closed_until = now.plus_millis(-app.config.lag_ms).millis();
     let mut head = app
@@ -85,9 +130,23 @@ async fn seal_org(
             .map_err(|e| e.to_string())?
         {
             Some(first) => period_containing(first, period_ms).0,
-            None => return Ok(0),
+            None => return Ok(OrgSeal::Done(0)),
         },
     };
+    if start.millis() + period_ms >= closed_until {
+        return Ok(OrgSeal::Done(0));
+    }
+    let mut progress = app
+        .store
+        .sealing_progress(org)
+        .await
+        .map_err(|e| e.to_string())?;
+    let retention_days = app
+        .store
+        .org_settings(org)
+        .await
+        .map_err(|e| e.to_string())?
+        .retention_days;
     let mut sealed = 0;
     let mut s3_targets: Option<Vec<(String, s3::Settings, Timestamp)>> = None;
     while sealed < MAX_PERIODS_PER_TICK && start.millis() + period_ms < closed_until {
@@ -103,37 +162,18 @@ async fn seal_org(
         let Some(signer) = signer.as_ref() else {
             return Err("no signing key".into());
         };
-        let events = app
-            .store
-            .period_events(
-                org,
-                &audit_domain::export::ExportWindow {
-                    from: start,
-                    to: end,
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let manifest: Vec<ManifestEntry> = events
-            .iter()
-            .map(|e| ManifestEntry {
-                id: e.id.clone(),
-                hash: event_hash(e),
-            })
-            .collect();
-        let digest = seal_period(
-            &Period {
-                org_id: org,
-                start,
-                end,
-                manifest: &manifest,
-            },
-            head.as_ref(),
-            signer,
-        );
+        // Digests, parts and progress expire with the events they cover.
+        let expires_at = end.epoch_seconds() + i64::from(retention_days) * 86_400;
+        let resume = progress.take().filter(|p| p.period_start == start);
+        let Some((hasher, parts)) =
+            hash_period(app, org, start, end, resume, deadline, expires_at).await?
+        else {
+            return Ok(OrgSeal::OutOfTime(sealed));
+        };
+        let digest = seal_hashed(org, start, end, hasher, head.as_ref(), signer);
         if !app
             .store
-            .put_digest(&digest, &manifest, head.as_ref())
+            .put_digest(&digest, parts, head.as_ref(), expires_at)
             .await
             .map_err(|e| e.to_string())?
         {
@@ -145,14 +185,113 @@ async fn seal_org(
         }
         for (id, settings, enabled_at) in s3_targets.iter().flatten() {
             if *enabled_at <= digest.period_start {
-                write_files(app, id, settings, signer, &digest, &manifest).await;
+                write_files(app, id, settings, signer, &digest, parts).await;
             }
         }
         head = Some(digest);
         start = end;
         sealed += 1;
+        if Instant::now() >= deadline {
+            return Ok(OrgSeal::OutOfTime(sealed));
+        }
     }
-    Ok(sealed)
+    Ok(OrgSeal::Done(sealed))
+}
+
+/// Reads the period `(start, end]` one manifest part's worth of events at a
+/// time, hashing each event and writing each part as it fills, so memory
+/// holds one page whatever the period's size. Resumes after `resume`'s
+/// parts (re-hashing them from the store). Returns `None` when `deadline`
+/// passed first, after recording how far it got.
+async fn hash_period(
+    app: &ExportApp,
+    org: &OrgId,
+    start: Timestamp,
+    end: Timestamp,
+    resume: Option<SealProgress>,
+    deadline: Instant,
+    expires_at: i64,
+) -> Result<Option<(EventsHasher, u32)>, String> {
+    let mut hasher = EventsHasher::new();
+    let mut parts = 0usize;
+    let mut after: Option<String> = None;
+    if let Some(p) = resume {
+        for n in 0..p.parts as usize {
+            let Some(entries) = app
+                .store
+                .manifest_part(org, start, n)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                // A part went missing: start the period again.
+                tracing::warn!(org = %org, part = n, "sealing progress without its part; sealing the period from its start");
+                return Box::pin(hash_period(
+                    app, org, start, end, None, deadline, expires_at,
+                ))
+                .await;
+            };
+            for e in &entries {
+                hasher.push(&e.hash);
+            }
+        }
+        parts = p.parts as usize;
+        after = Some(p.resume_after);
+    }
+    let window = ExportWindow {
+        from: start,
+        to: end,
+    };
+    loop {
+        let page = app
+            .store
+            .window_events(org, &window, after.as_deref(), MANIFEST_PART_LEN)
+            .await
+            .map_err(|e| e.to_string())?;
+        let manifest: Vec<ManifestEntry> = page
+            .events
+            .iter()
+            .map(|e| ManifestEntry {
+                id: e.id.clone(),
+                hash: event_hash(e),
+            })
+            .collect();
+        drop(page.events);
+        for e in &manifest {
+            hasher.push(&e.hash);
+        }
+        if !manifest.is_empty() {
+            app.store
+                .put_manifest_part(org, start, parts, &manifest, expires_at)
+                .await
+                .map_err(|e| e.to_string())?;
+            parts += 1;
+        }
+        let Some(next) = page.resume_after else {
+            let parts = u32::try_from(parts).map_err(|_| "too many manifest parts".to_string())?;
+            return Ok(Some((hasher, parts)));
+        };
+        if manifest.len() != MANIFEST_PART_LEN {
+            // Only full parts may be resumed after; window_events fills
+            // pages to the limit, so this is not expected.
+            return Err(format!(
+                "a page of {} events where {MANIFEST_PART_LEN} were asked",
+                manifest.len()
+            ));
+        }
+        if Instant::now() >= deadline {
+            let progress = SealProgress {
+                period_start: start,
+                parts: u32::try_from(parts).map_err(|_| "too many manifest parts".to_string())?,
+                resume_after: next,
+            };
+            app.store
+                .put_sealing_progress(org, &progress, expires_at)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(None);
+        }
+        after = Some(next);
+    }
 }
 
 /// The org's enabled S3 destinations that receive every event in the native
@@ -179,21 +318,26 @@ async fn s3_targets_of(app: &ExportApp, org: &OrgId) -> Vec<(String, s3::Setting
         .collect()
 }
 
+/// Writes the digest file (the digest and its manifest, read back part by
+/// part from the store) and the public key beside an S3 export. The file's
+/// body is held whole to be uploaded: about 95 bytes per event.
 async fn write_files(
     app: &ExportApp,
     destination: &str,
     settings: &s3::Settings,
     signer: &Signer,
     digest: &Digest,
-    manifest: &[ManifestEntry],
+    parts: u32,
 ) {
     let prefix = &settings.prefix;
     let public = serde_json::to_vec_pretty(&signer.public_key().view()).unwrap_or_default();
-    let file = DigestFile {
-        digest: digest.clone(),
-        events: manifest.to_vec(),
+    let body = match digest_file_body(app, digest, parts).await {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::warn!(destination, error = %e, "reading a manifest for its digest file failed");
+            return;
+        }
     };
-    let body = serde_json::to_vec(&file).unwrap_or_default();
     for (key, body) in [
         (
             public_key_object_key(prefix, &digest.org_id, signer.key_id()),
@@ -209,4 +353,32 @@ async fn write_files(
             tracing::warn!(destination, key, outcome = ?outcome, "writing a digest file failed");
         }
     }
+}
+
+/// A `DigestFile`'s JSON (the digest's fields and `events`), built one
+/// manifest part at a time rather than from a whole manifest in memory.
+async fn digest_file_body(app: &ExportApp, digest: &Digest, parts: u32) -> Result<Vec<u8>, String> {
+    let mut body = serde_json::to_vec(digest).map_err(|e| e.to_string())?;
+    if body.pop() != Some(b'}') {
+        return Err("a digest serialized to something other than an object".into());
+    }
+    body.extend_from_slice(b",\"events\":[");
+    let mut first = true;
+    for n in 0..parts as usize {
+        let entries = app
+            .store
+            .manifest_part(&digest.org_id, digest.period_start, n)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("manifest part {n} of {} is missing", digest.period()))?;
+        for e in &entries {
+            if !first {
+                body.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut body, e).map_err(|e| e.to_string())?;
+        }
+    }
+    body.extend_from_slice(b"]}");
+    Ok(body)
 }

@@ -110,7 +110,7 @@ impl Store {
             retention_days: Some(settings.retention_days),
         })?;
         self.put_control(item).await?;
-        Ok(())
+        self.mark_org_to_seal(org).await
     }
 
     /// Writes only the fields `change` gives (one UpdateItem, creating the
@@ -171,6 +171,18 @@ impl Store {
             .transact_write_items()
             .transact_items(put(lookup)?)
             .transact_items(put(listing)?)
+            // The org can now record events: sealing must visit it.
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.tables.control)
+                            .set_item(Some(super::tick::seal_marker(&record.org_id)))
+                            .build()
+                            .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    )
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| dynamo_error("TransactWriteItems", e))?;

@@ -37,10 +37,23 @@ struct DestinationItem {
     updated_at: Timestamp,
     #[serde(flatten)]
     status: DeliveryStatus,
+    /// Present only while enabled: the sparse `by_tick` index the scheduler
+    /// queries (`DEST`, `<org>#<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tick_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tick_sk: Option<String>,
 }
 
 fn dest_sk(id: &str) -> String {
     format!("DEST#{id}")
+}
+
+/// `tick_pk` of an enabled destination.
+pub(crate) const TICK_DESTINATIONS: &str = "DEST";
+
+pub(crate) fn tick_dest_sk(org: &OrgId, id: &str) -> String {
+    format!("{org}#{id}")
 }
 
 fn decode<S: DeserializeOwned>(
@@ -95,6 +108,8 @@ impl Store {
             created_at: d.created_at,
             updated_at: d.updated_at,
             status: d.status.clone(),
+            tick_pk: d.enabled.then(|| TICK_DESTINATIONS.to_string()),
+            tick_sk: d.enabled.then(|| tick_dest_sk(&d.org_id, &d.id)),
         })?;
         self.put_control(item).await?;
         Ok(())
@@ -183,6 +198,13 @@ impl Store {
                 None => remove.push(attr),
             }
         }
+        if d.enabled {
+            set.push("tick_pk = :tick_pk, tick_sk = :tick_sk");
+            values.push((":tick_pk", s(TICK_DESTINATIONS)));
+            values.push((":tick_sk", s(tick_dest_sk(&d.org_id, &d.id))));
+        } else {
+            remove.push("tick_pk, tick_sk");
+        }
         if reset_cursor {
             remove.push("#cursor");
         }
@@ -221,33 +243,24 @@ impl Store {
         Ok(out.attributes.is_some())
     }
 
-    /// Every enabled destination of every org, for the scheduler. The control
-    /// table is small (orgs, keys, destinations), so one paged Scan is cheap.
+    /// Every enabled destination of every org, for the scheduler: a Query
+    /// of the sparse `by_tick` index, so it reads the enabled destinations
+    /// and nothing else, however much else the control table holds. (The
+    /// index is eventually consistent: a destination enabled a moment ago
+    /// may wait a tick; the cursor's conditional update keeps a stale copy
+    /// harmless.)
     pub async fn enabled_destinations<S: DeserializeOwned>(
         &self,
     ) -> Result<Vec<Destination<S>>, StoreError> {
         let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .ddb
-                .scan()
-                .table_name(&self.tables.control)
-                .filter_expression("begins_with(SK, :dest) AND enabled = :yes")
-                .expression_attribute_values(":dest", s("DEST#"))
-                .expression_attribute_values(":yes", AttributeValue::Bool(true))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| dynamo_error("Scan", e))?;
-            for item in out.items.unwrap_or_default() {
-                found.push(decode(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(found),
+        for item in self.tick_items(TICK_DESTINATIONS).await? {
+            let d: Destination<S> = decode(item)?;
+            // The index may lag a disable by a moment; the item says.
+            if d.enabled {
+                found.push(d);
             }
         }
+        Ok(found)
     }
 
     /// Moves the export cursor from `from` to `to`, only if it still is at

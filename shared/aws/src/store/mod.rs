@@ -10,6 +10,7 @@ pub mod plan;
 mod role_claims;
 pub mod schema;
 mod signing_keys;
+mod tick;
 
 use std::collections::HashMap;
 
@@ -23,11 +24,12 @@ use audit_domain::retention::{RetentionDays, RetentionError};
 
 pub use control::{ApiKeyRecord, OrgSettings, OrgSettingsChange};
 pub use destinations::JobCounter;
-pub use digests::MANIFEST_PART_LEN;
+pub use digests::{SealProgress, MANIFEST_PART_LEN};
 pub use events::{
     cursor_key, encode_event_item, recorded_key, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
 };
 pub use signing_keys::RegisteredKey;
+pub use tick::TickMigration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -141,6 +143,9 @@ pub struct Store {
     ddb: Client,
     tables: Tables,
     default_retention: RetentionDays,
+    /// Read units the scheduler tick's calls consumed, as DynamoDB reports
+    /// them, in thousandths (shared by clones; `bench` and the tests read it).
+    read_milli_units: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -150,6 +155,7 @@ impl Store {
             ddb,
             tables,
             default_retention: RetentionDays::DEFAULT,
+            read_milli_units: Default::default(),
         }
     }
 
@@ -168,6 +174,22 @@ impl Store {
 
     pub fn default_retention(&self) -> RetentionDays {
         self.default_retention
+    }
+
+    /// Read units consumed so far by the calls that report them (every
+    /// read the scheduler tick makes).
+    pub fn read_units_consumed(&self) -> f64 {
+        self.read_milli_units
+            .load(std::sync::atomic::Ordering::Relaxed) as f64
+            / 1000.0
+    }
+
+    pub(crate) fn count_reads(&self, consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
+        let units = consumed.and_then(|c| c.capacity_units).unwrap_or(0.0);
+        self.read_milli_units.fetch_add(
+            (units * 1000.0).round() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     pub fn tables(&self) -> &Tables {

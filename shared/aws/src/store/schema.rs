@@ -59,12 +59,22 @@ pub const EVENTS: TableSpec = TableSpec {
     ttl_attribute: Some("expires_at"),
 };
 
-/// `control`: orgs, API keys, destinations, cursors, digests.
+/// The control table's sparse index: only what a scheduler tick acts on
+/// carries `tick_pk` (enabled destinations, `DEST`; orgs to seal, `SEAL`), so
+/// the tick queries it instead of scanning the table.
+pub const BY_TICK: IndexSpec = IndexSpec {
+    name: "by_tick",
+    partition: "tick_pk",
+    sort: "tick_sk",
+};
+
+/// `control`: orgs, API keys, destinations, cursors, digests (under
+/// partitions of their own, `DIGESTS#<org>`, expiring by `expires_at`).
 pub const CONTROL: TableSpec = TableSpec {
     partition: "PK",
     sort: "SK",
-    indexes: &[],
-    ttl_attribute: None,
+    indexes: &[BY_TICK],
+    ttl_attribute: Some("expires_at"),
 };
 
 impl TableSpec {
@@ -90,9 +100,11 @@ fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
         .map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-/// Creates the table if it is missing and turns on TTL. Idempotent.
+/// Creates the table if it is missing and turns on TTL; on a table created
+/// by an older release, adds the indexes and TTL it lacks. Idempotent.
 pub async fn ensure_table(ddb: &Client, name: &str, spec: &TableSpec) -> Result<bool, StoreError> {
-    if ddb.describe_table().table_name(name).send().await.is_ok() {
+    if let Ok(existing) = ddb.describe_table().table_name(name).send().await {
+        upgrade_table(ddb, name, spec, existing.table).await?;
         return Ok(false);
     }
     let mut req = ddb
@@ -102,28 +114,10 @@ pub async fn ensure_table(ddb: &Client, name: &str, spec: &TableSpec) -> Result<
         .key_schema(key(spec.partition, KeyType::Hash)?)
         .key_schema(key(spec.sort, KeyType::Range)?);
     for attr in spec.key_attributes() {
-        req = req.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(attr)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| StoreError::Invalid(e.to_string()))?,
-        );
+        req = req.attribute_definitions(string_attribute(attr)?);
     }
-    for index in spec.indexes {
-        req = req.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(index.name)
-                .key_schema(key(index.partition, KeyType::Hash)?)
-                .key_schema(key(index.sort, KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .map_err(|e| StoreError::Invalid(e.to_string()))?,
-        );
+    for i in spec.indexes {
+        req = req.global_secondary_indexes(index(i)?);
     }
     match req.send().await {
         Ok(_) => {}
@@ -136,6 +130,91 @@ pub async fn ensure_table(ddb: &Client, name: &str, spec: &TableSpec) -> Result<
         }
         Err(e) => return Err(dynamo_error("CreateTable", e)),
     }
+    enable_ttl(ddb, name, spec).await?;
+    Ok(true)
+}
+
+fn index(index: &IndexSpec) -> Result<GlobalSecondaryIndex, StoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(index.name)
+        .key_schema(key(index.partition, KeyType::Hash)?)
+        .key_schema(key(index.sort, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// Adds each index the spec has and the table lacks (one per call, as
+/// DynamoDB allows), then TTL: what a stage created before `by_tick` needs.
+async fn upgrade_table(
+    ddb: &Client,
+    name: &str,
+    spec: &TableSpec,
+    existing: Option<aws_sdk_dynamodb::types::TableDescription>,
+) -> Result<(), StoreError> {
+    let have: Vec<String> = existing
+        .and_then(|t| t.global_secondary_indexes)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.index_name)
+        .collect();
+    for wanted in spec.indexes {
+        if have.iter().any(|h| h == wanted.name) {
+            continue;
+        }
+        let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+            .index_name(wanted.name)
+            .key_schema(key(wanted.partition, KeyType::Hash)?)
+            .key_schema(key(wanted.sort, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        ddb.update_table()
+            .table_name(name)
+            .attribute_definitions(string_attribute(wanted.partition)?)
+            .attribute_definitions(string_attribute(wanted.sort)?)
+            .global_secondary_index_updates(
+                aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                    .create(create)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateTable", e))?;
+    }
+    let ttl = ddb
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| dynamo_error("DescribeTimeToLive", e))?;
+    let enabled = ttl
+        .time_to_live_description
+        .and_then(|d| d.time_to_live_status)
+        .is_some_and(|s| s != aws_sdk_dynamodb::types::TimeToLiveStatus::Disabled);
+    if !enabled {
+        enable_ttl(ddb, name, spec).await?;
+    }
+    Ok(())
+}
+
+async fn enable_ttl(ddb: &Client, name: &str, spec: &TableSpec) -> Result<(), StoreError> {
     if let Some(attr) = spec.ttl_attribute {
         ddb.update_time_to_live()
             .table_name(name)
@@ -150,7 +229,7 @@ pub async fn ensure_table(ddb: &Client, name: &str, spec: &TableSpec) -> Result<
             .await
             .map_err(|e| dynamo_error("UpdateTimeToLive", e))?;
     }
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]

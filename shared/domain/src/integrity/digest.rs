@@ -90,6 +90,33 @@ pub fn seal(period: &Period<'_>, previous: Option<&Digest>, signer: &Signer) -> 
     d
 }
 
+/// Seals a period hashed incrementally (`EventsHasher`): the same digest
+/// `seal` gives for the same events, without holding the manifest.
+pub fn seal_hashed(
+    org_id: &OrgId,
+    start: Timestamp,
+    end: Timestamp,
+    events: super::hash::EventsHasher,
+    previous: Option<&Digest>,
+    signer: &Signer,
+) -> Digest {
+    let mut d = Digest {
+        org_id: org_id.clone(),
+        period_start: start,
+        period_end: end,
+        event_count: events.count(),
+        events_hash: events.finish(),
+        previous_digest_hash: previous
+            .map_or_else(|| GENESIS_PREVIOUS.to_string(), |p| p.digest_hash.clone()),
+        key_id: signer.key_id().to_string(),
+        digest_hash: String::new(),
+        signature: String::new(),
+    };
+    d.digest_hash = d.compute_hash();
+    d.signature = signer.sign(&d.digest_hash);
+    d
+}
+
 /// The `events_hash` a manifest stands for.
 pub fn manifest_hash(manifest: &[ManifestEntry]) -> String {
     events_hash(manifest.iter().map(|e| e.hash.as_str()))

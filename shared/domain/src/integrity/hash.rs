@@ -118,10 +118,55 @@ pub fn events_hash<'a>(hashes: impl IntoIterator<Item = &'a str>) -> String {
     hex::encode(h.finalize())
 }
 
+/// `events_hash` computed one event at a time, so a period is hashed page
+/// by page in constant memory: the same value as `events_hash` over the
+/// same hashes in the same order.
+#[derive(Debug, Clone, Default)]
+pub struct EventsHasher {
+    hasher: Sha256,
+    count: u64,
+}
+
+impl EventsHasher {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next event's hash (recorded order).
+    pub fn push(&mut self, hash: &str) {
+        self.hasher.update(hash.as_bytes());
+        self.hasher.update(b"\n");
+        self.count += 1;
+    }
+
+    /// How many hashes were pushed: the period's `event_count`.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn finish(self) -> String {
+        hex::encode(self.hasher.finalize())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures::{system_event, user_event};
+
+    #[test]
+    fn incremental_events_hash_equals_the_one_shot_hash() {
+        let hashes: Vec<String> = (0..2500)
+            .map(|i| sha256_hex(format!("{i}").as_bytes()))
+            .collect();
+        let mut h = EventsHasher::new();
+        for x in &hashes {
+            h.push(x);
+        }
+        assert_eq!(h.count(), 2500);
+        assert_eq!(h.finish(), events_hash(hashes.iter().map(String::as_str)));
+        assert_eq!(EventsHasher::new().finish(), EMPTY_EVENTS_HASH);
+    }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_depth_and_has_no_whitespace() {

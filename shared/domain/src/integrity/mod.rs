@@ -46,8 +46,8 @@ pub mod verify;
 
 use serde::{Deserialize, Serialize};
 
-pub use digest::{seal, Digest, ManifestEntry, Period, GENESIS_PREVIOUS};
-pub use hash::{event_hash, record_hash};
+pub use digest::{seal, seal_hashed, Digest, ManifestEntry, Period, GENESIS_PREVIOUS};
+pub use hash::{event_hash, record_hash, EventsHasher};
 pub use signing::{KeyRing, PublicKey, PublicKeyView, Signer};
 pub use verify::{coverage_gaps, verify_chain, Anchor, Finding, Observed, PeriodEvidence};
 

@@ -65,8 +65,14 @@ mod tests {
         req.extensions_mut().insert(context);
         let d = extract(req).await;
         let left = d.remaining(Duration::from_secs(2), Duration::from_secs(6));
-        assert!(left <= Duration::from_secs(3) && left > Duration::from_secs(2), "{left:?}");
+        assert!(
+            left <= Duration::from_secs(3) && left > Duration::from_secs(2),
+            "{left:?}"
+        );
         let past = Deadline(Some(SystemTime::now() - Duration::from_secs(1)));
-        assert_eq!(past.remaining(Duration::ZERO, Duration::from_secs(6)), Duration::ZERO);
+        assert_eq!(
+            past.remaining(Duration::ZERO, Duration::from_secs(6)),
+            Duration::ZERO
+        );
     }
 }

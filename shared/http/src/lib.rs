@@ -21,7 +21,7 @@ use serde::Serialize;
 pub use body::{read_body, BodyBytes, PathId};
 pub use caller::{Authenticated, EventReader, EventWriter, ExportAdmin, KeyLookup};
 pub use deadline::Deadline;
-pub use error::ApiError;
+pub use error::{ApiError, THROTTLED_RETRY_AFTER};
 pub use log::{log_requests, RequestLog, RequestNotes};
 pub use routing::{finish, only};
 

@@ -55,6 +55,16 @@ impl Stack {
         Self::serve(auditctl::store_from_env().await, urls, None).await
     }
 
+    /// As `start`, over the given store (one whose client reaches DynamoDB
+    /// through a test proxy, say).
+    pub async fn start_over(store: Store) -> Stack {
+        require_stack();
+        let urls = UrlPolicy {
+            allow_private: true,
+        };
+        Self::serve(store, urls, None).await
+    }
+
     /// As `start`, with the query function's download and page budgets
     /// replaced (small ones keep a budget test fast).
     pub async fn start_with_budgets(budgets: query::Budgets) -> Stack {

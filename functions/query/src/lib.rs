@@ -135,8 +135,8 @@ async fn list_events(
         )
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, index = plan.index.name(), "query failed");
-            ApiError::unavailable()
+            tracing::warn!(index = plan.index.name(), "query failed");
+            ApiError::from(e)
         })?;
     let mut events: Vec<_> = page.events.iter().map(Event::view).collect();
     let mut next = page.next;

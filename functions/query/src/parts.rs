@@ -151,7 +151,7 @@ pub(crate) async fn part(
     let (cut, spent) = fill_part(&mut part, &budgets, time, start, fetch)
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, index = plan.index.name(), "download query failed");
+            tracing::warn!(index = plan.index.name(), "download query failed");
             ApiError::from(e)
         })?;
     tracing::info!(

@@ -65,6 +65,7 @@ pub fn apps(
             urls,
             deliverer: Deliverer::new(config, std::time::Duration::from_secs(10), urls),
             export_queue,
+            budgets: query::Budgets::default(),
         }),
     })
 }

@@ -60,6 +60,26 @@ impl Stack {
         .await
     }
 
+    /// As `start`, over the given store (one whose client reaches DynamoDB
+    /// through a test proxy, say).
+    pub async fn start_over(store: Store) -> Stack {
+        require_stack();
+        let urls = UrlPolicy {
+            allow_private: true,
+        };
+        Self::serve(store, urls, None).await
+    }
+
+    /// As `start`, with the query function's download and page budgets
+    /// replaced (small ones keep a budget test fast).
+    pub async fn start_with_budgets(budgets: query::Budgets) -> Stack {
+        require_stack();
+        let urls = UrlPolicy {
+            allow_private: true,
+        };
+        Self::serve_with(auditctl::store_from_env().await, urls, None, budgets).await
+    }
+
     /// A stack with tables of its own, so that the export scheduler (which
     /// reads every org's destinations) sees only this test's.
     pub async fn start_isolated() -> Stack {
@@ -128,9 +148,18 @@ impl Stack {
         urls: UrlPolicy,
         queue: Option<audit_aws::queue::ExportQueue>,
     ) -> Stack {
+        Self::serve_with(store, urls, queue, query::Budgets::default()).await
+    }
+
+    async fn serve_with(
+        store: Store,
+        urls: UrlPolicy,
+        queue: Option<audit_aws::queue::ExportQueue>,
+        budgets: query::Budgets,
+    ) -> Stack {
         store.ensure_tables().await.expect("create tables");
         let config = audit_aws::aws_config().await;
-        let apps = auditctl::apps(
+        let mut apps = auditctl::apps(
             store.clone(),
             CURSOR_SECRET,
             || Authenticator::new(Duration::ZERO),
@@ -138,6 +167,11 @@ impl Stack {
             urls,
             queue.clone(),
         );
+        // Just built, so not shared yet: the budgets can be set in place.
+        std::sync::Arc::get_mut(&mut apps)
+            .and_then(|apps| std::sync::Arc::get_mut(&mut apps.query))
+            .expect("apps not shared yet")
+            .budgets = budgets;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -170,7 +170,13 @@ fn require_tools(root: &Path) {
 async fn activity_page_searches_filters_pages_and_shows_details_in_chromium() {
     let root = root();
     require_tools(&root);
-    let stack = Stack::start().await;
+    // Download parts of ~3 KB: a download of the filtered events comes in
+    // several parts, which the page must follow and join (one CSV header).
+    let stack = Stack::start_with_budgets(query::Budgets {
+        part_escaped_bytes: 3_000,
+        ..query::Budgets::default()
+    })
+    .await;
     let org = stack.org("browser", false).await;
     let (admin, _) = stack.key(&org, Role::Admin).await;
     let (ingest, _) = stack.key(&org, Role::Ingest).await;

@@ -335,3 +335,164 @@ async fn unknown_format_and_malformed_q_are_400s_naming_the_field() {
         "unterminated quote at position 0"
     );
 }
+
+/// Every part of a download from the start: (headers, body) each.
+async fn all_parts(
+    s: &Stack,
+    key: &str,
+    query: &[(&str, String)],
+    format: &str,
+) -> Vec<(reqwest::header::HeaderMap, String)> {
+    let mut parts = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1_000 {
+        let mut q = query.to_vec();
+        if let Some(c) = &cursor {
+            q.push(("cursor", c.clone()));
+        }
+        let (status, headers, body) = download(s, key, &q, format).await;
+        assert_eq!(status, 200, "{body}");
+        let next = headers
+            .get("x-next-cursor")
+            .map(|v| v.to_str().expect("cursor").to_string());
+        assert_eq!(
+            headers.get("x-truncated").is_some(),
+            next.is_some(),
+            "a cut part says so and where the rest starts"
+        );
+        parts.push((headers, body));
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return parts,
+        }
+    }
+    panic!("the download never ended");
+}
+
+/// What a body takes inside Lambda's JSON response: a JSON string.
+fn escaped_size(body: &str) -> usize {
+    serde_json::to_string(body).expect("json").len()
+}
+
+#[tokio::test]
+async fn large_events_download_in_parts_under_lambdas_limit_that_hold_each_event_once() {
+    let s = Stack::start().await;
+    let org = s.org("dlbig", false).await;
+    let (ingest, _) = s.key(&org, Role::Ingest).await;
+    let (admin, _) = s.key(&org, Role::Admin).await;
+    let n = 5_001;
+    // About 6 KiB of metadata, with quotes and line breaks that grow when
+    // CSV doubles the quotes and the Lambda response escapes both.
+    let blob = "ab\"c\nd, ".repeat(6 * 1024 / 9);
+    let bodies: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("evt_big_{i:05}"), "action": "USER_INVITED",
+            "resource": {"type": "user", "id": "usr_x"}, "metadata": {"blob": blob}})
+        })
+        .collect::<Vec<_>>()
+        .chunks(100)
+        .map(|c| json!({ "events": c }))
+        .collect();
+    let answers: Vec<(u16, Value)> = stream::iter(&bodies)
+        .map(|b| s.post(&ingest, b))
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for (status, body) in answers {
+        assert_eq!(status, 200, "{body}");
+    }
+    let api = s.all_pages(&admin, &[], 200).await;
+    assert_eq!(api.len(), n);
+
+    let ndjson = all_parts(&s, &admin, &[], "ndjson").await;
+    assert!(ndjson.len() > 1, "{} parts", ndjson.len());
+    let mut lines = Vec::new();
+    for (_, body) in &ndjson {
+        let size = escaped_size(body);
+        assert!(size < 6_000_000, "an NDJSON part of {size} bytes");
+        lines.extend(
+            body.lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("each line is JSON")),
+        );
+    }
+    assert_eq!(lines, api, "every event once, in order");
+
+    let csv = all_parts(&s, &admin, &[], "csv").await;
+    assert!(csv.len() > ndjson.len(), "CSV grows more when escaped");
+    let mut ids = Vec::new();
+    for (_, body) in &csv {
+        let size = escaped_size(body);
+        assert!(size < 6_000_000, "a CSV part of {size} bytes");
+        let rows = parse_csv(body);
+        assert_eq!(rows[0], CSV_COLUMNS, "each part has its header row");
+        for row in &rows[1..] {
+            assert_eq!(row[16], json!({"blob": blob}).to_string());
+            ids.push(row[0].clone());
+        }
+    }
+    let api_ids: Vec<String> = api
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, api_ids, "every event once, in order");
+    let largest = csv.iter().map(|(_, b)| escaped_size(b)).max().unwrap_or(0);
+    println!(
+        "5,001 events of ~6 KiB: {} CSV parts (largest {largest} bytes escaped), {} NDJSON parts",
+        csv.len(),
+        ndjson.len()
+    );
+}
+
+#[tokio::test]
+async fn a_filter_matching_nothing_answers_within_its_read_budget_and_the_cursors_end() {
+    let budgets = query::Budgets {
+        items_read: 500,
+        ..query::Budgets::default()
+    };
+    let s = Stack::start_with_budgets(budgets).await;
+    let org = s.org("dlsparse", false).await;
+    let (ingest, _) = s.key(&org, Role::Ingest).await;
+    let (admin, _) = s.key(&org, Role::Admin).await;
+    let n = 3_000;
+    let bodies: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("evt_sp_{i:05}"), "action": "USER_INVITED",
+            "resource": {"type": "user", "id": "usr_x"}, "metadata": {}})
+        })
+        .collect::<Vec<_>>()
+        .chunks(100)
+        .map(|c| json!({ "events": c }))
+        .collect();
+    let answers: Vec<(u16, Value)> = stream::iter(&bodies)
+        .map(|b| s.post(&ingest, b))
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for (status, body) in answers {
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let started = std::time::Instant::now();
+    let parts = all_parts(&s, &admin, &[("q", "zzzz".to_string())], "csv").await;
+    // Each part reads one query of at most 1,000 items past the 500 budget.
+    assert!(parts.len() >= 3, "{} parts", parts.len());
+    for (i, (headers, body)) in parts.iter().enumerate() {
+        assert_eq!(
+            parse_csv(body),
+            vec![CSV_COLUMNS.to_vec()],
+            "part {i}: nothing found"
+        );
+        if i + 1 < parts.len() {
+            assert_eq!(headers["x-truncated"], "true", "part {i}");
+        }
+    }
+    println!(
+        "q=zzzz over {n} events: {} empty parts in {:?}",
+        parts.len(),
+        started.elapsed()
+    );
+    // The same filter as a JSON page is bounded by the store's read budget.
+    let (status, page) = s.get(Some(&admin), "/v1/events?q=zzzz").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["events"], json!([]));
+}

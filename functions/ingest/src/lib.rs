@@ -2,10 +2,11 @@
 //! [`router`] is an axum `Router`, so Lambda, `auditctl serve` and the tests
 //! run the very same code.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use audit_aws::access::{Authenticator, Caller};
-use audit_aws::store::{PutOutcome, Store};
+use audit_aws::store::{PutOutcome, Store, StoreError};
 use audit_domain::event::{Event, NewEvent};
 use audit_domain::limits::INGEST_WRITE_CONCURRENCY;
 use audit_domain::time::Timestamp;
@@ -65,6 +66,9 @@ struct BatchResult {
 
 enum Stored {
     Outcome(PutOutcome),
+    /// The store throttled this org (or an earlier put of the batch was
+    /// throttled, so this one was not tried): nothing was written.
+    Throttled,
     /// The store failed; the error was logged where it happened.
     Failed,
 }
@@ -106,6 +110,10 @@ async fn record(
 async fn store_event(app: &App, caller: &Caller, event: &Event) -> Stored {
     match app.store.put_event(event, caller.org.retention_days).await {
         Ok(outcome) => Stored::Outcome(outcome),
+        Err(e @ StoreError::Throttled { .. }) => {
+            tracing::warn!(error = %e, event_id = %event.id, "store throttled an event");
+            Stored::Throttled
+        }
         Err(e) => {
             tracing::error!(error = %e, event_id = %event.id, "storing event failed");
             Stored::Failed
@@ -133,6 +141,7 @@ async fn record_one(
         Stored::Outcome(PutOutcome::Conflict(_)) => Err(ApiError::conflict(&format!(
             "An event with id {id} is already stored with different content; it was left unchanged. Use a new id for a new event."
         ))),
+        Stored::Throttled => Err(ApiError::throttled()),
         Stored::Failed => Err(ApiError::unavailable()),
     }
 }
@@ -158,25 +167,38 @@ async fn record_batch(
             }
         }
     }
-    // Valid events are stored even when others in the batch are not.
+    // Valid events are stored even when others in the batch are not. After
+    // the first throttle no further put starts: the rest are answered
+    // `throttled` (not written), so a retry of those lands each once.
+    let throttled = AtomicBool::new(false);
+    let throttled = &throttled;
     let stored: Vec<(usize, String, Stored)> = stream::iter(valid)
         .map(|(index, new)| async move {
             let event = Event::from_new(caller.principal.org_id.clone(), new, now);
-            (
-                index,
-                event.id.to_string(),
-                store_event(app, caller, &event).await,
-            )
+            let outcome = if throttled.load(Ordering::Relaxed) {
+                Stored::Throttled
+            } else {
+                store_event(app, caller, &event).await
+            };
+            if matches!(outcome, Stored::Throttled) {
+                throttled.store(true, Ordering::Relaxed);
+            }
+            (index, event.id.to_string(), outcome)
         })
         .buffer_unordered(INGEST_WRITE_CONCURRENCY)
         .collect()
         .await;
     let mut any_failed = false;
+    let mut any_throttled = false;
     for (index, id, outcome) in stored {
         let result = match outcome {
             Stored::Outcome(PutOutcome::Created) => "created",
             Stored::Outcome(PutOutcome::Duplicate(_)) => "duplicate",
             Stored::Outcome(PutOutcome::Conflict(_)) => "conflict",
+            Stored::Throttled => {
+                any_throttled = true;
+                "throttled"
+            }
             Stored::Failed => {
                 any_failed = true;
                 "failed"
@@ -198,15 +220,26 @@ async fn record_batch(
         "conflict": count("conflict"),
         "invalid": count("invalid"),
         "failed": count("failed"),
+        "throttled": count("throttled"),
     });
-    // A store failure makes the whole answer retryable (503); ids make the
-    // retry safe for the events that did land.
+    // A store failure makes the whole answer retryable (503), a throttle
+    // alone a 429 with Retry-After; ids make the retry safe for the events
+    // that did land.
     let status = if any_failed {
         StatusCode::SERVICE_UNAVAILABLE
+    } else if any_throttled {
+        StatusCode::TOO_MANY_REQUESTS
     } else {
         StatusCode::OK
     };
-    edge::json(status, &json!({"summary": summary, "results": results}))
+    let mut response = edge::json(status, &json!({"summary": summary, "results": results}));
+    if status != StatusCode::OK {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static(edge::THROTTLED_RETRY_AFTER),
+        );
+    }
+    response
 }
 
 #[cfg(test)]

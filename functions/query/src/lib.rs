@@ -12,26 +12,28 @@
 mod activity;
 mod destinations;
 mod integrity;
+mod parts;
 
-use std::future::Future;
+pub use parts::Budgets;
+
 use std::sync::Arc;
 
-use audit_aws::access::{Authenticator, Caller};
+use audit_aws::access::Authenticator;
 use audit_aws::secrets::SecretStore;
 use audit_aws::store::plan::plan;
-use audit_aws::store::{cursor_key, Page, ReadBudget, Store};
+use audit_aws::store::{cursor_key, ReadBudget, Store};
 use audit_destinations::deliver::Deliverer;
 use audit_destinations::UrlPolicy;
 use audit_domain::catalog::{Action, Group};
-use audit_domain::cursor::{CursorCodec, CursorKey};
-use audit_domain::download::{self, Format};
+use audit_domain::cursor::CursorCodec;
+use audit_domain::download::Format;
 use audit_domain::event::Event;
 use audit_domain::ids::EventId;
-use audit_domain::limits::{EXPORT_PAGE_SIZE, MAX_EXPORT_EVENTS};
 use audit_domain::problem::FieldError;
 use audit_domain::query::ActivityQuery;
-use audit_domain::time::Timestamp;
-use audit_http::{self as edge, ApiError, Authenticated, EventReader, PathId, RequestLog};
+use audit_http::{
+    self as edge, ApiError, Authenticated, Deadline, EventReader, PathId, RequestLog,
+};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -52,6 +54,8 @@ pub struct App {
     pub deliverer: Deliverer,
     /// The export queue, for replays (`None` where export is not set up).
     pub export_queue: Option<audit_aws::queue::ExportQueue>,
+    /// What one download part or listing page may spend.
+    pub budgets: Budgets,
 }
 
 // By hand: the deliverer holds HTTP and AWS clients and has no `Debug`.
@@ -100,6 +104,7 @@ pub fn router(app: Arc<App>) -> Router {
 async fn list_events(
     State(app): State<Arc<App>>,
     EventReader(caller): EventReader,
+    deadline: Deadline,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut pairs = edge::query_pairs(query.as_deref());
@@ -116,7 +121,7 @@ async fn list_events(
         ),
     };
     if format != Format::Json {
-        return download(&app, &caller, &q, start, format).await;
+        return parts::part(&app, &caller, &q, start, format, deadline).await;
     }
     let plan = plan(org, &q);
     let page = app
@@ -130,11 +135,19 @@ async fn list_events(
         )
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, index = plan.index.name(), "query failed");
-            ApiError::unavailable()
+            tracing::warn!(index = plan.index.name(), "query failed");
+            ApiError::from(e)
         })?;
-    let events: Vec<_> = page.events.iter().map(Event::view).collect();
-    let next = page.next.map(|k| app.cursors.encode(org, &fingerprint, &k));
+    let mut events: Vec<_> = page.events.iter().map(Event::view).collect();
+    let mut next = page.next;
+    // A page of large events could pass Lambda's response limit: cut it,
+    // and continue after the last event kept.
+    let fit = parts::fitting(&events, app.budgets.page_escaped_bytes);
+    if fit < events.len() {
+        events.truncate(fit);
+        next = page.events.get(fit - 1).map(cursor_key);
+    }
+    let next = next.map(|k| app.cursors.encode(org, &fingerprint, &k));
     Ok(edge::json(
         StatusCode::OK,
         &json!({"events": events, "next_cursor": next}),
@@ -162,86 +175,6 @@ fn take_format(pairs: &mut Vec<(String, String)>) -> Result<Format, FieldError> 
     match error {
         Some(e) => Err(e),
         None => Ok(format.unwrap_or_default()),
-    }
-}
-
-/// Every matching event (from `start`, up to `MAX_EXPORT_EVENTS`) as CSV or
-/// NDJSON. The Lambda handler cannot stream, so the body is built in memory
-/// from large pages under the same plan; `limit` does not apply. A download
-/// cut at the cap says so (`x-truncated: true`) and where the rest starts
-/// (`x-next-cursor`, a cursor like the paged API's).
-async fn download(
-    app: &App,
-    caller: &Caller,
-    q: &ActivityQuery,
-    start: Option<CursorKey>,
-    format: Format,
-) -> Result<Response, ApiError> {
-    let org = &caller.principal.org_id;
-    let plan = plan(org, q);
-    let fetch = |start: Option<CursorKey>, limit: usize| {
-        let plan = &plan;
-        async move {
-            app.store
-                .find_events(org, plan, start.as_ref(), limit, ReadBudget::default())
-                .await
-        }
-    };
-    let (events, truncated) = collect_matching(fetch, start, MAX_EXPORT_EVENTS)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, index = plan.index.name(), "download query failed");
-            ApiError::unavailable()
-        })?;
-    let body = match format {
-        Format::Csv => download::csv(&events),
-        Format::Ndjson | Format::Json => download::ndjson(&events),
-    };
-    let filename = download::filename(org, Timestamp::now(), format);
-    let mut response = edge::respond(StatusCode::OK, format.content_type(), body);
-    let headers = response.headers_mut();
-    if let Ok(value) = http::HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
-    {
-        headers.insert(http::header::CONTENT_DISPOSITION, value);
-    }
-    if truncated {
-        headers.insert("x-truncated", http::HeaderValue::from_static("true"));
-        let next = events
-            .last()
-            .map(|e| app.cursors.encode(org, &q.fingerprint(), &cursor_key(e)));
-        if let Some(value) = next.and_then(|c| http::HeaderValue::from_str(&c).ok()) {
-            headers.insert("x-next-cursor", value);
-        }
-    }
-    Ok(response)
-}
-
-/// Follows pages from the store, from `start`, until every match is read or
-/// `cap` is passed; returns the events (at most `cap`) and whether any were
-/// left out.
-async fn collect_matching<F, Fut, E>(
-    mut fetch: F,
-    mut start: Option<CursorKey>,
-    cap: usize,
-) -> Result<(Vec<Event>, bool), E>
-where
-    F: FnMut(Option<CursorKey>, usize) -> Fut,
-    Fut: Future<Output = Result<Page, E>>,
-{
-    let mut events: Vec<Event> = Vec::new();
-    loop {
-        // Ask for one past the cap, so a full download knows whether it is complete.
-        let want = (cap + 1 - events.len()).min(EXPORT_PAGE_SIZE);
-        let page = fetch(start.take(), want).await?;
-        events.extend(page.events);
-        if events.len() > cap {
-            events.truncate(cap);
-            return Ok((events, true));
-        }
-        match page.next {
-            Some(next) => start = Some(next),
-            None => return Ok((events, false)),
-        }
     }
 }
 
@@ -289,92 +222,6 @@ fn event_types() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use audit_domain::ids::OrgId;
-    use audit_domain::validate::parse_event;
-    use serde_json::json;
-
-    fn events(n: usize) -> Vec<Event> {
-        let now = Timestamp::now();
-        (0..n)
-            .map(|i| {
-                let raw = json!({"id": format!("evt_{i:03}"), "action": "USER_INVITED",
-                    "resource": {"id": "usr_x"}, "metadata": {}});
-                Event::from_new(
-                    OrgId::parse("acme").unwrap(),
-                    parse_event(&raw, now, "").unwrap(),
-                    now,
-                )
-            })
-            .collect()
-    }
-
-    /// A store stand-in: pages of at most `limit` from `all`, with a cursor
-    /// (the index of the next event) while any remain.
-    async fn run(all: &[Event], cap: usize) -> (Vec<Event>, bool, Vec<usize>) {
-        run_from(all, None, cap).await
-    }
-
-    async fn run_from(
-        all: &[Event],
-        start: Option<usize>,
-        cap: usize,
-    ) -> (Vec<Event>, bool, Vec<usize>) {
-        let mut limits = Vec::new();
-        let fetch = |start: Option<CursorKey>, limit: usize| {
-            limits.push(limit);
-            let from: usize = start.map_or(0, |k| k.id.parse().unwrap());
-            let to = (from + limit).min(all.len());
-            let page = Page {
-                events: all[from..to].to_vec(),
-                next: (to < all.len()).then(|| CursorKey {
-                    ts: String::new(),
-                    id: to.to_string(),
-                }),
-            };
-            async move { Ok::<_, ()>(page) }
-        };
-        let start = start.map(|i| CursorKey {
-            ts: String::new(),
-            id: i.to_string(),
-        });
-        let (got, truncated) = collect_matching(fetch, start, cap).await.unwrap();
-        (got, truncated, limits)
-    }
-
-    #[tokio::test]
-    async fn download_reads_every_page_in_large_pages() {
-        let all = events(450);
-        let (got, truncated, limits) = run(&all, 1000).await;
-        assert_eq!(got, all);
-        assert!(!truncated);
-        assert_eq!(limits, [200, 200, 200]);
-    }
-
-    #[tokio::test]
-    async fn download_stops_at_the_cap_and_says_so() {
-        let all = events(30);
-        let (got, truncated, _) = run(&all, 25).await;
-        assert_eq!(got, all[..25]);
-        assert!(truncated);
-    }
-
-    #[tokio::test]
-    async fn a_download_resumes_where_a_cut_one_stopped() {
-        let all = events(30);
-        let (first, truncated, _) = run(&all, 25).await;
-        assert!(truncated);
-        let (rest, truncated, _) = run_from(&all, Some(first.len()), 25).await;
-        assert!(!truncated);
-        assert_eq!([first, rest].concat(), all);
-    }
-
-    #[tokio::test]
-    async fn download_of_exactly_the_cap_is_not_truncated() {
-        let all = events(25);
-        let (got, truncated, _) = run(&all, 25).await;
-        assert_eq!(got.len(), 25);
-        assert!(!truncated);
-    }
 
     /// The app over clients that are never reached: the answers below all
     /// come from the router, before a key is looked up.
@@ -403,6 +250,7 @@ mod tests {
                 },
             ),
             export_queue: None,
+            budgets: Budgets::default(),
         })
     }
 

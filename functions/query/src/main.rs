@@ -32,6 +32,7 @@ async fn main() -> Result<(), Error> {
             .await
             .map_err(|e| tracing::warn!(error = %e, "export queue unavailable: replays disabled"))
             .ok(),
+        budgets: query::Budgets::default(),
     });
     audit_http::lambda::run(query::router(app)).await
 }

@@ -147,6 +147,93 @@ pub fn ndjson(events: &[Event]) -> String {
     out
 }
 
+/// Most bytes a download part's body may take inside Lambda's JSON response
+/// (after escaping): Lambda refuses responses over 6 MB, and the headers and
+/// the response envelope need the rest.
+pub const MAX_PART_ESCAPED_BYTES: usize = 5_500_000;
+
+/// The bytes `s` takes as a JSON string value inside the Lambda response
+/// API Gateway receives (quotes not counted): `"` and `\\` and the short
+/// escapes take 2, other control characters 6 (`\u00XX`), the rest as UTF-8.
+pub fn escaped_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// One part of a download, built event by event until the next event would
+/// take its body past `max_escaped` bytes (escaped as [`escaped_len`]).
+#[derive(Debug, Clone)]
+pub struct Part {
+    format: Format,
+    body: String,
+    escaped: usize,
+    max_escaped: usize,
+    events: usize,
+}
+
+impl Part {
+    /// An empty part (a CSV part holds its header row already).
+    pub fn new(format: Format, max_escaped: usize) -> Self {
+        let mut body = String::new();
+        if format == Format::Csv {
+            csv_row(CSV_COLUMNS, &mut body);
+        }
+        Part {
+            format,
+            escaped: escaped_len(&body),
+            body,
+            max_escaped,
+            events: 0,
+        }
+    }
+
+    /// Appends `e` when it fits; `false` (and the part unchanged) when it
+    /// does not. The first event always fits: an event is far smaller than
+    /// a part, so a part always makes progress.
+    pub fn push(&mut self, e: &Event) -> bool {
+        let line = match self.format {
+            Format::Csv => {
+                let mut row = String::new();
+                let cells = csv_cells(e);
+                csv_row(cells.iter().map(String::as_str), &mut row);
+                row
+            }
+            Format::Ndjson | Format::Json => ndjson(std::slice::from_ref(e)),
+        };
+        let cost = escaped_len(&line);
+        if self.events > 0 && self.escaped + cost > self.max_escaped {
+            return false;
+        }
+        self.body.push_str(&line);
+        self.escaped += cost;
+        self.events += 1;
+        true
+    }
+
+    /// Events in the part.
+    pub fn len(&self) -> usize {
+        self.events
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events == 0
+    }
+
+    /// The body's size as Lambda's JSON response carries it.
+    pub fn escaped_bytes(&self) -> usize {
+        self.escaped
+    }
+
+    pub fn into_body(self) -> String {
+        self.body
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +361,41 @@ mod tests {
             filename(&OrgId::parse("acme:eu").unwrap(), at, Format::Csv),
             "audit-log-acme_eu-20261129T100506Z.csv"
         );
+    }
+
+    #[test]
+    fn escaped_len_counts_json_string_escapes() {
+        assert_eq!(escaped_len("abc"), 3);
+        assert_eq!(escaped_len("\"\\"), 4);
+        assert_eq!(escaped_len("\r\n\t"), 6);
+        assert_eq!(escaped_len("\u{1}"), 6);
+        assert_eq!(escaped_len("Zoë"), 4);
+        // What serde_json (and so the Lambda runtime) makes of the same text.
+        for s in ["a\"b\\c\r\n", "\u{1f}x\u{7f}ë\u{201c}", ""] {
+            let json = serde_json::to_string(s).unwrap();
+            assert_eq!(escaped_len(s), json.len() - 2, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_part_stops_before_its_escaped_budget() {
+        let one = escaped_len(&csv(&[sample()])) - escaped_len(&csv(&[]));
+        let header = escaped_len(&csv(&[]));
+        let mut part = Part::new(Format::Csv, header + 2 * one + one / 2);
+        assert!(part.push(&sample()));
+        assert!(part.push(&sample()));
+        assert!(!part.push(&sample()), "a third row would pass the budget");
+        assert_eq!(part.len(), 2);
+        assert_eq!(part.escaped_bytes(), header + 2 * one);
+        assert_eq!(part.into_body(), csv(&[sample(), sample()]));
+    }
+
+    #[test]
+    fn a_part_takes_its_first_event_whatever_its_size() {
+        let mut part = Part::new(Format::Ndjson, 1);
+        assert!(part.is_empty());
+        assert!(part.push(&sample()));
+        assert!(!part.push(&sample()));
+        assert_eq!(part.into_body(), ndjson(&[sample()]));
     }
 }

@@ -37,10 +37,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_QUERY_TEXT_LEN: usize = 256;
 /// Most repeated `action` filters in one query.
 pub const MAX_ACTION_FILTERS: usize = 20;
-/// Most events in one CSV / NDJSON download (`GET /v1/events?format=csv`);
-/// beyond it the download stops and says so with `x-truncated: true`. Sized
-/// to stay under Lambda's 6 MB synchronous response limit (~1 KB an event);
-/// larger downloads need response streaming.
+/// Most events in one part of a CSV / NDJSON download
+/// (`GET /v1/events?format=csv`); a part also stops at its byte, read and
+/// time budgets (`query::Budgets`), then says so with `x-truncated: true`
+/// and `x-next-cursor`.
 pub const MAX_EXPORT_EVENTS: usize = 5_000;
 /// Most stored bytes (DynamoDB item size) one export job reads before the
 /// rest of its window goes to a follow-up job. A job holds its events,

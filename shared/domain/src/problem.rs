@@ -120,6 +120,16 @@ impl Problem {
         )
     }
 
+    /// The store is over this org's capacity for now; retry after a pause.
+    pub fn throttled() -> Self {
+        Problem::new(
+            429,
+            "throttled",
+            "Too many requests",
+            "Your organization is writing or reading faster than the store accepts; retry after the seconds in Retry-After.",
+        )
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }

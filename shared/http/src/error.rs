@@ -9,7 +9,7 @@ use audit_aws::store::StoreError;
 use audit_domain::auth::Denied;
 use audit_domain::problem::{self, FieldError, Problem};
 use axum::response::{IntoResponse, Response};
-use http::header::{ALLOW, WWW_AUTHENTICATE};
+use http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 
 /// A problem to answer with; for a 405, with the methods the path answers.
@@ -18,7 +18,12 @@ use http::{HeaderValue, StatusCode};
 pub struct ApiError {
     problem: Problem,
     allow: Option<&'static [&'static str]>,
+    /// Seconds for `Retry-After` (429 and 503 answers).
+    retry_after: Option<&'static str>,
 }
+
+/// How long a throttled caller waits before retrying, in seconds.
+pub const THROTTLED_RETRY_AFTER: &str = "2";
 
 impl ApiError {
     pub fn problem(&self) -> &Problem {
@@ -47,6 +52,15 @@ impl ApiError {
         Problem::unavailable().into()
     }
 
+    /// 429 with `Retry-After`: the store throttled this org.
+    pub fn throttled() -> Self {
+        ApiError {
+            problem: Problem::throttled(),
+            allow: None,
+            retry_after: Some(THROTTLED_RETRY_AFTER),
+        }
+    }
+
     /// A bug on our side; log the cause where it is known.
     pub fn internal() -> Self {
         Problem::internal().into()
@@ -57,6 +71,7 @@ impl ApiError {
         ApiError {
             problem: Problem::method_not_allowed(),
             allow: Some(allow),
+            retry_after: None,
         }
     }
 }
@@ -75,6 +90,9 @@ impl IntoResponse for ApiError {
         {
             headers.insert(ALLOW, value);
         }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(seconds));
+        }
         response
     }
 }
@@ -84,6 +102,7 @@ impl From<Problem> for ApiError {
         ApiError {
             problem,
             allow: None,
+            retry_after: None,
         }
     }
 }
@@ -117,6 +136,10 @@ impl From<AuthError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Throttled { .. } = e {
+            tracing::warn!(error = %e, "store throttled the request");
+            return ApiError::throttled();
+        }
         tracing::error!(error = %e, "store request failed");
         ApiError::unavailable()
     }
@@ -216,6 +239,20 @@ mod tests {
                 assert!(!text.contains(internal), "{text}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_throttled_store_is_429_with_retry_after() {
+        let e = StoreError::Throttled {
+            op: "Query",
+            code: "ProvisionedThroughputExceededException".into(),
+        };
+        let response = ApiError::from(e).into_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()[RETRY_AFTER], "2");
+        let (_, body) = answer(ApiError::throttled()).await;
+        assert_eq!(body["type"], "https://auditlog.dev/problems/throttled");
+        assert!(!body["detail"].as_str().unwrap().contains("Provisioned"));
     }
 
     #[tokio::test]

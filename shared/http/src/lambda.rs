@@ -4,8 +4,9 @@
 //! One step is added, [`Handler`]: bodies go back to API Gateway as text.
 //! lambda_http would base64-encode every body whose content type it does
 //! not know as text (`application/x-ndjson`), a third larger against the
-//! 6 MB response limit `MAX_EXPORT_EVENTS` is sized for. Our bodies are all
-//! UTF-8, and were sent as text before axum.
+//! 6 MB response limit download parts are sized for (their budget counts
+//! the JSON escaping of a text body). Our bodies are all UTF-8, and were
+//! sent as text before axum.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};

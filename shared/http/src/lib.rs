@@ -6,6 +6,7 @@
 
 mod body;
 mod caller;
+mod deadline;
 mod error;
 pub mod lambda;
 mod log;
@@ -19,7 +20,8 @@ use serde::Serialize;
 
 pub use body::{read_body, BodyBytes, PathId};
 pub use caller::{Authenticated, EventReader, EventWriter, ExportAdmin, KeyLookup};
-pub use error::ApiError;
+pub use deadline::Deadline;
+pub use error::{ApiError, THROTTLED_RETRY_AFTER};
 pub use log::{log_requests, RequestLog, RequestNotes};
 pub use routing::{finish, only};
 

@@ -39,13 +39,34 @@ pub enum StoreError {
     Corrupt(String),
     #[error("invalid request to the store: {0}")]
     Invalid(String),
+    /// DynamoDB refused for capacity (after the SDK's own retries): the
+    /// caller may retry later, nothing was written.
+    #[error("DynamoDB {op} throttled: {code}")]
+    Throttled { op: &'static str, code: String },
 }
+
+/// DynamoDB's codes for "over capacity, retry later".
+const THROTTLING_CODES: [&str; 3] = [
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+];
 
 pub(crate) fn dynamo_error<E, R>(op: &'static str, e: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    if let Some(code) = e
+        .as_service_error()
+        .and_then(|s| s.code())
+        .filter(|c| THROTTLING_CODES.contains(c))
+    {
+        return StoreError::Throttled {
+            op,
+            code: code.to_string(),
+        };
+    }
     StoreError::Dynamo {
         op,
         message: DisplayErrorContext(&e).to_string(),

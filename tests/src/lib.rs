@@ -77,7 +77,13 @@ impl Stack {
         let urls = UrlPolicy {
             allow_private: true,
         };
-        Self::serve_with(auditctl::store_from_env().await, urls, None, budgets).await
+        Self::serve_with(
+            auditctl::store_from_env().await.expect("store from env"),
+            urls,
+            None,
+            budgets,
+        )
+        .await
     }
 
     /// A stack with tables of its own, so that the export scheduler (which

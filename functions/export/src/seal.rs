@@ -163,7 +163,7 @@ async fn seal_org(
             return Err("no signing key".into());
         };
         // Digests, parts and progress expire with the events they cover.
-        let expires_at = end.epoch_seconds() + i64::from(retention_days) * 86_400;
+        let expires_at = end.epoch_seconds() + retention_days.seconds();
         let resume = progress.take().filter(|p| p.period_start == start);
         let Some((hasher, parts)) =
             hash_period(app, org, start, end, resume, deadline, expires_at).await?

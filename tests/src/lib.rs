@@ -118,12 +118,34 @@ impl Stack {
         }
     }
 
+    /// Serves over `store`, whose tables already exist, without creating
+    /// them: the IAM check (`tests/tests/iamcheck.rs`) runs the server with a
+    /// function role's credentials, which may not create or describe tables.
+    pub async fn serve_prepared(store: Store) -> Stack {
+        Self::serve_inner(
+            store,
+            UrlPolicy {
+                allow_private: true,
+            },
+            None,
+        )
+        .await
+    }
+
     async fn serve(
         store: Store,
         urls: UrlPolicy,
         queue: Option<audit_aws::queue::ExportQueue>,
     ) -> Stack {
         store.ensure_tables().await.expect("create tables");
+        Self::serve_inner(store, urls, queue).await
+    }
+
+    async fn serve_inner(
+        store: Store,
+        urls: UrlPolicy,
+        queue: Option<audit_aws::queue::ExportQueue>,
+    ) -> Stack {
         let config = audit_aws::aws_config().await;
         let apps = auditctl::apps(
             store.clone(),

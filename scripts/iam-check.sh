@@ -24,4 +24,15 @@ if ! "$VENV_DIR/bin/python" -c 'import sys, samtranslator; sys.exit(samtranslato
 fi
 
 cargo test --quiet -p audit-log-tests --test iamcheck --no-run
+# First that the check can fail: ingest without dynamodb:PutItem must be denied, and named.
+log "self-test: ingest's role without dynamodb:PutItem must be denied"
+if out="$(IAMCHECK_DROP=IngestFunction:dynamodb:PutItem "$VENV_DIR/bin/python" scripts/iam_check.py template.yaml 2>&1)"; then
+  printf '%s\n' "$out" >&2
+  die "self-test: the check passed with dynamodb:PutItem withheld from ingest: moto is not enforcing IAM"
+fi
+grep -q 'AccessDenied: dynamodb:PutItem' <<<"$out" || {
+  printf '%s\n' "$out" >&2
+  die "self-test: the check failed, but did not name dynamodb:PutItem as denied"
+}
+log "self-test: ok (denied and named)"
 exec "$VENV_DIR/bin/python" scripts/iam_check.py template.yaml

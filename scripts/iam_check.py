@@ -221,6 +221,7 @@ def run_flow(url, admin, creds, flow):
         AWS_SESSION_TOKEN=creds[2],
         IAMCHECK_ADMIN_ACCESS_KEY_ID=admin["aws_access_key_id"],
         IAMCHECK_ADMIN_SECRET_ACCESS_KEY=admin["aws_secret_access_key"],
+        RUST_BACKTRACE="0",
         AUDIT_EVENTS_TABLE="iamcheck-events",
         AUDIT_CONTROL_TABLE="iamcheck-control",
     )
@@ -245,6 +246,10 @@ def main():
             log(f"{fn}: NOT CHECKED: {PENDING[fn]}")
             continue
         actions = allowed_actions(cfn, role_of(cfn, fn))
+        # IAMCHECK_DROP=Function:service:Action,...: withhold grants, to see the check fail.
+        for drop in filter(None, os.environ.get("IAMCHECK_DROP", "").split(",")):
+            if drop.startswith(f"{fn}:"):
+                actions.discard(drop[len(fn) + 1 :])
         creds = assume(url, admin, fn, actions)
         for flow in FLOWS[fn]:
             log(f"{fn}: running {flow} with its role ({len(actions)} actions granted)")

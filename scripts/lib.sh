@@ -1,6 +1,9 @@
 # Shared by the scripts that install tools (Python into venvs, Rust into .tools/cargo). Source it after defining
 # ROOT, log and die: its functions report through them.
 
+# The SAM translator scripts/iam-check.sh translates template.yaml with (PyPI aws-sam-translator, into .venv).
+SAM_TRANSLATOR_VERSION="1.110.0"
+
 # pip_install VENV SPEC...: create VENV if needed, pip install the SPECs into it.
 pip_install() {
   local venv=$1 name="${1#"$ROOT"/}"

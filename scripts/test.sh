@@ -36,5 +36,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
+step "IAM: each function's flows with exactly its translated role, in an IAM-enforcing moto (scripts/iam-check.sh)"
+bash scripts/iam-check.sh
+
 step "openapi.yaml against auditctl serve: schemathesis (scripts/api-fuzz.sh)"
 bash scripts/api-fuzz.sh

@@ -149,6 +149,21 @@ impl Stack {
         }
     }
 
+    /// Serves over `store`, whose tables already exist, without creating
+    /// them: the IAM check (`tests/tests/iamcheck.rs`) runs the server with a
+    /// function role's credentials, which may not create or describe tables.
+    pub async fn serve_prepared(store: Store) -> Stack {
+        Self::serve_inner(
+            store,
+            UrlPolicy {
+                allow_private: true,
+            },
+            None,
+            query::Budgets::default(),
+        )
+        .await
+    }
+
     async fn serve(
         store: Store,
         urls: UrlPolicy,
@@ -164,6 +179,15 @@ impl Stack {
         budgets: query::Budgets,
     ) -> Stack {
         store.ensure_tables().await.expect("create tables");
+        Self::serve_inner(store, urls, queue, budgets).await
+    }
+
+    async fn serve_inner(
+        store: Store,
+        urls: UrlPolicy,
+        queue: Option<audit_aws::queue::ExportQueue>,
+        budgets: query::Budgets,
+    ) -> Stack {
         let config = audit_aws::aws_config().await;
         let mut apps = auditctl::apps(
             store.clone(),

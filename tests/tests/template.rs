@@ -323,7 +323,7 @@ const FUNCTION_ROLES: &[(&str, &str)] = &[
 
 const LOGS: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
 const DESTINATION_SECRETS: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/${Stage}/destinations/*";
-const SIGNING_KEY: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/${Stage}/integrity/signing-key-*";
+const SIGNING_KEY: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/${Stage}/integrity/signing-key*";
 
 /// A role's allow-list: (resource, actions on it).
 type Grants = &'static [(&'static str, &'static [&'static str])];
@@ -644,7 +644,7 @@ fn query_role_cannot_read_the_signing_key() {
     ));
     let widened = with_statement(
         "QueryRole",
-        "{ Effect: Allow, Action: secretsmanager:GetSecretValue, Resource: !Sub 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/${Stage}/integrity/signing-key-*' }",
+        &format!("{{ Effect: Allow, Action: secretsmanager:GetSecretValue, Resource: !Sub '{SIGNING_KEY}' }}"),
     );
     let expected = format!("QueryRole has secretsmanager:GetSecretValue on {SIGNING_KEY}");
     assert!(
@@ -1142,4 +1142,139 @@ fn the_readme_counts_the_unauthenticated_route_prompts() {
         readme.contains(&said),
         "README.md's deploy guide should say the guided deploy asks about {said}"
     );
+}
+
+// ---------------------------------------------------------------- secret ARNs
+//
+// The IAM check (scripts/iam-check.sh) lets moto judge actions only; the
+// resources a secret grant must cover are checked here against AWS's
+// documented formats: an existing secret is
+// `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX` (six random
+// characters), and a call on a secret that does not exist yet (the first
+// seal's GetSecretValue, then CreateSecret) is authorized against the bare
+// `...:secret:NAME`.
+
+/// IAM's resource wildcard match: `*` any run, `?` any one character.
+fn iam_matches(pattern: &str, arn: &str) -> bool {
+    let (p, a): (Vec<char>, Vec<char>) = (pattern.chars().collect(), arn.chars().collect());
+    let (mut pi, mut ai, mut star, mut mark) = (0, 0, None, 0);
+    while ai < a.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == a[ai]) {
+            pi += 1;
+            ai += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ai;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ai = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// A `!Sub` secret ARN with the pseudo parameters and `Stage` filled in.
+fn sub_arn(s: &str) -> String {
+    s.replace("${AWS::Partition}", "aws")
+        .replace("${AWS::Region}", "us-east-1")
+        .replace("${AWS::AccountId}", "123456789012")
+        .replace("${Stage}", "dev")
+}
+
+/// The resources each role grants `action` on, resolved.
+fn granted_resources(t: &Value, role: &str, action: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for policy in one_or_many(&resource(t, role)["Properties"]["Policies"]) {
+        for st in statements(&policy["PolicyDocument"]["Statement"]) {
+            if st["Effect"].as_str() != Some("Allow") {
+                continue;
+            }
+            if !one_or_many(&st["Action"])
+                .iter()
+                .any(|a| a.as_str() == Some(action))
+            {
+                continue;
+            }
+            for r in one_or_many(&st["Resource"]) {
+                out.push(sub_arn(&target(r)));
+            }
+        }
+    }
+    out
+}
+
+fn signing_key_violations(t: &Value) -> Vec<String> {
+    let name =
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:audit-log/dev/integrity/signing-key";
+    let mut out = Vec::new();
+    for role in ["QueryRole", "ExportRole"] {
+        for action in [
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:CreateSecret",
+        ] {
+            let granted = granted_resources(t, role, action);
+            if !granted.iter().any(|g| g.contains("signing-key")) {
+                continue; // this role does not touch the signing key with this action
+            }
+            for (what, arn) in [
+                ("the missing secret's bare name", name.to_owned()),
+                ("the existing secret", format!("{name}-AbC123")),
+            ] {
+                if !granted.iter().any(|g| iam_matches(g, &arn)) {
+                    out.push(format!(
+                        "{role}: {action} does not cover {what} {arn} (grants {granted:?})"
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The stack creates the signing key (`SigningKeySecret`), so the sealer's
+/// grant is that secret's own ARN and nothing needs `CreateSecret`; a grant
+/// by name pattern (as before the stack created it, and as an operator may
+/// add) must also cover the bare name AWS authorizes a missing secret by.
+#[test]
+fn the_signing_key_grants_cover_a_secret_that_does_not_exist_yet() {
+    let t = template();
+    let v = signing_key_violations(&t);
+    assert!(v.is_empty(), "{}", v.join("\n"));
+    assert!(
+        granted_resources(&t, "ExportRole", "secretsmanager:GetSecretValue")
+            .contains(&"SigningKeySecret".to_owned()),
+        "the sealer reads the secret the stack created"
+    );
+    for role in ["QueryRole", "ExportRole"] {
+        assert!(
+            !granted_resources(&t, role, "secretsmanager:CreateSecret")
+                .iter()
+                .any(|r| r.contains("signing-key") || r == "SigningKeySecret"),
+            "{role} does not create the signing key: the stack does"
+        );
+    }
+    // A pattern grant that misses the bare name is caught.
+    let narrow = with_statement(
+        "ExportRole",
+        "{ Effect: Allow, Action: secretsmanager:GetSecretValue, Resource: !Sub 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/${Stage}/integrity/signing-key-*' }",
+    );
+    assert!(
+        signing_key_violations(&narrow)
+            .iter()
+            .any(|v| v.contains("bare name")),
+        "signing-key-* does not cover the missing secret"
+    );
+}
+
+#[test]
+fn iam_wildcards_match_as_aws_documents() {
+    assert!(iam_matches("a/b-*", "a/b-XyZ123"));
+    assert!(!iam_matches("a/b-*", "a/b"));
+    assert!(iam_matches("a/b*", "a/b"));
+    assert!(iam_matches("a/b-??????", "a/b-XyZ123"));
+    assert!(!iam_matches("a/b-??????", "a/b-XyZ12"));
 }

@@ -1,0 +1,280 @@
+"""The IAM check (scripts/iam-check.sh): each Lambda function's real flows, run
+with exactly that function's translated IAM policy, against a moto_server that
+enforces IAM.
+
+  1. Translate template.yaml with the SAM translator; find every
+     AWS::Serverless::Function and its role's policy statements.
+  2. Start moto (in this process, on a free loopback port) with
+     INITIAL_NO_AUTH_ACTION_COUNT: the first calls create an admin user,
+     every later call is authorized.
+  3. For each function: create its role in moto's IAM with its actions
+     exactly and resources "*" (moto judges actions; resources are checked by
+     tests/tests/template.rs, see README "IAM check"), assume it through
+     moto's STS, run its flows (tests/tests/iamcheck.rs) with the assumed
+     credentials in the environment.
+  4. An AccessDenied fails the check, naming the action. Actions granted but
+     never called by the flows are reported.
+
+Usage: python scripts/iam_check.py TEMPLATE  (run from the repository root).
+"""
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import urllib.parse
+from io import BytesIO
+
+# Set-up calls made before enforcement starts: CreateUser, PutUserPolicy,
+# CreateAccessKey (see admin_credentials).
+NO_AUTH_CALLS = 3
+os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(NO_AUTH_CALLS)
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+REGION = os.environ["AWS_DEFAULT_REGION"]
+
+import boto3  # noqa: E402
+from cfnlint.decode import decode_str  # noqa: E402
+from moto.moto_server.werkzeug_app import (  # noqa: E402
+    DomainDispatcherApplication,
+    create_backend_app,
+)
+from samtranslator.translator.transform import transform  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+# Each function's flows: test names in tests/tests/iamcheck.rs. A function
+# found in the template and absent here fails the check.
+FLOWS = {
+    "IngestFunction": ["ingest_flow"],
+    "QueryFunction": ["query_flow"],
+}
+# Functions known to have no flow yet: reported loudly, not checked.
+PENDING = {
+    "ExportFunction": "scheduler tick with sealing, worker batch, redrive, rotation flows not written yet",
+}
+
+
+def log(msg):
+    print(f"iam-check: {msg}", file=sys.stderr, flush=True)
+
+
+def die(msg):
+    print(f"iam-check: error: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+
+def translate(path):
+    with open(path, encoding="utf-8") as f:
+        template, matches = decode_str(f.read())
+    if matches:
+        die(f"{path}: cannot parse: {matches}")
+    template = json.loads(json.dumps(template))
+    # Local paths are sam build's business; the translator wants S3 URIs (as sam validate does).
+    template.get("Globals", {}).get("Function", {}).pop("CodeUri", None)
+    for r in template["Resources"].values():
+        if r["Type"] == "AWS::Serverless::Function":
+            r["Properties"]["CodeUri"] = "s3://iamcheck/code.zip"
+    params = {"AWS::Region": REGION, "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+    return template, transform(template, params, NoManagedPolicies())
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def role_of(cfn, fn_id):
+    """The function's role resource id (explicit Role: !GetAtt X.Arn, or SAM's generated one)."""
+    role = cfn["Resources"][fn_id]["Properties"].get("Role")
+    if isinstance(role, dict) and "Fn::GetAtt" in role:
+        att = role["Fn::GetAtt"]
+        return att[0] if isinstance(att, list) else att.split(".")[0]
+    die(f"{fn_id}: Role is {role!r}; expected !GetAtt ROLE.Arn")
+
+
+def statements(sts):
+    """The statements, with both branches of a conditional one (Fn::If) taken: the check grants the most."""
+    for st in as_list(sts):
+        if isinstance(st, dict) and "Fn::If" in st:
+            yield from (b for b in statements(st["Fn::If"][1:]) if b != {"Ref": "AWS::NoValue"})
+        else:
+            yield st
+
+
+def allowed_actions(cfn, role_id):
+    props = cfn["Resources"][role_id]["Properties"]
+    if props.get("ManagedPolicyArns"):
+        die(f"{role_id}: managed policies {props['ManagedPolicyArns']} cannot be checked; use inline policies")
+    actions = set()
+    for policy in props.get("Policies", []):
+        for st in statements(policy["PolicyDocument"]["Statement"]):
+            if st.get("Effect") == "Deny":
+                # A Deny narrows resources; with resources "*" in moto's copy it would deny the action
+                # everywhere, so it is left to the template tests (tests/tests/template.rs).
+                continue
+            if "NotAction" in st:
+                die(f"{role_id}/{policy['PolicyName']}: NotAction is not supported")
+            actions.update(as_list(st["Action"]))
+    return actions
+
+
+# ---- moto, in process, with a request log -------------------------------------------------------
+
+CALLS = []  # (access key id, "service:Action", status)
+CALLS_LOCK = threading.Lock()
+
+S3_OPS = {"PUT": "s3:PutObject", "GET": "s3:GetObject", "HEAD": "s3:GetObject", "DELETE": "s3:DeleteObject"}
+
+
+def action_of(environ, body):
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    akid, service = "", ""
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        akid, service = scope[0], scope[3] if len(scope) > 3 else ""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        op = target.split(".")[-1]
+    else:
+        form = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            form.update(urllib.parse.parse_qs(body.decode("utf-8", "replace")))
+        op = form.get("Action", [""])[0]
+        if not op and service == "s3":
+            return akid, S3_OPS.get(environ["REQUEST_METHOD"], "s3:?")
+    return akid, f"{service}:{op}"
+
+
+def recording(app):
+    def wrapped(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = BytesIO(body)
+        akid, action = action_of(environ, body)
+
+        def start(status, headers, exc_info=None):
+            with CALLS_LOCK:
+                CALLS.append((akid, action, int(status.split()[0])))
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return wrapped
+
+
+def start_moto():
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = make_server("127.0.0.1", port, recording(DomainDispatcherApplication(create_backend_app)), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{port}"
+
+
+def client(service, url, creds):
+    return boto3.client(service, endpoint_url=url, region_name=REGION, **creds)
+
+
+def admin_credentials(url):
+    """The NO_AUTH_CALLS set-up calls: an admin user, with which everything else is set up."""
+    iam = client("iam", url, {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"})
+    iam.create_user(UserName="iamcheck-admin")
+    iam.put_user_policy(
+        UserName="iamcheck-admin",
+        PolicyName="admin",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+    )
+    key = iam.create_access_key(UserName="iamcheck-admin")["AccessKey"]
+    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+
+def assume(url, admin, fn_id, actions):
+    iam = client("iam", url, admin)
+    name = f"iamcheck-{fn_id}"
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    # Actions exact, resources "*": moto is the judge of actions only.
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": sorted(actions), "Resource": "*"}]}
+    iam.put_role_policy(RoleName=name, PolicyName="translated", PolicyDocument=json.dumps(policy))
+    c = client("sts", url, admin).assume_role(RoleArn=arn, RoleSessionName=fn_id)["Credentials"]
+    return c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]
+
+
+def run_flow(url, admin, creds, flow):
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("AWS_ENDPOINT_URL") or k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            del env[k]
+    env.update(
+        AWS_ENDPOINT_URL=url,
+        AWS_ENDPOINT_URL_DYNAMODB=url,
+        AWS_REGION=REGION,
+        AWS_ACCESS_KEY_ID=creds[0],
+        AWS_SECRET_ACCESS_KEY=creds[1],
+        AWS_SESSION_TOKEN=creds[2],
+        IAMCHECK_ADMIN_ACCESS_KEY_ID=admin["aws_access_key_id"],
+        IAMCHECK_ADMIN_SECRET_ACCESS_KEY=admin["aws_secret_access_key"],
+        RUST_BACKTRACE="0",
+        AUDIT_EVENTS_TABLE="iamcheck-events",
+        AUDIT_CONTROL_TABLE="iamcheck-control",
+    )
+    cmd = ["cargo", "test", "--quiet", "-p", "audit-log-tests", "--test", "iamcheck", "--", "--ignored", "--exact", flow]
+    return subprocess.run(cmd, env=env).returncode
+
+
+def main():
+    if len(sys.argv) != 2:
+        die("usage: iam_check.py TEMPLATE")
+    source, cfn = translate(sys.argv[1])
+    functions = sorted(k for k, r in source["Resources"].items() if r["Type"] == "AWS::Serverless::Function")
+    log(f"{sys.argv[1]}: translated; functions: {', '.join(functions)}")
+    unknown = [f for f in functions if f not in FLOWS and f not in PENDING]
+    if unknown:
+        die(f"no flows for {', '.join(unknown)}: add its flows to tests/tests/iamcheck.rs and FLOWS in scripts/iam_check.py")
+    url = start_moto()
+    admin = admin_credentials(url)
+    failed, unused_report = [], []
+    for fn in functions:
+        if fn in PENDING:
+            log(f"{fn}: NOT CHECKED: {PENDING[fn]}")
+            continue
+        actions = allowed_actions(cfn, role_of(cfn, fn))
+        # IAMCHECK_DROP=Function:service:Action,...: withhold grants, to see the check fail.
+        for drop in filter(None, os.environ.get("IAMCHECK_DROP", "").split(",")):
+            if drop.startswith(f"{fn}:"):
+                actions.discard(drop[len(fn) + 1 :])
+        creds = assume(url, admin, fn, actions)
+        for flow in FLOWS[fn]:
+            log(f"{fn}: running {flow} with its role ({len(actions)} actions granted)")
+            rc = run_flow(url, admin, creds, flow)
+            if rc != 0:
+                failed.append(f"{fn}/{flow}")
+        with CALLS_LOCK:
+            mine = [(a, st) for k, a, st in CALLS if k == creds[0]]
+        denied = sorted({a for a, st in mine if st == 403})
+        used = {a for a, st in mine if st != 403}
+        for a in denied:
+            log(f"{fn}: AccessDenied: {a} (not granted to its role)")
+        if denied:
+            failed.append(f"{fn}: denied {', '.join(denied)}")
+        # logs:* is CloudWatch Logs, written by the Lambda runtime, not by the flows.
+        unused = sorted(a for a in actions if a not in used and not a.startswith("logs:"))
+        log(f"{fn}: called {', '.join(sorted(used)) or 'nothing'}")
+        if unused:
+            unused_report.append(f"{fn}: granted, never called by its flows: {', '.join(unused)}")
+    for line in unused_report:
+        log(line)
+    if failed:
+        die(f"failed: {'; '.join(failed)}")
+    log("ok: every flow ran with its function's translated permissions")
+
+
+if __name__ == "__main__":
+    main()

@@ -52,7 +52,8 @@ FLOWS = {
 }
 # Functions known to have no flow yet: reported loudly, not checked.
 PENDING = {
-    "ExportFunction": "scheduler tick with sealing, worker batch, redrive, rotation flows not written yet",
+    "ExportFunction": "worker batch, redrive, rotation flows not written yet",
+    "SchedulerFunction": "scheduler tick with sealing flow not written yet",
 }
 
 

@@ -48,7 +48,7 @@ async fn org_and_key(admin: &Store, role: Role) -> (OrgId, String) {
             &org,
             OrgSettings {
                 uses_teams: false,
-                retention_days: 365,
+                retention_days: audit_domain::retention::RetentionDays::DEFAULT,
             },
         )
         .await
@@ -76,7 +76,7 @@ async fn org_and_key(admin: &Store, role: Role) -> (OrgId, String) {
 async fn ingest_flow() {
     let admin = admin_store().await;
     let (_org, key) = org_and_key(&admin, Role::Ingest).await;
-    let s = Stack::serve_prepared(auditctl::store_from_env().await).await;
+    let s = Stack::serve_prepared(auditctl::store_from_env().await.expect("store from env")).await;
     let e = event("evt_iam_1", Action::ModelDeployed, false);
     let (status, body) = s.post(&key, &e).await;
     assert!(status < 300, "ingest write: {status} {body}");
@@ -90,7 +90,7 @@ async fn ingest_flow() {
 async fn query_flow() {
     let admin = admin_store().await;
     let (_org, key) = org_and_key(&admin, Role::Admin).await;
-    let s = Stack::serve_prepared(auditctl::store_from_env().await).await;
+    let s = Stack::serve_prepared(auditctl::store_from_env().await.expect("store from env")).await;
     let (status, body) = s.get(Some(&key), "/v1/events?limit=10").await;
     assert_eq!(status, 200, "search: {body}");
     let (status, body) = s.get(Some(&key), "/v1/events/evt_iam_missing").await;

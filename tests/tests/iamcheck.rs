@@ -8,6 +8,7 @@
 use audit_aws::store::{ApiKeyRecord, OrgSettings, Store, Tables};
 use audit_domain::auth::{generate_key, key_hash, Role};
 use audit_domain::catalog::Action;
+use audit_domain::export::retry::RetryPolicy;
 use audit_domain::ids::OrgId;
 use audit_domain::time::Timestamp;
 use std::time::Duration;
@@ -229,8 +230,8 @@ async fn call(s: &Stack, key: &str, path: &str, body: &Value) -> (u16, Value) {
 }
 
 /// As admin: an org with a webhook destination to `hook` and `n` events
-/// recorded after it was enabled. Returns the destination's id.
-async fn org_with_webhook(hook: &Receiver, secret: &str, n: usize) -> String {
+/// recorded after it was enabled. Returns the org and the destination's id.
+async fn org_with_webhook(hook: &Receiver, secret: &str, n: usize) -> (OrgId, String) {
     let admin = admin_store().await;
     let (org, admin_key) = org_and_key(&admin, Role::Admin).await;
     let ingest_key = key_for(&admin, &org, Role::Ingest).await;
@@ -248,7 +249,8 @@ async fn org_with_webhook(hook: &Receiver, secret: &str, n: usize) -> String {
         let (status, body) = s.post(&ingest_key, &e).await;
         assert!(status < 300, "ingest (admin): {status} {body}");
     }
-    dest["id"].as_str().expect("destination id").to_string()
+    let id = dest["id"].as_str().expect("destination id").to_string();
+    (org, id)
 }
 
 /// The scheduler function's flow: one tick (`export::schedule`) with sealing (list destinations
@@ -260,7 +262,7 @@ async fn scheduler_flow() {
     let (queue, dlq) = queues().await;
     let secret = webhook::generate_secret();
     let hook = Receiver::webhook(&secret).await;
-    org_with_webhook(&hook, &secret, 2).await;
+    let _ = org_with_webhook(&hook, &secret, 2).await;
     let admin_app = export_app(&queue, &dlq, tick_config()).await;
     audit_aws::signing::create(
         &admin_app.secrets,
@@ -285,36 +287,42 @@ async fn scheduler_flow() {
     assert!(sealed.digests >= 1, "digests were written: {sealed:?}");
 }
 
-/// The export worker's flow: receive a batch from the queue, deliver it to
-/// a webhook (destination secret, status, cursor), delete what it settled.
-#[tokio::test]
-#[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
-async fn worker_flow() {
-    let role = as_admin();
-    let (queue, dlq) = queues().await;
-    let secret = webhook::generate_secret();
-    let hook = Receiver::webhook(&secret).await;
-    org_with_webhook(&hook, &secret, 3).await;
-    // The scheduler's part, as admin: a window job on the queue.
-    let admin_app = export_app(&queue, &dlq, tick_config()).await;
-    let scheduled = export::schedule(&admin_app, Timestamp::now().plus_millis(300_000)).await;
-    assert!(scheduled.windows >= 1, "a job to work: {scheduled:?}");
-    role.restore();
+/// An SQS client with the admin credentials set explicitly: it stays admin
+/// whatever the environment says later.
+async fn admin_sqs() -> aws_sdk_sqs::Client {
+    let creds = aws_sdk_sqs::config::Credentials::new(
+        admin_env("IAMCHECK_ADMIN_ACCESS_KEY_ID"),
+        admin_env("IAMCHECK_ADMIN_SECRET_ACCESS_KEY"),
+        None,
+        None,
+        "iamcheck-admin",
+    );
+    let sdk = audit_aws::aws_config().await;
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .credentials_provider(creds)
+            .build(),
+    )
+}
 
-    let app = export_app(&queue, &dlq, tick_config()).await;
-    // The event source mapping's part, with the role: receive, then delete
-    // the messages the handler did not report failed.
-    let sqs = aws_sdk_sqs::Client::new(&audit_aws::aws_config().await);
+/// What Lambda's SQS event source mapping does around the worker, with the
+/// role: receive a batch, hand it over as an SQS event, delete the messages
+/// the answer does not report failed. Returns the answer and the batch size.
+async fn work_batch(
+    app: &export::ExportApp,
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+) -> (Value, usize) {
     let received = sqs
         .receive_message()
-        .queue_url(&queue)
+        .queue_url(queue)
         .max_number_of_messages(10)
         .wait_time_seconds(1)
         .send()
         .await
         .expect("receive (role)");
     let messages = received.messages.unwrap_or_default();
-    assert!(!messages.is_empty(), "the job is on the queue");
+    assert!(!messages.is_empty(), "a job is on the queue");
     let records: Vec<Value> = messages
         .iter()
         .map(|m| {
@@ -331,13 +339,76 @@ async fn worker_flow() {
             })
         })
         .collect();
-    let answer = export::handle_jobs_event(&app, json!({ "Records": records }))
+    let answer = export::handle_jobs_event(app, json!({ "Records": records }))
         .await
         .expect("the batch is handled");
+    let failed: Vec<&str> = answer["batchItemFailures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["itemIdentifier"].as_str())
+        .collect();
+    for m in &messages {
+        if failed.contains(&m.message_id.as_deref().unwrap_or_default()) {
+            continue;
+        }
+        sqs.delete_message()
+            .queue_url(queue)
+            .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+            .send()
+            .await
+            .expect("delete (role)");
+    }
+    (answer, messages.len())
+}
+
+/// The export worker's flow: an SQS batch whose delivery fails and backs
+/// off (visibility), is retried and delivered to a webhook (destination
+/// secret, status, cursor), then a job past its deadline is dead-lettered
+/// (a send to the DLQ). Redrive (DLQ to queue) is the operator's, through
+/// `auditctl`, not the function's.
+#[tokio::test]
+#[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
+async fn worker_flow() {
+    let role = as_admin();
+    let (queue, dlq) = queues().await;
+    let secret = webhook::generate_secret();
+    let hook = Receiver::webhook(&secret).await;
+    let (org, dest) = org_with_webhook(&hook, &secret, 3).await;
+    // The scheduler's part, as admin: a window job on the queue.
+    let admin_app = export_app(&queue, &dlq, tick_config()).await;
+    let scheduled = export::schedule(&admin_app, Timestamp::now().plus_millis(300_000)).await;
+    role.restore();
+    assert_eq!(scheduled.windows, 1, "a job to work: {scheduled:?}");
+
+    // Backoff at once (zero seconds), so the retry is received in this flow.
+    let retry_now = RetryPolicy {
+        base_secs: 0,
+        max_secs: 0,
+        ..RetryPolicy::default()
+    };
+    let app = export_app(
+        &queue,
+        &dlq,
+        export::ExportConfig {
+            retry: retry_now,
+            ..tick_config()
+        },
+    )
+    .await;
+    let sqs = aws_sdk_sqs::Client::new(&audit_aws::aws_config().await);
+    hook.fail_next(1, 503);
+    let (answer, n) = work_batch(&app, &sqs, &queue).await;
+    assert_eq!(
+        answer["batchItemFailures"].as_array().map(Vec::len),
+        Some(n),
+        "a failed delivery is retried: {answer}"
+    );
+    let (answer, _) = work_batch(&app, &sqs, &queue).await;
     assert_eq!(
         answer,
         json!({"batchItemFailures": []}),
-        "every job settled"
+        "the retry settled"
     );
     // The window holds the flow's events and the destination's own
     // self-audit event (destination created).
@@ -346,14 +417,53 @@ async fn worker_flow() {
         let id = format!("evt_iam_x{i}");
         assert!(delivered.contains(&id), "{id} delivered: {delivered:?}");
     }
-    for m in &messages {
-        sqs.delete_message()
-            .queue_url(&queue)
-            .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
-            .send()
-            .await
-            .expect("delete (role)");
-    }
+
+    // A replayed window whose delivery fails past the retry deadline.
+    let now = Timestamp::now();
+    let window = audit_domain::export::ExportWindow {
+        from: now.plus_millis(-600_000),
+        to: now,
+    };
+    let replayer = export::ExportApp {
+        store: admin_store().await,
+        queue: ExportQueue::new(admin_sqs().await, queue.clone(), dlq.clone()),
+        ..export_app(&queue, &dlq, tick_config()).await
+    };
+    export::replay(&replayer, &org, &dest, window, now)
+        .await
+        .expect("replay (admin)");
+    let dead_app = export_app(
+        &queue,
+        &dlq,
+        export::ExportConfig {
+            retry: RetryPolicy {
+                deadline_secs: 0,
+                ..RetryPolicy::default()
+            },
+            ..tick_config()
+        },
+    )
+    .await;
+    hook.fail_next(1, 503);
+    let (answer, _) = work_batch(&dead_app, &sqs, &queue).await;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": []}),
+        "dead-lettered, so settled"
+    );
+    let dead = admin_sqs()
+        .await
+        .receive_message()
+        .queue_url(&dlq)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("read the DLQ (admin)");
+    assert_eq!(
+        dead.messages.map(|m| m.len()),
+        Some(1),
+        "the job is in the DLQ"
+    );
 }
 
 /// The query function's delivery flow: create a webhook destination (its

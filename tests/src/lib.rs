@@ -153,12 +153,21 @@ impl Stack {
     /// them: the IAM check (`tests/tests/iamcheck.rs`) runs the server with a
     /// function role's credentials, which may not create or describe tables.
     pub async fn serve_prepared(store: Store) -> Stack {
+        Self::serve_prepared_with(store, None).await
+    }
+
+    /// As `serve_prepared`, replaying into `queue` (the IAM check's
+    /// test-delivery and replay flow).
+    pub async fn serve_prepared_with(
+        store: Store,
+        queue: Option<audit_aws::queue::ExportQueue>,
+    ) -> Stack {
         Self::serve_inner(
             store,
             UrlPolicy {
                 allow_private: true,
             },
-            None,
+            queue,
             query::Budgets::default(),
         )
         .await

@@ -8,9 +8,17 @@
 use audit_aws::store::{ApiKeyRecord, OrgSettings, Store, Tables};
 use audit_domain::auth::{generate_key, key_hash, Role};
 use audit_domain::catalog::Action;
+use audit_domain::export::retry::RetryPolicy;
 use audit_domain::ids::OrgId;
 use audit_domain::time::Timestamp;
+use std::time::Duration;
+
+use audit_aws::queue::ExportQueue;
+use audit_aws::secrets::SecretStore;
+use audit_destinations::webhook;
+use audit_log_tests::receivers::Receiver;
 use audit_log_tests::{event, Stack};
+use serde_json::{json, Value};
 
 fn admin_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/iam-check.sh"))
@@ -76,7 +84,7 @@ async fn org_and_key(admin: &Store, role: Role) -> (OrgId, String) {
 async fn ingest_flow() {
     let admin = admin_store().await;
     let (_org, key) = org_and_key(&admin, Role::Ingest).await;
-    let s = Stack::serve_prepared(auditctl::store_from_env().await.expect("store from env")).await;
+    let s = Stack::serve_prepared(auditctl::store_from_env().await.expect("store")).await;
     let e = event("evt_iam_1", Action::ModelDeployed, false);
     let (status, body) = s.post(&key, &e).await;
     assert!(status < 300, "ingest write: {status} {body}");
@@ -90,9 +98,421 @@ async fn ingest_flow() {
 async fn query_flow() {
     let admin = admin_store().await;
     let (_org, key) = org_and_key(&admin, Role::Admin).await;
-    let s = Stack::serve_prepared(auditctl::store_from_env().await.expect("store from env")).await;
+    let s = Stack::serve_prepared(auditctl::store_from_env().await.expect("store")).await;
     let (status, body) = s.get(Some(&key), "/v1/events?limit=10").await;
     assert_eq!(status, 200, "search: {body}");
     let (status, body) = s.get(Some(&key), "/v1/events/evt_iam_missing").await;
     assert_eq!(status, 404, "read by id: {body}");
+}
+
+// ---- the export functions and the query function's deliveries ------------------------------
+//
+// These flows set up through the HTTP API and the SDK with the admin
+// credentials put in the process environment (`as_admin`), then put the
+// role's credentials back (`RoleEnv::restore`) and build every client the
+// flow uses afresh, so that each call of the flow is made with the role.
+
+/// The role credentials the script put in the environment.
+struct RoleEnv(Vec<(&'static str, String)>);
+
+const CREDENTIAL_VARS: [&str; 3] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// Switches the process environment to the admin credentials, for set-up.
+fn as_admin() -> RoleEnv {
+    let saved = CREDENTIAL_VARS.iter().map(|v| (*v, admin_env(v))).collect();
+    std::env::set_var(
+        "AWS_ACCESS_KEY_ID",
+        admin_env("IAMCHECK_ADMIN_ACCESS_KEY_ID"),
+    );
+    std::env::set_var(
+        "AWS_SECRET_ACCESS_KEY",
+        admin_env("IAMCHECK_ADMIN_SECRET_ACCESS_KEY"),
+    );
+    std::env::remove_var("AWS_SESSION_TOKEN");
+    RoleEnv(saved)
+}
+
+impl RoleEnv {
+    /// Back to the role: clients built from here on call with it.
+    fn restore(self) {
+        for (var, value) in self.0 {
+            std::env::set_var(var, value);
+        }
+    }
+}
+
+/// Queues of this flow's own (created as admin), their URLs in the
+/// environment as the template sets them for the functions.
+async fn queues() -> (String, String) {
+    let sdk = audit_aws::aws_config().await;
+    let run = ulid::Ulid::new().to_string().to_lowercase();
+    let (queue, dlq) = ExportQueue::ensure_named(
+        &aws_sdk_sqs::Client::new(&sdk),
+        &format!("iam-{run}"),
+        &format!("iam-{run}-dlq"),
+    )
+    .await
+    .expect("create queues (admin)");
+    std::env::set_var("AUDIT_EXPORT_QUEUE_URL", &queue);
+    std::env::set_var("AUDIT_EXPORT_DLQ_URL", &dlq);
+    (queue, dlq)
+}
+
+/// The export app as the functions build it, with the credentials now in
+/// the environment; destination URLs may be loopback (the receivers).
+async fn export_app(queue: &str, dlq: &str, config: export::ExportConfig) -> export::ExportApp {
+    let sdk = audit_aws::aws_config().await;
+    export::ExportApp {
+        store: auditctl::store_from_env().await.expect("store"),
+        queue: ExportQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            queue.to_string(),
+            dlq.to_string(),
+        ),
+        secrets: SecretStore::from_env(&sdk),
+        deliverer: audit_destinations::deliver::Deliverer::new(
+            &sdk,
+            Duration::from_secs(5),
+            audit_destinations::UrlPolicy {
+                allow_private: true,
+            },
+        ),
+        config,
+    }
+}
+
+/// No lag, one-minute digest periods: a tick five minutes on finds the
+/// flow's events in a closed window and a closed period.
+fn tick_config() -> export::ExportConfig {
+    export::ExportConfig {
+        lag_ms: 0,
+        max_window_ms: 3_600_000,
+        digest_period_ms: 60_000,
+        ..export::ExportConfig::default()
+    }
+}
+
+async fn key_for(admin: &Store, org: &OrgId, role: Role) -> String {
+    let key = generate_key();
+    let hash = key_hash(&key);
+    admin
+        .put_key(&ApiKeyRecord {
+            key_id: format!("key_{}", &hash[..16]),
+            key_hash: hash,
+            org_id: org.clone(),
+            role,
+            name: "iamcheck".into(),
+            created_at: Timestamp::now(),
+            revoked_at: None,
+        })
+        .await
+        .expect("put key (admin)");
+    key
+}
+
+async fn call(s: &Stack, key: &str, path: &str, body: &Value) -> (u16, Value) {
+    let r = s
+        .http
+        .post(format!("{}{path}", s.base))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("POST");
+    (
+        r.status().as_u16(),
+        r.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
+/// As admin: an org with a webhook destination to `hook` and `n` events
+/// recorded after it was enabled. Returns the org and the destination's id.
+async fn org_with_webhook(hook: &Receiver, secret: &str, n: usize) -> (OrgId, String) {
+    let admin = admin_store().await;
+    let (org, admin_key) = org_and_key(&admin, Role::Admin).await;
+    let ingest_key = key_for(&admin, &org, Role::Ingest).await;
+    let s = Stack::serve_prepared(auditctl::store_from_env().await.expect("store")).await;
+    let (status, dest) = call(
+        &s,
+        &admin_key,
+        "/v1/destinations",
+        &json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": secret}),
+    )
+    .await;
+    assert_eq!(status, 201, "create destination (admin): {dest}");
+    for i in 0..n {
+        let e = event(&format!("evt_iam_x{i}"), Action::ModelDeployed, false);
+        let (status, body) = s.post(&ingest_key, &e).await;
+        assert!(status < 300, "ingest (admin): {status} {body}");
+    }
+    let id = dest["id"].as_str().expect("destination id").to_string();
+    (org, id)
+}
+
+/// The scheduler function's flow: one tick (`export::schedule`) with sealing (list destinations
+/// by `by_tick`, send a window job, read the signing key, write digests).
+#[tokio::test]
+#[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
+async fn scheduler_flow() {
+    let role = as_admin();
+    let (queue, dlq) = queues().await;
+    let secret = webhook::generate_secret();
+    let hook = Receiver::webhook(&secret).await;
+    let _ = org_with_webhook(&hook, &secret, 2).await;
+    let admin_app = export_app(&queue, &dlq, tick_config()).await;
+    audit_aws::signing::create(
+        &admin_app.secrets,
+        &audit_domain::integrity::signing::secret_name_from_env(),
+        &audit_domain::integrity::signing::Signer::generate(),
+    )
+    .await
+    .expect("signing key secret (admin)");
+    role.restore();
+
+    let app = export_app(&queue, &dlq, tick_config()).await;
+    let now = Timestamp::now().plus_millis(300_000);
+    let scheduled = export::schedule(&app, now).await;
+    assert_eq!(scheduled.errors, 0, "{scheduled:?}");
+    assert!(
+        scheduled.windows >= 1,
+        "a window job was sent: {scheduled:?}"
+    );
+    // The tick ends with sealing (`schedule` runs it).
+    let sealed = &scheduled.seal;
+    assert_eq!(sealed.errors, 0, "{sealed:?}");
+    assert!(sealed.digests >= 1, "digests were written: {sealed:?}");
+}
+
+/// An SQS client with the admin credentials set explicitly: it stays admin
+/// whatever the environment says later.
+async fn admin_sqs() -> aws_sdk_sqs::Client {
+    let creds = aws_sdk_sqs::config::Credentials::new(
+        admin_env("IAMCHECK_ADMIN_ACCESS_KEY_ID"),
+        admin_env("IAMCHECK_ADMIN_SECRET_ACCESS_KEY"),
+        None,
+        None,
+        "iamcheck-admin",
+    );
+    let sdk = audit_aws::aws_config().await;
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .credentials_provider(creds)
+            .build(),
+    )
+}
+
+/// What Lambda's SQS event source mapping does around the worker, with the
+/// role: receive a batch, hand it over as an SQS event, delete the messages
+/// the answer does not report failed. Returns the answer and the batch size.
+async fn work_batch(
+    app: &export::ExportApp,
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+) -> (Value, usize) {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive (role)");
+    let messages = received.messages.unwrap_or_default();
+    assert!(!messages.is_empty(), "a job is on the queue");
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt_handle,
+                "body": m.body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": Timestamp::now().millis().to_string()},
+                "messageAttributes": {},
+                "md5OfBody": m.md5_of_body,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:iamcheck",
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    let answer = export::handle_jobs_event(app, json!({ "Records": records }))
+        .await
+        .expect("the batch is handled");
+    let failed: Vec<&str> = answer["batchItemFailures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["itemIdentifier"].as_str())
+        .collect();
+    for m in &messages {
+        if failed.contains(&m.message_id.as_deref().unwrap_or_default()) {
+            continue;
+        }
+        sqs.delete_message()
+            .queue_url(queue)
+            .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+            .send()
+            .await
+            .expect("delete (role)");
+    }
+    (answer, messages.len())
+}
+
+/// The export worker's flow: an SQS batch whose delivery fails and backs
+/// off (visibility), is retried and delivered to a webhook (destination
+/// secret, status, cursor), then a job past its deadline is dead-lettered
+/// (a send to the DLQ). Redrive (DLQ to queue) is the operator's, through
+/// `auditctl`, not the function's.
+#[tokio::test]
+#[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
+async fn worker_flow() {
+    let role = as_admin();
+    let (queue, dlq) = queues().await;
+    let secret = webhook::generate_secret();
+    let hook = Receiver::webhook(&secret).await;
+    let (org, dest) = org_with_webhook(&hook, &secret, 3).await;
+    // The scheduler's part, as admin: a window job on the queue.
+    let admin_app = export_app(&queue, &dlq, tick_config()).await;
+    let scheduled = export::schedule(&admin_app, Timestamp::now().plus_millis(300_000)).await;
+    role.restore();
+    assert_eq!(scheduled.windows, 1, "a job to work: {scheduled:?}");
+
+    // Backoff at once (zero seconds), so the retry is received in this flow.
+    let retry_now = RetryPolicy {
+        base_secs: 0,
+        max_secs: 0,
+        ..RetryPolicy::default()
+    };
+    let app = export_app(
+        &queue,
+        &dlq,
+        export::ExportConfig {
+            retry: retry_now,
+            ..tick_config()
+        },
+    )
+    .await;
+    let sqs = aws_sdk_sqs::Client::new(&audit_aws::aws_config().await);
+    hook.fail_next(1, 503);
+    let (answer, n) = work_batch(&app, &sqs, &queue).await;
+    assert_eq!(
+        answer["batchItemFailures"].as_array().map(Vec::len),
+        Some(n),
+        "a failed delivery is retried: {answer}"
+    );
+    let (answer, _) = work_batch(&app, &sqs, &queue).await;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": []}),
+        "the retry settled"
+    );
+    // The window holds the flow's events and the destination's own
+    // self-audit event (destination created).
+    let delivered = hook.accepted_ids();
+    for i in 0..3 {
+        let id = format!("evt_iam_x{i}");
+        assert!(delivered.contains(&id), "{id} delivered: {delivered:?}");
+    }
+
+    // A replayed window whose delivery fails past the retry deadline.
+    let now = Timestamp::now();
+    let window = audit_domain::export::ExportWindow {
+        from: now.plus_millis(-600_000),
+        to: now,
+    };
+    let replayer = export::ExportApp {
+        store: admin_store().await,
+        queue: ExportQueue::new(admin_sqs().await, queue.clone(), dlq.clone()),
+        ..export_app(&queue, &dlq, tick_config()).await
+    };
+    export::replay(&replayer, &org, &dest, window, now)
+        .await
+        .expect("replay (admin)");
+    let dead_app = export_app(
+        &queue,
+        &dlq,
+        export::ExportConfig {
+            retry: RetryPolicy {
+                deadline_secs: 0,
+                ..RetryPolicy::default()
+            },
+            ..tick_config()
+        },
+    )
+    .await;
+    hook.fail_next(1, 503);
+    let (answer, _) = work_batch(&dead_app, &sqs, &queue).await;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": []}),
+        "dead-lettered, so settled"
+    );
+    let dead = admin_sqs()
+        .await
+        .receive_message()
+        .queue_url(&dlq)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("read the DLQ (admin)");
+    assert_eq!(
+        dead.messages.map(|m| m.len()),
+        Some(1),
+        "the job is in the DLQ"
+    );
+}
+
+/// The query function's delivery flow: create a webhook destination (its
+/// secret), test it against a receiver, and replay a window (a queued job).
+#[tokio::test]
+#[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
+async fn query_test_delivery_flow() {
+    let role = as_admin();
+    let (queue, dlq) = queues().await;
+    let admin = admin_store().await;
+    let (_org, key) = org_and_key(&admin, Role::Admin).await;
+    role.restore();
+
+    let sdk = audit_aws::aws_config().await;
+    let replays = ExportQueue::new(aws_sdk_sqs::Client::new(&sdk), queue, dlq);
+    let s = Stack::serve_prepared_with(
+        auditctl::store_from_env().await.expect("store"),
+        Some(replays),
+    )
+    .await;
+    let secret = webhook::generate_secret();
+    let hook = Receiver::webhook(&secret).await;
+    let (status, dest) = call(
+        &s,
+        &key,
+        "/v1/destinations",
+        &json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": secret}),
+    )
+    .await;
+    assert_eq!(status, 201, "create destination: {dest}");
+    let id = dest["id"].as_str().expect("destination id");
+    let (status, answer) = call(
+        &s,
+        &key,
+        &format!("/v1/destinations/{id}/test"),
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "test delivery: {answer}");
+    assert_eq!(answer["delivered"], true, "{answer}");
+    assert_eq!(hook.requests(), 1, "the receiver got the test event");
+    let to = Timestamp::now();
+    let from = to.plus_millis(-60_000);
+    let (status, answer) = call(
+        &s,
+        &key,
+        &format!("/v1/destinations/{id}/replay"),
+        &json!({"from": from.to_rfc3339(), "to": to.to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(status, 202, "replay: {answer}");
 }

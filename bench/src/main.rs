@@ -1,6 +1,6 @@
 //! `make bench`: runs the suite against the local stack that
 //! `scripts/stack.sh with-stack` started, writes bench/RESULTS.md and prints
-//! it. Arguments name the figures to run (cpu ingest query export cold;
+//! it. Arguments name the figures to run (cpu ingest query export cold scale;
 //! default all). `QUICK=1` shrinks every data set.
 
 use std::collections::HashMap;
@@ -72,7 +72,7 @@ async fn main() {
         step("figure 1: ingest CPU per event (criterion)");
         fig_cpu(&mut run);
     }
-    let needs_stack = ["ingest", "query", "export", "cold"]
+    let needs_stack = ["ingest", "query", "export", "cold", "scale"]
         .iter()
         .any(|f| want(f));
     if needs_stack {
@@ -93,6 +93,10 @@ async fn main() {
         if want("cold") {
             step("figure 5: cold start and size");
             figures::cold::fig_cold(&mut run, &s, &tables, query_org.as_ref()).await;
+        }
+        if want("scale") {
+            step("figure 6: scale (tick reads, sealing memory, download parts)");
+            figures::scale::fig_scale(&mut run, &s).await;
         }
     }
 

@@ -5,3 +5,4 @@ pub mod cold;
 pub mod export;
 pub mod ingest;
 pub mod query;
+pub mod scale;

@@ -117,7 +117,9 @@ async fn runtime_api(
     StatusCode::NOT_FOUND.into_response()
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
+/// A process's peak resident set (VmHWM) in KiB, 0 when unreadable; `"self"`
+/// names the calling process.
+pub fn peak_rss_kib(pid: impl std::fmt::Display) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

@@ -163,10 +163,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .migrate_tick_index()
                 .await
                 .map_err(|e| e.to_string())?;
-            eprintln!(
-                "tick index ready: {} destinations and {} orgs added",
-                m.destinations, m.orgs
-            );
+            if m.already_done {
+                eprintln!("tick index ready (migrated before)");
+            } else {
+                eprintln!(
+                    "tick index ready: {} destinations and {} orgs added",
+                    m.destinations, m.orgs
+                );
+            }
             let key = auditctl::signing_key::ensure(&store).await?;
             eprintln!("integrity signing key ready: {key}");
             let config = audit_aws::aws_config().await;

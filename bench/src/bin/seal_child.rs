@@ -12,18 +12,6 @@ use audit_log_tests::Stack;
 
 const DAY_MS: i64 = 86_400_000;
 
-fn vm_hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[tokio::main]
 async fn main() {
     let config = audit_aws::aws_config().await;
@@ -52,7 +40,7 @@ async fn main() {
             ..audit_log_tests::sealing_config(DAY_MS)
         })
         .await;
-    let before = vm_hwm_kib();
+    let before = audit_log_bench::coldstart::peak_rss_kib("self");
     let started = Instant::now();
     let report = export::seal_until(
         &app,
@@ -69,7 +57,7 @@ async fn main() {
             "deferred": report.deferred,
             "seconds": seconds,
             "vmhwm_kib_before": before,
-            "vmhwm_kib": vm_hwm_kib(),
+            "vmhwm_kib": audit_log_bench::coldstart::peak_rss_kib("self"),
         })
     );
 }

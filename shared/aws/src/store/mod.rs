@@ -236,21 +236,34 @@ impl Store {
         pk: &str,
         sk_prefix: &str,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .ddb
+        self.query_all(
+            self.ddb
                 .query()
                 .table_name(&self.tables.control)
                 .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
                 .expression_attribute_values(":pk", s(pk))
                 .expression_attribute_values(":sk", s(sk_prefix))
-                .consistent_read(true)
+                .consistent_read(true),
+        )
+        .await
+    }
+
+    /// Every item `query` matches, following pages; the read units each page
+    /// reports (when the query asks for them) are counted.
+    pub(crate) async fn query_all(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = query
+                .clone()
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| dynamo_error("Query", e))?;
+            self.count_reads(out.consumed_capacity.as_ref());
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),

@@ -16,40 +16,34 @@ use audit_domain::ids::OrgId;
 /// `tick_pk` of an org's seal marker.
 const TICK_SEAL: &str = "SEAL";
 const SEAL_MARKER_SK: &str = "SEAL";
+/// The item that says `migrate_tick_index` finished on this table, so later
+/// runs of `auditctl init` read one item instead of scanning again.
+const MIGRATED_PK: &str = "MIGRATION";
+const MIGRATED_SK: &str = "TICK_INDEX";
 
 /// What `migrate_tick_index` did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TickMigration {
     pub destinations: usize,
     pub orgs: usize,
+    /// The table was migrated before: nothing was read but the marker.
+    pub already_done: bool,
 }
 
 impl Store {
     /// Every item of one `by_tick` partition, following pages; each call's
     /// consumed read units are counted.
     pub(crate) async fn tick_items(&self, tick_pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .ddb
+        self.query_all(
+            self.ddb
                 .query()
                 .table_name(&self.tables.control)
                 .index_name(BY_TICK.name)
                 .key_condition_expression("tick_pk = :p")
                 .expression_attribute_values(":p", s(tick_pk))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| dynamo_error("Query", e))?;
-            self.count_reads(out.consumed_capacity.as_ref());
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
+                .return_consumed_capacity(ReturnConsumedCapacity::Total),
+        )
+        .await
     }
 
     /// Records that the org can record events, so sealing visits it.
@@ -77,8 +71,26 @@ impl Store {
     /// One-time migration for a table written before `by_tick` (run by
     /// `auditctl init`, idempotent): one paged Scan that puts enabled
     /// destinations into the index and writes the seal marker of every org
-    /// with settings or keys. The only Scan left, and never on the tick.
+    /// with settings or keys. The only Scan left, never on the tick, and run
+    /// once per table: when it finishes it writes a marker, and later runs
+    /// read only that.
     pub async fn migrate_tick_index(&self) -> Result<TickMigration, StoreError> {
+        let marker = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.control)
+            .key("PK", s(MIGRATED_PK))
+            .key("SK", s(MIGRATED_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem", e))?;
+        if marker.item.is_some() {
+            return Ok(TickMigration {
+                already_done: true,
+                ..TickMigration::default()
+            });
+        }
         let mut done = TickMigration::default();
         let mut orgs = std::collections::BTreeSet::new();
         let mut start: Option<Item> = None;
@@ -137,6 +149,11 @@ impl Store {
             self.mark_org_to_seal(org).await?;
         }
         done.orgs = orgs.len();
+        self.put_control(Item::from([
+            ("PK".to_owned(), s(MIGRATED_PK)),
+            ("SK".to_owned(), s(MIGRATED_SK)),
+        ]))
+        .await?;
         Ok(done)
     }
 }

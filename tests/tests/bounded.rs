@@ -6,52 +6,13 @@ use std::time::Instant;
 
 use audit_domain::catalog::Action;
 use audit_domain::export::ExportWindow;
-use audit_domain::integrity::{
-    event_hash, period_containing, seal, seal_hashed, Digest, EventsHasher, ManifestEntry, Period,
-    Signer,
-};
+use audit_domain::integrity::{event_hash, seal, ManifestEntry, Period};
 use audit_domain::time::Timestamp;
 use audit_log_tests::{event, Stack};
 use futures::StreamExt;
 use serde_json::json;
 
 const HOUR: i64 = 3_600_000;
-
-/// A chain of `n` hourly digests, each with one manifest part, ending at the
-/// period before `now`'s: nothing is left to seal, so a tick only looks.
-async fn load_history(s: &Stack, org: &audit_domain::ids::OrgId, n: i64, now: Timestamp) {
-    let signer = Signer::from_seed([7; 32]);
-    let current = period_containing(now, HOUR).0;
-    let mut head: Option<Digest> = None;
-    for k in (1..=n).rev() {
-        let start = current.plus_millis(-k * HOUR);
-        let entry = ManifestEntry {
-            id: audit_domain::ids::EventId::parse(format!("evt_{k:06}")).expect("id"),
-            hash: audit_domain::integrity::hash::sha256_hex(format!("{org}{k}").as_bytes()),
-        };
-        let mut hasher = EventsHasher::new();
-        hasher.push(&entry.hash);
-        let d = seal_hashed(
-            org,
-            start,
-            start.plus_millis(HOUR),
-            hasher,
-            head.as_ref(),
-            &signer,
-        );
-        let expires = now.epoch_seconds() + 86_400;
-        s.store
-            .put_manifest_part(org, start, 0, &[entry], expires)
-            .await
-            .expect("part");
-        assert!(s
-            .store
-            .put_digest(&d, 1, head.as_ref(), expires)
-            .await
-            .expect("digest"));
-        head = Some(d);
-    }
-}
 
 /// One tick's read units on a fresh isolated stack of 50 orgs, each with
 /// `digests` hourly digests (and as many manifest parts).
@@ -60,7 +21,7 @@ async fn tick_reads(digests: i64) -> f64 {
     let now = Timestamp::now();
     let orgs: Vec<_> = futures::future::join_all((0..50).map(|_| s.org("tick", false))).await;
     futures::stream::iter(orgs.iter())
-        .for_each_concurrent(8, |o| load_history(&s, o, digests, now))
+        .for_each_concurrent(8, |o| s.load_digest_history(o, digests, HOUR, now))
         .await;
     let app = s.exporter(audit_log_tests::sealing_config(HOUR)).await;
     let before = s.store.read_units_consumed();

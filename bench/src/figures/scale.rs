@@ -2,10 +2,6 @@
 //! or a period's size: a tick's reads over a year of hourly digests,
 //! sealing's peak memory, and a large download's part sizes.
 
-use audit_domain::integrity::{
-    period_containing, seal_hashed, Digest, EventsHasher, ManifestEntry, Signer,
-};
-
 use crate::*;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -38,43 +34,6 @@ async fn isolated(s: &Stack) -> Stack {
     }
 }
 
-/// `n` hourly digests (each with one manifest part) ending at the period
-/// before `now`'s, as `tests/tests/bounded.rs` loads them: nothing is left
-/// to seal, so the tick only looks.
-async fn load_history(s: &Stack, org: &OrgId, n: i64, now: Timestamp) {
-    let signer = Signer::from_seed([7; 32]);
-    let current = period_containing(now, HOUR_MS).0;
-    let mut head: Option<Digest> = None;
-    let expires = now.epoch_seconds() + 86_400;
-    for k in (1..=n).rev() {
-        let start = current.plus_millis(-k * HOUR_MS);
-        let entry = ManifestEntry {
-            id: audit_domain::ids::EventId::parse(format!("evt_{k:06}")).expect("id"),
-            hash: audit_domain::integrity::hash::sha256_hex(format!("{org}{k}").as_bytes()),
-        };
-        let mut hasher = EventsHasher::new();
-        hasher.push(&entry.hash);
-        let d = seal_hashed(
-            org,
-            start,
-            start.plus_millis(HOUR_MS),
-            hasher,
-            head.as_ref(),
-            &signer,
-        );
-        s.store
-            .put_manifest_part(org, start, 0, &[entry], expires)
-            .await
-            .expect("manifest part");
-        assert!(s
-            .store
-            .put_digest(&d, 1, head.as_ref(), expires)
-            .await
-            .expect("digest"));
-        head = Some(d);
-    }
-}
-
 /// One tick's read units over `ORGS` orgs with `digests` hourly digests each.
 async fn tick_reads(s: &Stack, digests: i64) -> (f64, f64) {
     let s = isolated(s).await;
@@ -82,7 +41,7 @@ async fn tick_reads(s: &Stack, digests: i64) -> (f64, f64) {
     let orgs: Vec<OrgId> = futures::future::join_all((0..ORGS).map(|_| s.org("tick", false))).await;
     let started = Instant::now();
     stream::iter(orgs.iter())
-        .for_each_concurrent(16, |o| load_history(&s, o, digests, now))
+        .for_each_concurrent(16, |o| s.load_digest_history(o, digests, HOUR_MS, now))
         .await;
     let load_s = started.elapsed().as_secs_f64();
     let app = s.exporter(audit_log_tests::sealing_config(HOUR_MS)).await;

@@ -72,9 +72,30 @@ fn registration(key: &PublicKey, now: Timestamp) -> RegisteredKey {
     }
 }
 
+/// (control table, key id) pairs this process has put into the registry.
+static REGISTERED: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
+> = std::sync::LazyLock::new(Default::default);
+
+fn registered_here(store: &Store, key_id: &str) -> bool {
+    let entry = (store.tables().control.clone(), key_id.to_owned());
+    REGISTERED
+        .lock()
+        .map(|set| set.contains(&entry))
+        .unwrap_or(false)
+}
+
+fn note_registered(store: &Store, key_id: &str) {
+    if let Ok(mut set) = REGISTERED.lock() {
+        set.insert((store.tables().control.clone(), key_id.to_owned()));
+    }
+}
+
 /// The current signer, created when there is none yet: registered first,
-/// like a rotation's key, so reading it costs no write. When two processes
-/// race to create it, the loser's key is registered but never current.
+/// like a rotation's key. An existing key is registered on its first read
+/// in a process (per table), so later ticks cost no write. When two
+/// processes race to create it, the loser's key is registered but never
+/// current.
 pub async fn current_signer(
     secrets: &SecretStore,
     store: &Store,
@@ -83,12 +104,15 @@ pub async fn current_signer(
     match load(secrets, name).await {
         Err(KeyError::Missing) => {}
         Ok(signer) => {
-            // The registry is what the query function publishes: a key made
-            // before the registry existed is registered on first use (a
-            // conditional put, a no-op once it is there).
-            store
-                .register_signing_key(&registration(&signer.public_key(), Timestamp::now()))
-                .await?;
+            // The registry is what the query function publishes: a key the
+            // stack created (a seed) or made before the registry existed is
+            // registered on first use, once per process, not on every tick.
+            if !registered_here(store, signer.key_id()) {
+                store
+                    .register_signing_key(&registration(&signer.public_key(), Timestamp::now()))
+                    .await?;
+                note_registered(store, signer.key_id());
+            }
             return Ok(signer);
         }
         Err(e) => return Err(e),

@@ -78,6 +78,31 @@ pub fn parse_event(
     now: Timestamp,
     prefix: &str,
 ) -> Result<NewEvent, Vec<FieldError>> {
+    let mut new = check_event(value, now, prefix)?;
+    if let Some(Value::Object(metadata)) = value.get("metadata") {
+        new.metadata = metadata.clone();
+    }
+    Ok(new)
+}
+
+/// Parses one event as `parse_event` does, and when it is valid moves its
+/// metadata out of `value` instead of copying it (the metadata is most of an
+/// event; ingest has no further use for the submitted value).
+pub fn take_event(
+    value: &mut Value,
+    now: Timestamp,
+    prefix: &str,
+) -> Result<NewEvent, Vec<FieldError>> {
+    let mut new = check_event(value, now, prefix)?;
+    if let Some(Value::Object(metadata)) = value.get_mut("metadata").map(Value::take) {
+        new.metadata = metadata;
+    }
+    Ok(new)
+}
+
+/// Every rule, and the content hash; the event's metadata is left empty for
+/// the caller to fill in.
+fn check_event(value: &Value, now: Timestamp, prefix: &str) -> Result<NewEvent, Vec<FieldError>> {
     let mut p = Parser {
         prefix,
         errors: Vec::new(),
@@ -148,7 +173,7 @@ pub fn parse_event(
         Some(v) => p.context(v),
     };
     let metadata = match obj.get("metadata") {
-        None | Some(Value::Null) => Some((Map::new(), b"{}".to_vec())),
+        None | Some(Value::Null) => Some(b"{}".to_vec()),
         Some(v) => p.metadata(v),
     };
 
@@ -156,7 +181,7 @@ pub fn parse_event(
         return Err(p.errors);
     }
     match (action, actor, resource, context, metadata) {
-        (Some(action), Some(actor), Some(resource), Some(context), Some((metadata, json))) => {
+        (Some(action), Some(actor), Some(resource), Some(context), Some(metadata_json)) => {
             let content_hash = content_hash(
                 id.as_ref(),
                 action,
@@ -164,7 +189,7 @@ pub fn parse_event(
                 &actor,
                 &resource,
                 &context,
-                &json,
+                &metadata_json,
             );
             Ok(NewEvent {
                 id: id.unwrap_or_else(EventId::generate),
@@ -173,7 +198,7 @@ pub fn parse_event(
                 actor,
                 resource,
                 context,
-                metadata,
+                metadata: Map::new(),
                 content_hash,
             })
         }
@@ -187,9 +212,8 @@ pub fn parse_event(
 /// SHA-256 over the parsed event as the producer sent it (fields it left out
 /// stay out), encoded as JSON with sorted keys: exactly the bytes
 /// `serde_json::to_vec(&json!({"id": id, "action": action, …}))` gives (the
-/// format of every stored `content_hash`), written straight into the hasher
-/// instead of through a `Value` (which cloned the metadata and serialized it
-/// twice). `metadata_json` is the metadata as `serde_json::to_vec` writes it.
+/// format of every stored `content_hash`), written directly instead of
+/// through a `Value` (which cloned the metadata and serialized it twice). `metadata_json` is the metadata as `serde_json::to_vec` writes it.
 fn content_hash(
     id: Option<&EventId>,
     action: Action,
@@ -199,7 +223,7 @@ fn content_hash(
     context: &Context,
     metadata_json: &[u8],
 ) -> String {
-    let mut h = HashWriter(Sha256::new());
+    let mut h = CanonicalWriter(Vec::with_capacity(metadata_json.len() + 512));
     // Keys in byte order, as serde_json's (BTreeMap) Map writes them.
     h.raw(b"{\"action\":");
     h.str(action.as_str());
@@ -240,36 +264,26 @@ fn content_hash(
     o.field("type", Some(&resource.kind));
     o.end();
     h.raw(b"}");
-    hex::encode(h.0.finalize())
+    hex::encode(Sha256::digest(&h.0))
 }
 
-/// Compact JSON written into a SHA-256.
-struct HashWriter(Sha256);
+/// Compact JSON, written by hand in the key order serde_json's Map uses.
+struct CanonicalWriter(Vec<u8>);
 
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl HashWriter {
+impl CanonicalWriter {
     fn raw(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
+        self.0.extend_from_slice(bytes);
     }
 
     /// A JSON string, escaped as serde_json escapes it.
     fn str(&mut self, s: &str) {
-        // Writing into a hasher cannot fail.
-        let _ = serde_json::to_writer(&mut *self, s);
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.0, s);
     }
 
-    fn object(&mut self) -> HashObject<'_> {
+    fn object(&mut self) -> CanonicalObject<'_> {
         self.raw(b"{");
-        HashObject {
+        CanonicalObject {
             w: self,
             first: true,
         }
@@ -278,12 +292,12 @@ impl HashWriter {
 
 /// An object of optional string fields, given in key order; absent ones are
 /// left out (`skip_serializing_if = "Option::is_none"`).
-struct HashObject<'a> {
-    w: &'a mut HashWriter,
+struct CanonicalObject<'a> {
+    w: &'a mut CanonicalWriter,
     first: bool,
 }
 
-impl HashObject<'_> {
+impl CanonicalObject<'_> {
     fn field(&mut self, key: &str, value: Option<&str>) {
         let Some(value) = value else { return };
         if !self.first {
@@ -470,9 +484,9 @@ impl Parser<'_> {
         })
     }
 
-    /// The metadata, and its JSON as `serde_json::to_vec` writes it (what the
-    /// size limit counts and the content hash covers).
-    fn metadata(&mut self, v: &Value) -> Option<(Map<String, Value>, Vec<u8>)> {
+    /// Checks the metadata and returns its JSON as `serde_json::to_vec` writes
+    /// it (what the size limit counts and the content hash covers).
+    fn metadata(&mut self, v: &Value) -> Option<Vec<u8>> {
         let Some(obj) = v.as_object() else {
             return self.error("metadata", "must be a JSON object");
         };
@@ -499,7 +513,7 @@ impl Parser<'_> {
                 format!("must be at most {MAX_METADATA_BYTES} bytes as JSON (got {size})"),
             );
         }
-        Some((obj.clone(), json))
+        Some(json)
     }
 }
 
@@ -752,6 +766,23 @@ mod tests {
         assert!(parse_submission(b"not json").is_err());
     }
 
+    #[test]
+    fn taking_an_event_gives_what_parsing_gives() {
+        let mut no_metadata = valid();
+        no_metadata.as_object_mut().unwrap().remove("metadata");
+        for v in [valid(), no_metadata] {
+            let parsed = parse_event(&v, now(), "").unwrap();
+            let mut taken = v.clone();
+            assert_eq!(take_event(&mut taken, now(), "").unwrap(), parsed);
+        }
+        let mut bad = valid();
+        bad["action"] = json!("NOPE");
+        let before = bad.clone();
+        let errors = take_event(&mut bad, now(), "events[0].").unwrap_err();
+        assert_eq!(fields(&errors), ["events[0].action"]);
+        assert_eq!(bad, before, "a rejected event is left as it was sent");
+    }
+
     /// `content_hash` of `valid()`, from its definition (sorted-key compact
     /// JSON of the fields sent, SHA-256).
     const KNOWN_VALID_HASH: &str =
@@ -782,7 +813,8 @@ mod tests {
         partial["actor"] = json!({"type": "service", "id": "svc_1"});
         partial["context"] = json!({"user_agent": "a\"b\\c\u{e9}\u{1F600}"});
         partial["resource"]["name"] = json!("n\u{2028}x");
-        partial["metadata"] = json!({"z": [1, 2.5, -3e40, null, true], "a": {"\u{e9}": "\n\t\u{1}"}, "": ""});
+        partial["metadata"] =
+            json!({"z": [1, 2.5, -3e40, null, true], "a": {"\u{e9}": "\n\t\u{1}"}, "": ""});
         for v in [valid(), system, partial] {
             let new = parse_event(&v, now(), "").unwrap();
             assert_eq!(new.content_hash, content_hash_as_defined(&new, &v), "{v}");

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::catalog::Action;
 use crate::event::{Actor, ActorType, Context, NewEvent, Resource};
 use crate::ids::{ActorId, EventId, IdError, ResourceId};
+use crate::integrity::hash::CanonicalWriter;
 use crate::limits::*;
 pub use crate::problem::FieldError;
 use crate::time::Timestamp;
@@ -223,28 +224,14 @@ fn content_hash(
     context: &Context,
     metadata_json: &[u8],
 ) -> String {
-    let mut h = CanonicalWriter(Vec::with_capacity(metadata_json.len() + 512));
+    let mut h = CanonicalWriter::with_capacity(metadata_json.len() + 512);
     // Keys in byte order, as serde_json's (BTreeMap) Map writes them.
     h.raw(b"{\"action\":");
     h.str(action.as_str());
     h.raw(b",\"actor\":");
-    match actor {
-        None => h.raw(b"null"),
-        Some(a) => {
-            let mut o = h.object();
-            o.field("email", a.email.as_deref());
-            o.field("id", Some(a.id.as_str()));
-            o.field("name", a.name.as_deref());
-            o.field("type", Some(a.kind.as_str()));
-            o.end();
-        }
-    }
+    h.actor(actor.as_ref());
     h.raw(b",\"context\":");
-    let mut o = h.object();
-    o.field("ip", context.ip.as_deref());
-    o.field("request_id", context.request_id.as_deref());
-    o.field("user_agent", context.user_agent.as_deref());
-    o.end();
+    h.context(context);
     h.raw(b",\"id\":");
     match id {
         None => h.raw(b"null"),
@@ -258,60 +245,9 @@ fn content_hash(
         Some(t) => h.str(&t.to_rfc3339()),
     }
     h.raw(b",\"resource\":");
-    let mut o = h.object();
-    o.field("id", Some(resource.id.as_str()));
-    o.field("name", resource.name.as_deref());
-    o.field("type", Some(&resource.kind));
-    o.end();
+    h.resource(resource);
     h.raw(b"}");
     hex::encode(Sha256::digest(&h.0))
-}
-
-/// Compact JSON, written by hand in the key order serde_json's Map uses.
-struct CanonicalWriter(Vec<u8>);
-
-impl CanonicalWriter {
-    fn raw(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
-    }
-
-    /// A JSON string, escaped as serde_json escapes it.
-    fn str(&mut self, s: &str) {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.0, s);
-    }
-
-    fn object(&mut self) -> CanonicalObject<'_> {
-        self.raw(b"{");
-        CanonicalObject {
-            w: self,
-            first: true,
-        }
-    }
-}
-
-/// An object of optional string fields, given in key order; absent ones are
-/// left out (`skip_serializing_if = "Option::is_none"`).
-struct CanonicalObject<'a> {
-    w: &'a mut CanonicalWriter,
-    first: bool,
-}
-
-impl CanonicalObject<'_> {
-    fn field(&mut self, key: &str, value: Option<&str>) {
-        let Some(value) = value else { return };
-        if !self.first {
-            self.w.raw(b",");
-        }
-        self.first = false;
-        self.w.str(key);
-        self.w.raw(b":");
-        self.w.str(value);
-    }
-
-    fn end(self) {
-        self.w.raw(b"}");
-    }
 }
 
 struct Parser<'a> {

@@ -21,6 +21,8 @@ use http::{HeaderValue, Method, StatusCode, Uri};
 const PAGE: &str = include_str!("../assets/activity.html");
 const STYLE: &str = include_str!("../assets/activity.css");
 const SCRIPT: &str = include_str!("../assets/activity.js");
+/// The export settings section (admins only), its own module.
+const EXPORT_SCRIPT: &str = include_str!("../assets/activity-export.js");
 
 use crate::App;
 
@@ -66,11 +68,12 @@ fn asset(path: &str) -> Option<(&'static str, &'static str)> {
         "/activity" => Some(("text/html; charset=utf-8", PAGE)),
         "/activity/activity.css" => Some(("text/css; charset=utf-8", STYLE)),
         "/activity/activity.js" => Some(("text/javascript; charset=utf-8", SCRIPT)),
+        "/activity/activity-export.js" => Some(("text/javascript; charset=utf-8", EXPORT_SCRIPT)),
         _ => None,
     }
 }
 
-/// The page's routes, public (no key): its three files take GET and HEAD;
+/// The page's routes, public (no key): its files take GET and HEAD;
 /// any other path under it is the page's to refuse, whatever the method.
 pub fn routes() -> Router<Arc<App>> {
     let file = || edge::only(&["GET", "HEAD"], get(serve));
@@ -78,6 +81,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/activity", file())
         .route("/activity/activity.css", file())
         .route("/activity/activity.js", file())
+        .route("/activity/activity-export.js", file())
         .route("/activity/{*rest}", any(other))
 }
 
@@ -185,6 +189,7 @@ mod tests {
             ("/activity/activity.css", "text/css"),
             ("/activity/activity.js", "text/javascript"),
             ("/activity/activity.js/", "text/javascript"),
+            ("/activity/activity-export.js", "text/javascript"),
         ] {
             let r = serve(&Method::GET, path).await;
             assert_eq!(r.status, 200, "{path}");
@@ -217,6 +222,11 @@ mod tests {
 
     #[test]
     fn the_script_never_writes_html() {
+        for script in [SCRIPT, EXPORT_SCRIPT] {
+            assert!(!script.contains("innerHTML"));
+            assert!(!script.contains("outerHTML"));
+            assert!(!script.contains("insertAdjacentHTML"));
+        }
         assert!(!SCRIPT.contains("innerHTML"));
         assert!(!SCRIPT.contains("outerHTML"));
         assert!(!SCRIPT.contains("insertAdjacentHTML"));

@@ -393,6 +393,18 @@ async fn embedded_page_with_viewer_tokens_in_chromium() {
         output.status
     );
     println!("{stdout}");
+    // The page's change went through the API: recorded with the viewer as actor.
+    let (status, created) = stack
+        .get(Some(&admin), "/v1/events?action=EXPORT_DESTINATION_UPDATED")
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let by_viewer = created["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["actor"]["id"] == "usr_ada" && e["actor"]["type"] == "user")
+        .count();
+    assert_eq!(by_viewer, 1, "the disable, by the viewer: {created}");
     // The test event the page sent reached the receiver, signed.
     assert_eq!(
         receiver.webhook_ids().len(),

@@ -75,6 +75,10 @@ fn claims(org: &OrgId, kid: &str, role: ViewerRole, exp: i64) -> ViewerClaims {
     }
 }
 
+/// One row: what is tried, with which bearer, method, path, body, and the
+/// status the README documents.
+type Case<'a> = (&'a str, &'a str, &'a str, &'a str, Option<Value>, u16);
+
 #[tokio::test]
 async fn viewer_token_decision_table() {
     let s = Stack::start().await;
@@ -147,7 +151,7 @@ async fn viewer_token_decision_table() {
     let write = Some(event("evt_w", Action::ModelDeleted, false));
     let mint_body = Some(user("admin"));
 
-    let table: Vec<(&str, &str, &str, &str, Option<Value>, u16)> = vec![
+    let table: Vec<Case> = vec![
         ("admin token reads", &admin, "GET", "/v1/events", None, 200),
         (
             "admin token reads one event",

@@ -17,7 +17,7 @@ use audit_domain::download::Format;
 use audit_domain::event::{Actor, ActorType, Event};
 use audit_domain::ids::{ActorId, ResourceId};
 use audit_domain::limits::{MAX_EMAIL_LEN, MAX_NAME_LEN};
-use audit_domain::problem::FieldError;
+use audit_domain::problem::{FieldError, Problem};
 use audit_domain::query::{ActivityQuery, ActorFilter};
 use audit_domain::time::Timestamp;
 use audit_domain::viewer::{
@@ -57,7 +57,7 @@ pub(crate) fn codec(app: &App) -> TokenCodec {
 }
 
 /// The mint request, parsed: every problem named by its field.
-fn parse_request(body: &[u8]) -> Result<(Viewer, ViewerRole, u64), ApiError> {
+fn parse_request(body: &[u8]) -> Result<(Viewer, ViewerRole, u64), Problem> {
     let fields = json_object(body)?;
     let mut errors = unknown_fields_of(&fields, &["user", "role", "scope", "ttl_seconds"]);
     let text = |v: Option<&Value>, field: &str, max: usize, errors: &mut Vec<FieldError>| match v {
@@ -156,7 +156,7 @@ fn parse_request(body: &[u8]) -> Result<(Viewer, ViewerRole, u64), ApiError> {
     };
     match (user, role, errors.is_empty()) {
         (Some(user), Some(role), true) => Ok((Viewer { user, scope }, role, ttl)),
-        _ => Err(errors.into()),
+        _ => Err(Problem::invalid(errors)),
     }
 }
 
@@ -197,7 +197,7 @@ async fn mint(
 
 /// Narrows `q` to a scoped token's scope: a query naming another actor or
 /// resource is refused (403), one naming none gets the scope's.
-pub(crate) fn narrow(caller: &Caller, q: &mut ActivityQuery) -> Result<(), ApiError> {
+pub(crate) fn narrow(caller: &Caller, q: &mut ActivityQuery) -> Result<(), Denied> {
     let Some(viewer) = &caller.principal.viewer else {
         return Ok(());
     };
@@ -205,14 +205,14 @@ pub(crate) fn narrow(caller: &Caller, q: &mut ActivityQuery) -> Result<(), ApiEr
         match &q.actor {
             None => q.actor = Some(ActorFilter::Actor(actor.clone())),
             Some(ActorFilter::Actor(a)) if a == actor => {}
-            Some(_) => return Err(Denied::OutsideScope.into()),
+            Some(_) => return Err(Denied::OutsideScope),
         }
     }
     if let Some(resource) = &viewer.scope.resource_id {
         match &q.resource_id {
             None => q.resource_id = Some(resource.clone()),
             Some(r) if r == resource => {}
-            Some(_) => return Err(Denied::OutsideScope.into()),
+            Some(_) => return Err(Denied::OutsideScope),
         }
     }
     Ok(())
@@ -396,7 +396,7 @@ mod tests {
     fn fields(body: Value) -> Vec<String> {
         match parse_request(body.to_string().as_bytes()) {
             Ok(_) => vec![],
-            Err(e) => e.problem().errors.iter().map(|e| e.field.clone()).collect(),
+            Err(p) => p.errors.iter().map(|e| e.field.clone()).collect(),
         }
     }
 

@@ -10,7 +10,7 @@ use audit_aws::store::{PutOutcome, Store, StoreError};
 use audit_domain::event::{Event, NewEvent};
 use audit_domain::limits::INGEST_WRITE_CONCURRENCY;
 use audit_domain::time::Timestamp;
-use audit_domain::validate::{parse_event, parse_submission, FieldError, Submission};
+use audit_domain::validate::{parse_submission, take_event, FieldError, Submission};
 use audit_http::{self as edge, ApiError, BodyBytes, EventWriter, RequestLog, RequestNotes};
 use axum::extract::State;
 use axum::response::Response;
@@ -84,9 +84,9 @@ async fn record(
     let submission = parse_submission(&body)?;
     let now = Timestamp::now();
     match submission {
-        Submission::One(value) => {
+        Submission::One(mut value) => {
             notes.events(1);
-            let answer = match parse_event(&value, now, "") {
+            let answer = match take_event(&mut value, now, "") {
                 Err(errors) => Err(ApiError::from(errors)),
                 Ok(new) => record_one(&app, &caller, new, now).await,
             };
@@ -149,13 +149,13 @@ async fn record_one(
 async fn record_batch(
     app: &App,
     caller: &Caller,
-    values: Vec<serde_json::Value>,
+    mut values: Vec<serde_json::Value>,
     now: Timestamp,
 ) -> Response {
     let mut results: Vec<Option<BatchResult>> = (0..values.len()).map(|_| None).collect();
     let mut valid = Vec::with_capacity(values.len());
-    for (index, value) in values.iter().enumerate() {
-        match parse_event(value, now, &format!("events[{index}].")) {
+    for (index, value) in values.iter_mut().enumerate() {
+        match take_event(value, now, &format!("events[{index}].")) {
             Ok(new) => valid.push((index, new)),
             Err(errors) => {
                 results[index] = Some(BatchResult {

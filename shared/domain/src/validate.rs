@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::catalog::Action;
 use crate::event::{Actor, ActorType, Context, NewEvent, Resource};
 use crate::ids::{ActorId, EventId, IdError, ResourceId};
+use crate::integrity::hash::CanonicalWriter;
 use crate::limits::*;
 pub use crate::problem::FieldError;
 use crate::time::Timestamp;
@@ -78,6 +79,31 @@ pub fn parse_event(
     now: Timestamp,
     prefix: &str,
 ) -> Result<NewEvent, Vec<FieldError>> {
+    let mut new = check_event(value, now, prefix)?;
+    if let Some(Value::Object(metadata)) = value.get("metadata") {
+        new.metadata = metadata.clone();
+    }
+    Ok(new)
+}
+
+/// Parses one event as `parse_event` does, and when it is valid moves its
+/// metadata out of `value` instead of copying it (the metadata is most of an
+/// event; ingest has no further use for the submitted value).
+pub fn take_event(
+    value: &mut Value,
+    now: Timestamp,
+    prefix: &str,
+) -> Result<NewEvent, Vec<FieldError>> {
+    let mut new = check_event(value, now, prefix)?;
+    if let Some(Value::Object(metadata)) = value.get_mut("metadata").map(Value::take) {
+        new.metadata = metadata;
+    }
+    Ok(new)
+}
+
+/// Every rule, and the content hash; the event's metadata is left empty for
+/// the caller to fill in.
+fn check_event(value: &Value, now: Timestamp, prefix: &str) -> Result<NewEvent, Vec<FieldError>> {
     let mut p = Parser {
         prefix,
         errors: Vec::new(),
@@ -148,7 +174,7 @@ pub fn parse_event(
         Some(v) => p.context(v),
     };
     let metadata = match obj.get("metadata") {
-        None | Some(Value::Null) => Some(Map::new()),
+        None | Some(Value::Null) => Some(b"{}".to_vec()),
         Some(v) => p.metadata(v),
     };
 
@@ -156,7 +182,7 @@ pub fn parse_event(
         return Err(p.errors);
     }
     match (action, actor, resource, context, metadata) {
-        (Some(action), Some(actor), Some(resource), Some(context), Some(metadata)) => {
+        (Some(action), Some(actor), Some(resource), Some(context), Some(metadata_json)) => {
             let content_hash = content_hash(
                 id.as_ref(),
                 action,
@@ -164,7 +190,7 @@ pub fn parse_event(
                 &actor,
                 &resource,
                 &context,
-                &metadata,
+                &metadata_json,
             );
             Ok(NewEvent {
                 id: id.unwrap_or_else(EventId::generate),
@@ -173,7 +199,7 @@ pub fn parse_event(
                 actor,
                 resource,
                 context,
-                metadata,
+                metadata: Map::new(),
                 content_hash,
             })
         }
@@ -185,7 +211,10 @@ pub fn parse_event(
 }
 
 /// SHA-256 over the parsed event as the producer sent it (fields it left out
-/// stay out), encoded as JSON with sorted keys.
+/// stay out), encoded as JSON with sorted keys: exactly the bytes
+/// `serde_json::to_vec(&json!({"id": id, "action": action, …}))` gives (the
+/// format of every stored `content_hash`), written directly instead of
+/// through a `Value` (which cloned the metadata and serialized it twice). `metadata_json` is the metadata as `serde_json::to_vec` writes it.
 fn content_hash(
     id: Option<&EventId>,
     action: Action,
@@ -193,20 +222,32 @@ fn content_hash(
     actor: &Option<Actor>,
     resource: &Resource,
     context: &Context,
-    metadata: &Map<String, Value>,
+    metadata_json: &[u8],
 ) -> String {
-    let canonical = serde_json::json!({
-        "id": id,
-        "action": action,
-        "occurred_at": occurred_at,
-        "actor": actor,
-        "resource": resource,
-        "context": context,
-        "metadata": metadata,
-    });
-    // serde_json's Map is a BTreeMap here: keys serialize sorted.
-    let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
-    hex::encode(Sha256::digest(bytes))
+    let mut h = CanonicalWriter::with_capacity(metadata_json.len() + 512);
+    // Keys in byte order, as serde_json's (BTreeMap) Map writes them.
+    h.raw(b"{\"action\":");
+    h.str(action.as_str());
+    h.raw(b",\"actor\":");
+    h.actor(actor.as_ref());
+    h.raw(b",\"context\":");
+    h.context(context);
+    h.raw(b",\"id\":");
+    match id {
+        None => h.raw(b"null"),
+        Some(id) => h.str(id.as_str()),
+    }
+    h.raw(b",\"metadata\":");
+    h.raw(metadata_json);
+    h.raw(b",\"occurred_at\":");
+    match occurred_at {
+        None => h.raw(b"null"),
+        Some(t) => h.str(&t.to_rfc3339()),
+    }
+    h.raw(b",\"resource\":");
+    h.resource(resource);
+    h.raw(b"}");
+    hex::encode(Sha256::digest(&h.0))
 }
 
 struct Parser<'a> {
@@ -379,7 +420,9 @@ impl Parser<'_> {
         })
     }
 
-    fn metadata(&mut self, v: &Value) -> Option<Map<String, Value>> {
+    /// Checks the metadata and returns its JSON as `serde_json::to_vec` writes
+    /// it (what the size limit counts and the content hash covers).
+    fn metadata(&mut self, v: &Value) -> Option<Vec<u8>> {
         let Some(obj) = v.as_object() else {
             return self.error("metadata", "must be a JSON object");
         };
@@ -398,14 +441,15 @@ impl Parser<'_> {
                 format!("must be nested at most {MAX_METADATA_DEPTH} levels deep"),
             );
         }
-        let size = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX);
+        let json = serde_json::to_vec(v).unwrap_or_default();
+        let size = json.len();
         if size > MAX_METADATA_BYTES {
             return self.error(
                 "metadata",
                 format!("must be at most {MAX_METADATA_BYTES} bytes as JSON (got {size})"),
             );
         }
-        Some(obj.clone())
+        Some(json)
     }
 }
 
@@ -656,5 +700,95 @@ mod tests {
         assert!(parse_submission(b"[1]").is_err());
         assert!(parse_submission(b"{\"events\": []}").is_err());
         assert!(parse_submission(b"not json").is_err());
+    }
+
+    #[test]
+    fn taking_an_event_gives_what_parsing_gives() {
+        let mut no_metadata = valid();
+        no_metadata.as_object_mut().unwrap().remove("metadata");
+        for v in [valid(), no_metadata] {
+            let parsed = parse_event(&v, now(), "").unwrap();
+            let mut taken = v.clone();
+            assert_eq!(take_event(&mut taken, now(), "").unwrap(), parsed);
+        }
+        let mut bad = valid();
+        bad["action"] = json!("NOPE");
+        let before = bad.clone();
+        let errors = take_event(&mut bad, now(), "events[0].").unwrap_err();
+        assert_eq!(fields(&errors), ["events[0].action"]);
+        assert_eq!(bad, before, "a rejected event is left as it was sent");
+    }
+
+    /// `content_hash` of `valid()`, from its definition (sorted-key compact
+    /// JSON of the fields sent, SHA-256).
+    const KNOWN_VALID_HASH: &str =
+        "d3d79c5d482fbb6c91ee08db84c5f48adb788d4bc60d83980c781aa8e2591e03";
+
+    /// The content hash as it was first defined (a `json!` value through
+    /// `serde_json::to_vec`): every stored `content_hash` has this format.
+    fn content_hash_as_defined(new: &NewEvent, sent: &Value) -> String {
+        let canonical = json!({
+            "id": sent.get("id").map(|_| &new.id),
+            "action": new.action,
+            "occurred_at": sent.get("occurred_at").map(|_| new.occurred_at),
+            "actor": new.actor,
+            "resource": new.resource,
+            "context": new.context,
+            "metadata": new.metadata,
+        });
+        hex::encode(Sha256::digest(serde_json::to_vec(&canonical).unwrap()))
+    }
+
+    #[test]
+    fn content_hash_is_unchanged_from_its_definition() {
+        let mut system = valid();
+        for field in ["actor", "context", "metadata", "id"] {
+            system.as_object_mut().unwrap().remove(field);
+        }
+        let mut partial = valid();
+        partial["actor"] = json!({"type": "service", "id": "svc_1"});
+        partial["context"] = json!({"user_agent": "a\"b\\c\u{e9}\u{1F600}"});
+        partial["resource"]["name"] = json!("n\u{2028}x");
+        partial["metadata"] =
+            json!({"z": [1, 2.5, -3e40, null, true], "a": {"\u{e9}": "\n\t\u{1}"}, "": ""});
+        for v in [valid(), system, partial] {
+            let new = parse_event(&v, now(), "").unwrap();
+            assert_eq!(new.content_hash, content_hash_as_defined(&new, &v), "{v}");
+        }
+        // A known value: a change of format shows here even if both sides moved.
+        assert_eq!(
+            parse_event(&valid(), now(), "").unwrap().content_hash,
+            KNOWN_VALID_HASH
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn content_hash_matches_its_definition_for_any_metadata_and_names(
+            name in proptest::option::of("[^\\p{C}]{1,40}"),
+            email in proptest::option::of("[a-z\"\\\\\u{e9}]{1,10}@[a-z]{1,5}"),
+            ua in proptest::option::of("[ -~\u{e9}\u{4e2d}]{1,30}"),
+            key in "[ -~\u{e9}]{0,12}",
+            text in "\\PC{0,40}",
+            number in proptest::num::f64::NORMAL,
+            int in proptest::num::i64::ANY,
+        ) {
+            let mut v = valid();
+            match &name {
+                Some(n) if !n.trim().is_empty() => v["actor"]["name"] = json!(n),
+                _ => { v["actor"].as_object_mut().unwrap().remove("name"); }
+            }
+            match &email {
+                Some(e) => v["actor"]["email"] = json!(e),
+                None => { v["actor"].as_object_mut().unwrap().remove("email"); }
+            }
+            match &ua {
+                Some(u) if !u.trim().is_empty() => v["context"]["user_agent"] = json!(u),
+                _ => { v["context"].as_object_mut().unwrap().remove("user_agent"); }
+            }
+            v["metadata"] = json!({ key.clone(): text, "n": number, "i": int, "nested": {key: [text]} });
+            let new = parse_event(&v, now(), "").unwrap();
+            proptest::prop_assert_eq!(&new.content_hash, &content_hash_as_defined(&new, &v));
+        }
     }
 }

@@ -173,7 +173,8 @@ async fn return_unstarted(app: &ExportApp, job: &ExportJob, m: &JobMessage) -> J
     if let Err(e) = app.queue.retry_later(&m.receipt_handle, 0).await {
         tracing::warn!(destination = %job.destination_id, error = %e, "returning an unstarted job failed; SQS retries after the visibility timeout");
     }
-    extend_lease(app, job, Timestamp::now(), 0).await;
+    // Its lease was extended when it was sent or last retried, by far more
+    // than the wait for a free place in a batch: no write here.
     JobOutcome::Returned
 }
 
@@ -404,8 +405,7 @@ async fn retry(
     }
 }
 
-/// The job is still on its way (retried after `delay_secs`, continued, or
-/// returned unstarted): its window's lease holds `lease_ms` past that.
+/// The job is still on its way (retried after `delay_secs`, or continued): its window's lease holds `lease_ms` past that.
 /// Replays hold no lease.
 async fn extend_lease(app: &ExportApp, job: &ExportJob, now: Timestamp, delay_secs: u32) {
     if job.replay {

@@ -186,3 +186,116 @@ async fn failing_destinations_hold_one_job_each_and_another_org_keeps_its_pace()
         "backpressure: deepest queue {deepest} for {destinations} destinations; caught up in {rounds} ticks, {windows_after} windows"
     );
 }
+
+/// A job lost on the way (here: received and deleted unprocessed) leaves
+/// its lease behind: the destination waits, but only until the lease
+/// expires; then the next window is cut from where the cursor stood.
+#[tokio::test]
+async fn a_lost_job_holds_its_destination_only_until_its_lease_expires() {
+    let s = Stack::start_isolated().await;
+    let o = s.org_with_keys("lost").await;
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    let id = create_webhook(&s, &o, "lost", &hook).await;
+    ingest(&s, &o, "evt_lost_a", 3).await;
+    let lease_ms = 60_000;
+    let app = s
+        .exporter(ExportConfig {
+            lag_ms: 0,
+            max_window_ms: 3_600_000,
+            lease_ms,
+            ..ExportConfig::default()
+        })
+        .await;
+
+    let first = export::schedule(&app, Timestamp::now()).await;
+    assert_eq!((first.windows, first.waiting), (1, 0), "{first:?}");
+    let lost = app.queue.receive(10, 1).await.expect("receive");
+    assert_eq!(lost.len(), 1);
+    app.queue
+        .delete(&lost[0].receipt_handle)
+        .await
+        .expect("delete");
+    let dest = app
+        .store
+        .get_destination::<Value>(&o.id, &id)
+        .await
+        .expect("get")
+        .expect("exists");
+    let lease = dest.status.lease.expect("the window is leased");
+    assert_eq!(Some(lease.window_to), dest.cursor, "{lease:?}");
+
+    ingest(&s, &o, "evt_lost_b", 3).await;
+    let held = export::schedule(&app, Timestamp::now()).await;
+    assert_eq!((held.windows, held.waiting), (0, 1), "{held:?}");
+    assert_eq!(app.queue.depth().await.expect("depth"), 0);
+
+    let later = Timestamp::now().plus_millis(lease_ms + 1_000);
+    let resumed = export::schedule(&app, later).await;
+    assert_eq!((resumed.windows, resumed.waiting), (1, 0), "{resumed:?}");
+    let jobs = app.queue.receive(10, 1).await.expect("receive");
+    assert_eq!(jobs.len(), 1);
+    let job: audit_domain::export::ExportJob =
+        serde_json::from_str(&jobs[0].body).expect("a job");
+    assert_eq!(job.window.from, lease.window_to, "from where the cursor stood");
+}
+
+/// Only the job a lease names releases it: a replay of an older window,
+/// delivered while the current window is in flight, leaves it in place.
+#[tokio::test]
+async fn a_replay_does_not_release_the_current_windows_lease() {
+    let s = Stack::start_isolated().await;
+    let o = s.org_with_keys("replayed").await;
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    let id = create_webhook(&s, &o, "r", &hook).await;
+    ingest(&s, &o, "evt_replayed", 3).await;
+    let app = s
+        .exporter(ExportConfig {
+            lag_ms: 0,
+            max_window_ms: 3_600_000,
+            ..ExportConfig::default()
+        })
+        .await;
+    let before = Timestamp::now().plus_millis(-60_000);
+    export::schedule(&app, Timestamp::now()).await;
+    let current = app.queue.receive(10, 1).await.expect("receive");
+    assert_eq!(current.len(), 1);
+    let job = export::replay(
+        &app,
+        &o.id,
+        &id,
+        audit_domain::export::ExportWindow {
+            from: before,
+            to: Timestamp::now(),
+        },
+        Timestamp::now(),
+    )
+    .await
+    .expect("replay");
+    assert!(job.replay);
+    // The replay is delivered; the current window's message stays hidden.
+    let mut delivered = false;
+    for _ in 0..5 {
+        let got = app.queue.receive(10, 1).await.expect("receive");
+        if got.is_empty() {
+            continue;
+        }
+        let kept = export::handle_jobs(&app, got.clone()).await;
+        assert!(kept.is_empty(), "{kept:?}");
+        for m in &got {
+            app.queue.delete(&m.receipt_handle).await.expect("delete");
+        }
+        delivered = true;
+        break;
+    }
+    assert!(delivered, "the replay was received");
+    assert!(!ours(&hook.accepted_ids(), "evt_replayed").is_empty());
+    let dest = app
+        .store
+        .get_destination::<Value>(&o.id, &id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert!(dest.status.lease.is_some(), "the lease stays: {dest:?}");
+    let held = export::schedule(&app, Timestamp::now()).await;
+    assert_eq!(held.waiting, 1, "{held:?}");
+}

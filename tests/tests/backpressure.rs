@@ -162,7 +162,10 @@ async fn failing_destinations_hold_one_job_each_and_another_org_keeps_its_pace()
         windows_after += report.windows;
         let depth = app.queue.depth().await.expect("depth");
         deepest = deepest.max(depth);
-        assert!(depth <= 2 * destinations, "catching up: {depth} jobs queued");
+        assert!(
+            depth <= 2 * destinations,
+            "catching up: {depth} jobs queued"
+        );
     }
     for (i, hook) in failing.iter().enumerate() {
         let all = hook.accepted_ids();
@@ -171,7 +174,10 @@ async fn failing_destinations_hold_one_job_each_and_another_org_keeps_its_pace()
             *seen.entry(id.clone()).or_insert(0) += 1;
         }
         let twice: Vec<_> = seen.iter().filter(|(_, &n)| n > 1).collect();
-        assert!(twice.is_empty(), "destination {i}: delivered twice: {twice:?}");
+        assert!(
+            twice.is_empty(),
+            "destination {i}: delivered twice: {twice:?}"
+        );
     }
     let healthy_ids = healthy.accepted_ids();
     let all_up: BTreeSet<String> = up_rounds.into_iter().flatten().collect();
@@ -234,9 +240,11 @@ async fn a_lost_job_holds_its_destination_only_until_its_lease_expires() {
     assert_eq!((resumed.windows, resumed.waiting), (1, 0), "{resumed:?}");
     let jobs = app.queue.receive(10, 1).await.expect("receive");
     assert_eq!(jobs.len(), 1);
-    let job: audit_domain::export::ExportJob =
-        serde_json::from_str(&jobs[0].body).expect("a job");
-    assert_eq!(job.window.from, lease.window_to, "from where the cursor stood");
+    let job: audit_domain::export::ExportJob = serde_json::from_str(&jobs[0].body).expect("a job");
+    assert_eq!(
+        job.window.from, lease.window_to,
+        "from where the cursor stood"
+    );
 }
 
 /// Only the job a lease names releases it: a replay of an older window,

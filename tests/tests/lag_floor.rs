@@ -47,7 +47,10 @@ fn the_floor_covers_the_longest_ingest_write() {
 fn a_configured_lag_below_the_floor_is_raised_to_it() {
     // This test binary holds only these tests; no other reads the variable.
     std::env::set_var("AUDIT_EXPORT_LAG_SECONDS", "2");
-    assert_eq!(export::ExportConfig::from_env().lag_ms, export::LAG_FLOOR_MS);
+    assert_eq!(
+        export::ExportConfig::from_env().lag_ms,
+        export::LAG_FLOOR_MS
+    );
     std::env::set_var("AUDIT_EXPORT_LAG_SECONDS", "90");
     assert_eq!(export::ExportConfig::from_env().lag_ms, 90_000);
     std::env::remove_var("AUDIT_EXPORT_LAG_SECONDS");

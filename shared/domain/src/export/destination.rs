@@ -247,7 +247,9 @@ mod tests {
         let none = serde_json::to_value(DeliveryStatus::default()).unwrap();
         assert!(none.get("lease_until").is_none(), "{none}");
         assert_eq!(
-            serde_json::from_value::<DeliveryStatus>(json!({})).unwrap().lease,
+            serde_json::from_value::<DeliveryStatus>(json!({}))
+                .unwrap()
+                .lease,
             None
         );
     }

@@ -1,7 +1,7 @@
 //! `make bench`: runs the suite against the local stack that
 //! `scripts/stack.sh with-stack` started, writes bench/RESULTS.md and prints
-//! it. Arguments name the figures to run (cpu ingest query export cold scale;
-//! default all). `QUICK=1` shrinks every data set.
+//! it. Arguments name the figures to run (cpu ingest query export cold scale
+//! backpressure; default all). `QUICK=1` shrinks every data set.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -72,7 +72,7 @@ async fn main() {
         step("figure 1: ingest CPU per event (criterion)");
         fig_cpu(&mut run);
     }
-    let needs_stack = ["ingest", "query", "export", "cold", "scale"]
+    let needs_stack = ["ingest", "query", "export", "cold", "scale", "backpressure"]
         .iter()
         .any(|f| want(f));
     if needs_stack {
@@ -97,6 +97,10 @@ async fn main() {
         if want("scale") {
             step("figure 6: scale (tick reads, sealing memory, download parts)");
             figures::scale::fig_scale(&mut run, &s).await;
+        }
+        if want("backpressure") {
+            step("figure 7: backpressure (a healthy org beside failing destinations)");
+            figures::backpressure::fig_backpressure(&mut run, &s).await;
         }
     }
 

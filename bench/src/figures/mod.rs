@@ -1,6 +1,7 @@
 //! The binary's figures that need the local stack, one module each
 //! (figure 1 runs in process, in `main`).
 
+pub mod backpressure;
 pub mod cold;
 pub mod export;
 pub mod ingest;

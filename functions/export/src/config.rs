@@ -8,12 +8,17 @@ use audit_domain::export::RetryPolicy;
 #[derive(Debug, Clone)]
 pub struct ExportConfig {
     /// How long after `recorded_at` an event is considered settled enough to
-    /// export (covers in-flight writes). `AUDIT_EXPORT_LAG_SECONDS`, default 60.
+    /// export (covers in-flight writes). `AUDIT_EXPORT_LAG_SECONDS`, default 60,
+    /// never below `LAG_FLOOR_MS` from the environment.
     pub lag_ms: i64,
     /// Longest window one job covers. `AUDIT_EXPORT_MAX_WINDOW_SECONDS`, default 300.
     pub max_window_ms: i64,
-    /// Most windows one destination gets per scheduler tick (catching up).
-    pub max_windows_per_tick: usize,
+    /// How long a window's lease (`JobLease`) holds past its last sign of
+    /// life (sent, retried, continued) when the worker never releases it: a
+    /// lost job blocks its destination at most this long.
+    /// `AUDIT_EXPORT_LEASE_SECONDS`, default 1200 (above the queue's 900 s
+    /// visibility timeout plus one invocation).
+    pub lease_ms: i64,
     /// Most events one job delivers before it continues in a follow-up job.
     pub max_events_per_job: usize,
     /// Most stored bytes one job reads before it continues in a follow-up
@@ -44,12 +49,36 @@ pub struct ExportConfig {
     pub seal_org_budget_ms: u64,
 }
 
+/// The smallest export lag: the longest an ingest write can still land
+/// after its `recorded_at` (the ingest function's 10 s timeout, writes
+/// retried inside it, plus 5 s of margin) and the time `by_recorded`, an
+/// eventually consistent index, takes to show it (15 s allowed). A window
+/// cut closer to now could miss an event still being written; the
+/// template's `ExportLagSeconds` has the same `MinValue`.
+pub const LAG_FLOOR_MS: i64 = 30_000;
+
+/// `ExportConfig::lease_ms` by default.
+pub const DEFAULT_LEASE_MS: i64 = 1_200_000;
+
+/// `lag_ms`, raised to `LAG_FLOOR_MS` with a log line if set below it.
+pub fn lag_at_least_the_floor(lag_ms: i64) -> i64 {
+    if lag_ms < LAG_FLOOR_MS {
+        tracing::warn!(
+            configured_lag_seconds = lag_ms / 1000,
+            floor_seconds = LAG_FLOOR_MS / 1000,
+            "AUDIT_EXPORT_LAG_SECONDS is below the floor that covers the longest write and index propagation; using the floor"
+        );
+        return LAG_FLOOR_MS;
+    }
+    lag_ms
+}
+
 impl Default for ExportConfig {
     fn default() -> Self {
         ExportConfig {
             lag_ms: 60_000,
             max_window_ms: 300_000,
-            max_windows_per_tick: 12,
+            lease_ms: DEFAULT_LEASE_MS,
             max_events_per_job: 5_000,
             max_bytes_per_job: audit_domain::limits::EXPORT_JOB_MAX_BYTES,
             retry: RetryPolicy::default(),
@@ -67,7 +96,11 @@ impl ExportConfig {
         let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
         let d = ExportConfig::default();
         ExportConfig {
-            lag_ms: num("AUDIT_EXPORT_LAG_SECONDS").map_or(d.lag_ms, |s| i64::from(s) * 1000),
+            lag_ms: lag_at_least_the_floor(
+                num("AUDIT_EXPORT_LAG_SECONDS").map_or(d.lag_ms, |s| i64::from(s) * 1000),
+            ),
+            lease_ms: num("AUDIT_EXPORT_LEASE_SECONDS")
+                .map_or(d.lease_ms, |s| i64::from(s.max(1)) * 1000),
             max_window_ms: num("AUDIT_EXPORT_MAX_WINDOW_SECONDS")
                 .map_or(d.max_window_ms, |s| i64::from(s) * 1000),
             retry: RetryPolicy {
@@ -85,5 +118,23 @@ impl ExportConfig {
                 .map_or(d.seal_org_budget_ms, |s| u64::from(s) * 1000),
             ..d
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lag_below_the_floor_is_raised_to_it() {
+        assert_eq!(lag_at_least_the_floor(0), LAG_FLOOR_MS);
+        assert_eq!(lag_at_least_the_floor(2_000), LAG_FLOOR_MS);
+        assert_eq!(lag_at_least_the_floor(LAG_FLOOR_MS), LAG_FLOOR_MS);
+        assert_eq!(lag_at_least_the_floor(60_000), 60_000);
+    }
+
+    #[test]
+    fn the_default_lag_is_above_the_floor() {
+        assert!(ExportConfig::default().lag_ms >= LAG_FLOOR_MS);
     }
 }

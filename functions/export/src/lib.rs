@@ -19,7 +19,7 @@ mod scheduler;
 mod seal;
 mod worker;
 
-pub use config::ExportConfig;
+pub use config::{lag_at_least_the_floor, ExportConfig, DEFAULT_LEASE_MS, LAG_FLOOR_MS};
 pub use event::{handle_jobs_event, handle_jobs_event_until, handle_tick_event, ExportEventError};
 pub use scheduler::{schedule, ScheduleReport};
 pub use seal::{seal, seal_until, SealReport};

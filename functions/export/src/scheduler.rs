@@ -1,4 +1,5 @@
-//! The scheduler tick: cut windows for every enabled destination.
+//! The scheduler tick: cut the next window of every enabled destination
+//! that has none in flight (per-destination backpressure, `JobLease`).
 
 use audit_aws::store::JobCounter;
 use audit_destinations::DestinationSpec;
@@ -11,6 +12,8 @@ use crate::ExportApp;
 pub struct ScheduleReport {
     pub destinations: usize,
     pub windows: usize,
+    /// Destinations skipped because their job is still in flight.
+    pub waiting: usize,
     pub errors: usize,
     /// The export lag: the largest of the destinations' delivery lags
     /// (`Destination::delivery_lag_secs`), in seconds. `None` when the
@@ -21,9 +24,9 @@ pub struct ScheduleReport {
     pub seal: crate::SealReport,
 }
 
-/// One tick. For each destination: send the job, then advance the cursor
-/// (send first: a crash in between re-sends a window, which delivery
-/// tolerates; the other order could lose one).
+/// One tick. For each destination with no job in flight: one window, full
+/// size (`max_window_ms`) when catching up; the worker releases its lease
+/// when the window is delivered or dead-lettered.
 pub async fn schedule(app: &ExportApp, now: Timestamp) -> ScheduleReport {
     let mut report = ScheduleReport::default();
     let destinations = match app.store.enabled_destinations::<DestinationSpec>().await {
@@ -37,49 +40,18 @@ pub async fn schedule(app: &ExportApp, now: Timestamp) -> ScheduleReport {
     report.max_lag_secs = Some(0);
     for dest in destinations {
         report.destinations += 1;
-        let Some(mut cursor) = dest.cursor.or(dest.enabled_at) else {
+        let Some(cursor) = dest.cursor.or(dest.enabled_at) else {
             continue;
         };
-        for _ in 0..app.config.max_windows_per_tick {
-            let Some(window) = cut_window(cursor, now, app.config.lag_ms, app.config.max_window_ms)
-            else {
-                break;
-            };
-            let job = ExportJob::new(dest.id.clone(), dest.org_id.clone(), window, now);
-            if let Err(e) = app.queue.send(&job).await {
-                tracing::error!(destination = %dest.id, error = %e, "sending export job failed");
-                report.errors += 1;
-                break;
-            }
-            match app
-                .store
-                .advance_cursor(&dest.org_id, &dest.id, cursor, window.to)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    // Another scheduler advanced it, or the destination was
-                    // disabled meanwhile: the job sent is harmless (the worker
-                    // acks jobs of disabled destinations; S3 keys dedupe).
-                    tracing::warn!(destination = %dest.id, "cursor moved under us; stopping for this tick");
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(destination = %dest.id, error = %e, "advancing cursor failed");
-                    report.errors += 1;
-                    break;
-                }
-            }
-            if let Err(e) = app
-                .store
-                .count_jobs(&dest.org_id, &dest.id, JobCounter::Pending, 1)
-                .await
-            {
-                tracing::warn!(destination = %dest.id, error = %e, "counting pending job failed");
-            }
-            report.windows += 1;
-            cursor = window.to;
-        }
+        let cursor = if dest.job_in_flight(now) {
+            // Backpressure: its window is still on its way (retrying, or
+            // in parts); the cursor waits, so a failing destination holds
+            // one job on the queue, not one per tick.
+            report.waiting += 1;
+            cursor
+        } else {
+            cut_one(app, &dest, cursor, now, &mut report).await
+        };
         let lag = dest.delivery_lag_secs(cursor, now);
         report.max_lag_secs = report.max_lag_secs.max(Some(lag));
     }
@@ -87,10 +59,62 @@ pub async fn schedule(app: &ExportApp, now: Timestamp) -> ScheduleReport {
         job = "schedule",
         destinations = report.destinations,
         windows = report.windows,
+        waiting = report.waiting,
         errors = report.errors,
         export_lag_seconds = report.max_lag_secs.unwrap_or(-1),
         "scheduled"
     );
     report.seal = crate::seal(app, now).await;
     report
+}
+
+/// Cuts, sends and leases the destination's next window; returns the
+/// cursor after it. Send first, then advance the cursor with its lease (a
+/// crash in between re-sends a window, which delivery tolerates; the other
+/// order could lose one).
+async fn cut_one<S>(
+    app: &ExportApp,
+    dest: &audit_domain::export::Destination<S>,
+    cursor: Timestamp,
+    now: Timestamp,
+    report: &mut ScheduleReport,
+) -> Timestamp {
+    let Some(window) = cut_window(cursor, now, app.config.lag_ms, app.config.max_window_ms) else {
+        return cursor;
+    };
+    let job = ExportJob::new(dest.id.clone(), dest.org_id.clone(), window, now);
+    if let Err(e) = app.queue.send(&job).await {
+        tracing::error!(destination = %dest.id, error = %e, "sending export job failed");
+        report.errors += 1;
+        return cursor;
+    }
+    let until = now.plus_millis(app.config.lease_ms);
+    match app
+        .store
+        .advance_cursor_leased(&dest.org_id, &dest.id, cursor, window.to, until)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            // Another scheduler advanced it, or the destination was
+            // disabled meanwhile: the job sent is harmless (the worker
+            // acks jobs of disabled destinations; S3 keys dedupe).
+            tracing::warn!(destination = %dest.id, "cursor moved under us; skipping it this tick");
+            return cursor;
+        }
+        Err(e) => {
+            tracing::error!(destination = %dest.id, error = %e, "advancing cursor failed");
+            report.errors += 1;
+            return cursor;
+        }
+    }
+    if let Err(e) = app
+        .store
+        .count_jobs(&dest.org_id, &dest.id, JobCounter::Pending, 1)
+        .await
+    {
+        tracing::warn!(destination = %dest.id, error = %e, "counting pending job failed");
+    }
+    report.windows += 1;
+    window.to
 }

@@ -173,6 +173,8 @@ async fn return_unstarted(app: &ExportApp, job: &ExportJob, m: &JobMessage) -> J
     if let Err(e) = app.queue.retry_later(&m.receipt_handle, 0).await {
         tracing::warn!(destination = %job.destination_id, error = %e, "returning an unstarted job failed; SQS retries after the visibility timeout");
     }
+    // Its lease was extended when it was sent or last retried, by far more
+    // than the wait for a free place in a batch: no write here.
     JobOutcome::Returned
 }
 
@@ -216,6 +218,7 @@ pub async fn process_job_within(
         }
     };
     if !dest.enabled && !job.replay {
+        release_lease(app, job).await;
         settle_pending(app, job).await;
         return JobOutcome::Skipped("destination disabled");
     }
@@ -316,6 +319,9 @@ pub async fn process_job_within(
                     .await;
                 }
                 let _ = app.store.count_jobs(org, id, JobCounter::Pending, 1).await;
+                extend_lease(app, job, now, 0).await;
+            } else {
+                release_lease(app, job).await;
             }
             if !events.is_empty() {
                 if let Err(e) = app
@@ -369,11 +375,16 @@ async fn retry(
             if let Err(e) = app.queue.retry_later(&m.receipt_handle, delay_secs).await {
                 tracing::warn!(destination = id, error = %e, "changing visibility failed; SQS retries after the visibility timeout");
             }
+            extend_lease(app, job, now, delay_secs).await;
             JobOutcome::RetryAfter { delay_secs, reason }
         }
         Disposition::DeadLetter(why) => match app.queue.send_to_dlq(job, &why).await {
             Ok(()) => {
                 let _ = app.store.count_jobs(org, id, JobCounter::Dead, 1).await;
+                // The window waits in the DLQ for a redrive; the destination
+                // goes on with its next window (at the backoff's pace while
+                // it keeps failing), so nothing is skipped unrecorded.
+                release_lease(app, job).await;
                 settle_pending(app, job).await;
                 JobOutcome::DeadLettered(why)
             }
@@ -391,6 +402,38 @@ async fn retry(
             events: 0,
             requests: 0,
         },
+    }
+}
+
+/// The job is still on its way (retried after `delay_secs`, or continued): its window's lease holds `lease_ms` past that.
+/// Replays hold no lease.
+async fn extend_lease(app: &ExportApp, job: &ExportJob, now: Timestamp, delay_secs: u32) {
+    if job.replay {
+        return;
+    }
+    let until = now.plus_millis(i64::from(delay_secs) * 1000 + app.config.lease_ms);
+    if let Err(e) = app
+        .store
+        .extend_lease(&job.org_id, &job.destination_id, job.window.to, until)
+        .await
+    {
+        tracing::warn!(destination = %job.destination_id, error = %e, "extending the window's lease failed; it expires on its own");
+    }
+}
+
+/// The window is delivered or dead-lettered: the next tick may cut the
+/// destination's next one. A job that no longer holds the lease (a
+/// redriven one) leaves it alone.
+async fn release_lease(app: &ExportApp, job: &ExportJob) {
+    if job.replay {
+        return;
+    }
+    if let Err(e) = app
+        .store
+        .release_lease(&job.org_id, &job.destination_id, job.window.to)
+        .await
+    {
+        tracing::warn!(destination = %job.destination_id, error = %e, "releasing the window's lease failed; it expires on its own");
     }
 }
 

@@ -333,6 +333,30 @@ impl ExportQueue {
         }
     }
 
+    /// Approximate number of jobs on the export queue, visible and in
+    /// flight (`ApproximateNumberOfMessages` + `…NotVisible`: a job hidden
+    /// for its backoff counts): what backpressure bounds.
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| sqs_error("GetQueueAttributes", e))?;
+        let attributes = out.attributes.unwrap_or_default();
+        let count = |name: &QueueAttributeName| {
+            attributes
+                .get(name)
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(count(&QueueAttributeName::ApproximateNumberOfMessages)
+            + count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+
     /// Approximate number of visible jobs in the DLQ.
     pub async fn dlq_depth(&self) -> Result<u64, QueueError> {
         let out = self

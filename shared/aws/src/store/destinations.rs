@@ -206,7 +206,9 @@ impl Store {
             remove.push("tick_pk, tick_sk");
         }
         if reset_cursor {
-            remove.push("#cursor");
+            // Starting again at `enabled_at`: a job of the old run holds no
+            // lease over the new one.
+            remove.push("#cursor, lease_until, lease_window_to");
         }
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
@@ -285,6 +287,84 @@ impl Store {
             .expression_attribute_values(":to", s(to.to_rfc3339()))
             .expression_attribute_values(":from", s(from.to_rfc3339()))
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        written("UpdateItem", result)
+    }
+
+    /// `advance_cursor` that also leases the window just sent (`JobLease`):
+    /// until the worker releases it, or `until`, the scheduler cuts nothing
+    /// more for this destination. One conditional update, so the cursor
+    /// never moves without its lease.
+    pub async fn advance_cursor_leased(
+        &self,
+        org: &OrgId,
+        id: &str,
+        from: Timestamp,
+        to: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.control)
+            .key("PK", s(keys::org(org)))
+            .key("SK", s(dest_sk(id)))
+            .update_expression("SET #cursor = :to, lease_window_to = :to, lease_until = :until")
+            .condition_expression("enabled = :yes AND (#cursor = :from OR (attribute_not_exists(#cursor) AND enabled_at = :from))")
+            .expression_attribute_names("#cursor", "cursor")
+            .expression_attribute_values(":to", s(to.to_rfc3339()))
+            .expression_attribute_values(":from", s(from.to_rfc3339()))
+            .expression_attribute_values(":until", s(until.to_rfc3339()))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        written("UpdateItem", result)
+    }
+
+    /// Extends the lease of the job whose window ends at `window_to` (a
+    /// retry, a continuation) to `until`. Returns whether that job still
+    /// held it (a replay or a redriven job never does).
+    pub async fn extend_lease(
+        &self,
+        org: &OrgId,
+        id: &str,
+        window_to: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.control)
+            .key("PK", s(keys::org(org)))
+            .key("SK", s(dest_sk(id)))
+            .update_expression("SET lease_until = :until")
+            .condition_expression("lease_window_to = :to")
+            .expression_attribute_values(":to", s(window_to.to_rfc3339()))
+            .expression_attribute_values(":until", s(until.to_rfc3339()))
+            .send()
+            .await;
+        written("UpdateItem", result)
+    }
+
+    /// Removes the lease of the job whose window ends at `window_to`: it was
+    /// delivered or dead-lettered, so the next tick may cut the next window.
+    /// Returns whether that job held it.
+    pub async fn release_lease(
+        &self,
+        org: &OrgId,
+        id: &str,
+        window_to: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.control)
+            .key("PK", s(keys::org(org)))
+            .key("SK", s(dest_sk(id)))
+            .update_expression("REMOVE lease_until, lease_window_to")
+            .condition_expression("lease_window_to = :to")
+            .expression_attribute_values(":to", s(window_to.to_rfc3339()))
             .send()
             .await;
         written("UpdateItem", result)

@@ -43,6 +43,33 @@ pub struct DeliveryStatus {
     pub jobs_pending: i64,
     #[serde(default)]
     pub jobs_dead: i64,
+    /// The destination's job in flight, if any: while it holds, the
+    /// scheduler cuts no further window (backpressure; see `JobLease`).
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<JobLease>,
+}
+
+/// The one window of a destination on its way through the queue. The
+/// scheduler writes it with the cursor when it sends a window; the worker
+/// extends it with every retry and continuation and removes it when the
+/// window is delivered or dead-lettered. `until` bounds it, so a job lost
+/// on the way (the queue's own redrive, a crash before the removal) blocks
+/// the destination for at most that long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobLease {
+    /// The end of the leased window: identifies the job holding the lease,
+    /// so a replay or a redriven job never releases another's.
+    #[serde(rename = "lease_window_to")]
+    pub window_to: Timestamp,
+    #[serde(rename = "lease_until")]
+    pub until: Timestamp,
+}
+
+impl JobLease {
+    /// Whether the lease still holds at `now` (an expired one is ignored).
+    pub fn holds(&self, now: Timestamp) -> bool {
+        self.until > now
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,6 +126,12 @@ impl<S> Destination<S> {
             cursor
         };
         ((now.millis() - since.millis()) / 1000).max(0)
+    }
+
+    /// Whether a job of this destination is in flight at `now`: the
+    /// scheduler then cuts nothing for it.
+    pub fn job_in_flight(&self, now: Timestamp) -> bool {
+        self.status.lease.is_some_and(|l| l.holds(now))
     }
 
     pub fn state(&self) -> DestinationState {
@@ -192,6 +225,33 @@ mod tests {
         d.enabled = false;
         assert_eq!(d.state(), DestinationState::Disabled);
         assert!(d.view().get("secret").is_none());
+    }
+
+    #[test]
+    fn a_lease_holds_until_it_expires_and_round_trips_flat_on_the_item() {
+        let t = |s| Timestamp::parse(s).unwrap();
+        let lease = JobLease {
+            window_to: t("2026-11-28T00:05:00Z"),
+            until: t("2026-11-28T00:15:00Z"),
+        };
+        assert!(lease.holds(t("2026-11-28T00:14:59.999Z")));
+        assert!(!lease.holds(t("2026-11-28T00:15:00Z")), "expired at until");
+        let status = DeliveryStatus {
+            lease: Some(lease),
+            ..DeliveryStatus::default()
+        };
+        let v = serde_json::to_value(&status).unwrap();
+        assert_eq!(v["lease_until"], "2026-11-28T00:15:00.000Z");
+        assert_eq!(v["lease_window_to"], "2026-11-28T00:05:00.000Z");
+        assert_eq!(serde_json::from_value::<DeliveryStatus>(v).unwrap(), status);
+        let none = serde_json::to_value(DeliveryStatus::default()).unwrap();
+        assert!(none.get("lease_until").is_none(), "{none}");
+        assert_eq!(
+            serde_json::from_value::<DeliveryStatus>(json!({}))
+                .unwrap()
+                .lease,
+            None
+        );
     }
 
     #[test]

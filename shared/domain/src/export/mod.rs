@@ -10,7 +10,7 @@ pub mod outcome;
 pub mod retry;
 
 pub use destination::{
-    secret_hint, DeliveryStatus, Destination, DestinationFilter, DestinationState,
+    secret_hint, DeliveryStatus, Destination, DestinationFilter, DestinationState, JobLease,
 };
 pub use job::{cut_window, ExportJob, ExportWindow};
 pub use outcome::{classify_http, Outcome};

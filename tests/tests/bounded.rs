@@ -21,7 +21,10 @@ async fn tick_reads(digests: i64) -> f64 {
     let now = Timestamp::now();
     let orgs: Vec<_> = futures::future::join_all((0..50).map(|_| s.org("tick", false))).await;
     futures::stream::iter(orgs.iter())
-        .for_each_concurrent(8, |o| s.load_digest_history(o, digests, HOUR, now))
+        .for_each_concurrent(8, |o| async {
+            let loaded = s.load_digest_history(o, digests, HOUR, now).await;
+            assert_eq!(loaded.items, 2 * digests as usize, "a digest and a part each");
+        })
         .await;
     let app = s.exporter(audit_log_tests::sealing_config(HOUR)).await;
     let before = s.store.read_units_consumed();

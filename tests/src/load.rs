@@ -182,9 +182,8 @@ impl Stack {
     /// default retention), in batches: no seal marker or anything else
     /// ingest writes beside the event (`Stack::org` writes the marker).
     pub async fn load_events(&self, events: impl Iterator<Item = Event>) -> Loaded {
-        let items = events.map(|e| {
-            encode_event_item(&e, RetentionDays::DEFAULT).expect("encode event item")
-        });
+        let items = events
+            .map(|e| encode_event_item(&e, RetentionDays::DEFAULT).expect("encode event item"));
         let table = self.store.tables().events.clone();
         self.load_items(&table, items).await
     }
@@ -236,4 +235,27 @@ impl Stack {
         loaded.seconds = started.elapsed().as_secs_f64();
         loaded
     }
+}
+
+/// Events `prefix_<i>` for `i` in `range` as ingest would have recorded
+/// them for `org` at `recorded_at` (the suite's `event` shape, actions in
+/// turn), lazily: ids sort in `i` order, so with one `recorded_at` they are
+/// in the order sealing reads them.
+pub fn recorded_events<'a>(
+    org: &'a OrgId,
+    prefix: &'a str,
+    range: std::ops::Range<usize>,
+    recorded_at: Timestamp,
+) -> impl Iterator<Item = Event> + 'a {
+    use audit_domain::catalog::Action;
+    range.map(move |i| {
+        let json = crate::event(
+            &format!("{prefix}_{i:07}"),
+            Action::ALL[i % Action::ALL.len()],
+            i % 11 == 0,
+        );
+        let new = audit_domain::validate::parse_event(&json, recorded_at, "")
+            .expect("the suite's events are valid");
+        Event::from_new(org.clone(), new, recorded_at)
+    })
 }

@@ -23,7 +23,11 @@ async fn tick_reads(digests: i64) -> f64 {
     futures::stream::iter(orgs.iter())
         .for_each_concurrent(8, |o| async {
             let loaded = s.load_digest_history(o, digests, HOUR, now).await;
-            assert_eq!(loaded.items, 2 * digests as usize, "a digest and a part each");
+            assert_eq!(
+                loaded.items,
+                2 * digests as usize,
+                "a digest and a part each"
+            );
         })
         .await;
     let app = s.exporter(audit_log_tests::sealing_config(HOUR)).await;

@@ -143,7 +143,9 @@ async fn seal_run(run: &Run, s: &Stack, n: usize) -> Result<(f64, u64, f64), Str
     let v: Value =
         serde_json::from_str(line.trim()).map_err(|e| format!("seal-child said {line:?}: {e}"))?;
     if v["digests"] != 1 || v["errors"] != 0 || v["deferred"] != 0 || v["ticks"] != 1 {
-        return Err(format!("seal-child sealed {v} (expected one digest in one tick)"));
+        return Err(format!(
+            "seal-child sealed {v} (expected one digest in one tick)"
+        ));
     }
     Ok((
         v["seconds"].as_f64().unwrap_or(f64::NAN),

@@ -24,9 +24,7 @@ use audit_domain::retention::{RetentionDays, RetentionError};
 
 pub use control::{ApiKeyRecord, OrgSettings, OrgSettingsChange};
 pub use destinations::JobCounter;
-pub use digests::{
-    encode_digest_item, encode_manifest_part_item, SealProgress, MANIFEST_PART_LEN,
-};
+pub use digests::{encode_digest_item, encode_manifest_part_item, SealProgress, MANIFEST_PART_LEN};
 pub use events::{
     cursor_key, encode_event_item, recorded_key, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
 };

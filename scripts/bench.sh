@@ -11,7 +11,7 @@ cd "$ROOT"
 
 started=$SECONDS
 echo "bench: cargo build --release (the first release build of the AWS SDK takes several minutes on 2 cores)" >&2
-cargo build --release -p audit-log-bench -p ingest -p query -p export --bins
+cargo build --release -p audit-log-bench -p audit-log-tests -p ingest -p query -p export --bins
 echo "bench: built in $((SECONDS - started)) s" >&2
 
 bash scripts/stack.sh with-stack "$ROOT/target/release/audit-log-bench" "$@"

@@ -117,19 +117,9 @@ async fn runtime_api(
     StatusCode::NOT_FOUND.into_response()
 }
 
-/// A process's peak resident set (VmHWM) in KiB, 0 when unreadable; `"self"`
-/// names the calling process.
-pub fn peak_rss_kib(pid: impl std::fmt::Display) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
+/// A process's peak resident set (VmHWM) in KiB: the suite's reader, shared
+/// with figure 6's seal child and the sealing-memory test.
+pub use audit_log_tests::peak_rss_kib;
 
 /// Starts `binary` against a fresh Runtime API serving `events` in order
 /// (at least one), waits for every answer (or `timeout`), and stops it.

@@ -22,7 +22,7 @@ use audit_log_bench::report::{ratio, Row};
 use audit_log_bench::{coldstart, cpu, fixtures};
 use audit_log_tests::receivers::Receiver;
 use audit_log_tests::Stack;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnConsumedCapacity, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
@@ -237,44 +237,10 @@ fn percentiles(v: &mut [f64]) -> (f64, f64) {
     (at(0.5), at(0.95))
 }
 
-async fn load(s: &Stack, all: Vec<Item>) {
-    let client = ddb().await;
-    let table = ddb_events_table(s);
-    let chunks: Vec<Vec<Item>> = all.chunks(25).map(<[Item]>::to_vec).collect();
-    stream::iter(chunks)
-        .map(|chunk| {
-            let (client, table) = (client.clone(), table.clone());
-            async move {
-                let mut requests: Vec<WriteRequest> = chunk
-                    .into_iter()
-                    .map(|item| {
-                        WriteRequest::builder()
-                            .put_request(
-                                PutRequest::builder()
-                                    .set_item(Some(item))
-                                    .build()
-                                    .expect("put request"),
-                            )
-                            .build()
-                    })
-                    .collect();
-                while !requests.is_empty() {
-                    let out = client
-                        .batch_write_item()
-                        .request_items(&table, requests)
-                        .send()
-                        .await
-                        .expect("BatchWriteItem");
-                    requests = out
-                        .unprocessed_items
-                        .and_then(|mut m| m.remove(&table))
-                        .unwrap_or_default();
-                }
-            }
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<()>>()
-        .await;
+/// Batch-writes event items with the suite's loader
+/// (`audit_log_tests::load`: BatchWriteItem, several calls in flight).
+async fn load(s: &Stack, all: Vec<Item>) -> audit_log_tests::load::Loaded {
+    s.load_items(&ddb_events_table(s), all.into_iter()).await
 }
 
 async fn create_destination(s: &Stack, admin: &str, body: Value) {

@@ -2,6 +2,7 @@
 //! this process, over the local stack that `make test` starts (DynamoDB
 //! Local, moto). Each test gets fresh orgs, so tests never see each other.
 
+pub mod load;
 pub mod logs;
 pub mod receivers;
 
@@ -375,54 +376,6 @@ pub struct OrgKeys {
 }
 
 impl Stack {
-    /// A chain of `n` digests of `period_ms` (each with one manifest part)
-    /// for `org`, ending at the period before `now`'s: nothing is left to
-    /// seal, so a tick only looks. For the tick-cost test and bench figure 6.
-    pub async fn load_digest_history(
-        &self,
-        org: &OrgId,
-        n: i64,
-        period_ms: i64,
-        now: audit_domain::time::Timestamp,
-    ) {
-        use audit_domain::integrity::{
-            period_containing, seal_hashed, Digest, EventsHasher, ManifestEntry, Signer,
-        };
-        let signer = Signer::from_seed([7; 32]);
-        let current = period_containing(now, period_ms).0;
-        let expires = now.epoch_seconds() + 86_400;
-        let mut head: Option<Digest> = None;
-        for k in (1..=n).rev() {
-            let start = current.plus_millis(-k * period_ms);
-            let entry = ManifestEntry {
-                id: audit_domain::ids::EventId::parse(format!("evt_{k:06}")).expect("id"),
-                hash: audit_domain::integrity::hash::sha256_hex(format!("{org}{k}").as_bytes()),
-            };
-            let mut hasher = EventsHasher::new();
-            hasher.push(&entry.hash);
-            let d = seal_hashed(
-                org,
-                start,
-                start.plus_millis(period_ms),
-                hasher,
-                head.as_ref(),
-                &signer,
-            );
-            self.store
-                .put_manifest_part(org, start, 0, &[entry], expires)
-                .await
-                .expect("manifest part");
-            assert!(self
-                .store
-                .put_digest(&d, 1, head.as_ref(), expires)
-                .await
-                .expect("digest"));
-            head = Some(d);
-        }
-    }
-}
-
-impl Stack {
     /// Creates an S3 destination (prefix `audit`) writing to `bucket`.
     pub async fn s3_destination(&self, admin: &str, bucket: &str) {
         let r = self
@@ -505,4 +458,19 @@ pub async fn s3_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
         .iter()
         .filter_map(|o| o.key().map(str::to_owned))
         .collect()
+}
+
+/// Peak resident memory (VmHWM, KiB) of process `pid` ("self" for this
+/// one), 0 when unreadable: bench figures 5 and 6 and the sealing-memory
+/// test read it the same way.
+pub fn peak_rss_kib(pid: impl std::fmt::Display) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -21,7 +21,14 @@ async fn tick_reads(digests: i64) -> f64 {
     let now = Timestamp::now();
     let orgs: Vec<_> = futures::future::join_all((0..50).map(|_| s.org("tick", false))).await;
     futures::stream::iter(orgs.iter())
-        .for_each_concurrent(8, |o| s.load_digest_history(o, digests, HOUR, now))
+        .for_each_concurrent(8, |o| async {
+            let loaded = s.load_digest_history(o, digests, HOUR, now).await;
+            assert_eq!(
+                loaded.items,
+                2 * digests as usize,
+                "a digest and a part each"
+            );
+        })
         .await;
     let app = s.exporter(audit_log_tests::sealing_config(HOUR)).await;
     let before = s.store.read_units_consumed();
@@ -336,4 +343,38 @@ async fn a_stage_from_before_the_tick_index_is_migrated_and_its_old_digests_stil
         .await
         .expect("verify");
     assert!(report.is_ok(), "{:?}", report.lines());
+}
+
+#[tokio::test]
+async fn a_sealing_tick_counts_the_read_units_of_the_period_it_reads() {
+    let s = Stack::start_isolated().await;
+    let org = s.org("reads", false).await;
+    let now = Timestamp::now();
+    let n = 1_000;
+    let events = || audit_log_tests::load::recorded_events(&org, "evt_ru", 0..n, now);
+    let bytes: usize = events()
+        .map(|e| {
+            audit_aws::store::item_size(
+                &audit_aws::store::encode_event_item(
+                    &e,
+                    audit_domain::retention::RetentionDays::DEFAULT,
+                )
+                .expect("encode"),
+            )
+        })
+        .sum();
+    assert_eq!(s.load_events(events()).await.items, n);
+    let app = s.exporter(audit_log_tests::sealing_config(HOUR)).await;
+    let before = s.store.read_units_consumed();
+    let r = export::seal(&app, now.plus_millis(2 * HOUR)).await;
+    assert!(r.digests >= 1 && r.errors == 0, "{r:?}");
+    let units = s.store.read_units_consumed() - before;
+    // An eventually consistent Query costs 0.5 read units per 4 KB read:
+    // the window's events alone cost at least this much.
+    let floor = bytes as f64 / 4096.0 * 0.5;
+    println!("sealing {n} events ({bytes} B) counted {units} read units (floor {floor:.1})");
+    assert!(
+        units >= floor,
+        "the period's reads went uncounted: {units} < {floor:.1} read units"
+    );
 }

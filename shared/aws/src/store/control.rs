@@ -2,7 +2,9 @@
 //! their SHA-256: `KEY#<hash>` for lookup, `ORG#<org>`/`KEY#<key id>` for
 //! listing and revocation by id.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{dynamo_error, from_item, s, to_item, Store, StoreError};
@@ -97,9 +99,11 @@ impl Store {
             .table_name(&self.tables.control)
             .key("PK", s(keys::org(org)))
             .key("SK", s(ORG_SK))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| dynamo_error("GetItem", e))?;
+        self.count_reads(out.consumed_capacity.as_ref());
         let item = out.item.map(from_item::<OrgItem>).transpose()?;
         Ok(OrgSettings {
             uses_teams: item.as_ref().is_some_and(|i| i.uses_teams),

@@ -101,6 +101,39 @@ fn part_lines(entries: &[ManifestEntry]) -> String {
         .collect()
 }
 
+/// The item `put_manifest_part` writes (for bulk loaders and benchmarks
+/// that must store exactly what sealing stores).
+pub fn encode_manifest_part_item(
+    org: &OrgId,
+    period_start: Timestamp,
+    n: usize,
+    entries: &[ManifestEntry],
+    expires_at: i64,
+) -> Result<Item, StoreError> {
+    to_item(PartItem {
+        pk: digests_pk(org),
+        sk: part_sk(period_start, n),
+        entries: part_lines(entries),
+        expires_at: Some(expires_at),
+    })
+}
+
+/// The digest item `put_digest` writes in the digests' partition (not the
+/// chain head it moves): for bulk loaders, as `encode_manifest_part_item`.
+pub fn encode_digest_item(
+    digest: &Digest,
+    parts: u32,
+    expires_at: i64,
+) -> Result<Item, StoreError> {
+    to_item(DigestItem {
+        pk: digests_pk(&digest.org_id),
+        sk: digest_sk(digest.period_start),
+        digest: digest.clone(),
+        manifest_parts: parts,
+        expires_at: Some(expires_at),
+    })
+}
+
 fn parse_part(entries: &str) -> Result<Vec<ManifestEntry>, StoreError> {
     entries
         .lines()
@@ -236,12 +269,13 @@ impl Store {
         entries: &[ManifestEntry],
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        self.put_control(to_item(PartItem {
-            pk: digests_pk(org),
-            sk: part_sk(period_start, n),
-            entries: part_lines(entries),
-            expires_at: Some(expires_at),
-        })?)
+        self.put_control(encode_manifest_part_item(
+            org,
+            period_start,
+            n,
+            entries,
+            expires_at,
+        )?)
         .await
     }
 
@@ -259,13 +293,7 @@ impl Store {
         let org = &digest.org_id;
         let put_digest = Put::builder()
             .table_name(&self.tables.control)
-            .set_item(Some(to_item(DigestItem {
-                pk: digests_pk(org),
-                sk: digest_sk(digest.period_start),
-                digest: digest.clone(),
-                manifest_parts: parts,
-                expires_at: Some(expires_at),
-            })?))
+            .set_item(Some(encode_digest_item(digest, parts, expires_at)?))
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;

@@ -443,9 +443,11 @@ impl Store {
                         .min(1000),
                 )
                 .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
                 .map_err(|e| dynamo_error("Query", e))?;
+            self.count_reads(out.consumed_capacity.as_ref());
             let items = out.items.unwrap_or_default();
             let read = items.len();
             for (i, item) in items.into_iter().enumerate() {

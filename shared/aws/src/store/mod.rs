@@ -15,7 +15,7 @@ mod tick;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -24,7 +24,7 @@ use audit_domain::retention::{RetentionDays, RetentionError};
 
 pub use control::{ApiKeyRecord, OrgSettings, OrgSettingsChange};
 pub use destinations::JobCounter;
-pub use digests::{SealProgress, MANIFEST_PART_LEN};
+pub use digests::{encode_digest_item, encode_manifest_part_item, SealProgress, MANIFEST_PART_LEN};
 pub use events::{
     cursor_key, encode_event_item, recorded_key, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
 };
@@ -230,7 +230,8 @@ impl Store {
     }
 
     /// Every control-table item under `pk` whose sort key starts with
-    /// `sk_prefix`, read consistently, following every page.
+    /// `sk_prefix`, read consistently, following every page; its read units
+    /// are counted.
     pub(crate) async fn control_items(
         &self,
         pk: &str,
@@ -243,7 +244,8 @@ impl Store {
                 .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
                 .expression_attribute_values(":pk", s(pk))
                 .expression_attribute_values(":sk", s(sk_prefix))
-                .consistent_read(true),
+                .consistent_read(true)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total),
         )
         .await
     }

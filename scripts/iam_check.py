@@ -303,6 +303,15 @@ def run_flow(url, admin, creds, flow):
     return subprocess.run(cmd, env=env).returncode
 
 
+# Grants on a table the flows cannot reach, with the reason they stay: reported as such.
+KNOWN_IDLE = {
+    # store::put_event falls back to a GetItem when a failed conditional put
+    # returns no item (ReturnValuesOnConditionCheckFailure answered without
+    # one); DynamoDB and moto return the item, so the flows never take it.
+    ("IngestFunction", "dynamodb:GetItem on table/iamcheck-events"): "the duplicate check's fallback read",
+}
+
+
 # ---- DynamoDB resources, judged here (moto judges actions only) -------------------------------
 
 ACCOUNT = "123456789012"
@@ -437,6 +446,9 @@ def main():
         log(f"{fn}: called {', '.join(sorted(used)) or 'nothing'}")
         if unused:
             unused_report.append(f"{fn}: granted, never called by its flows: {', '.join(unused)}")
+        for i in [i for i in idle if (fn, i) in KNOWN_IDLE]:
+            log(f"{fn}: {i} kept, not reached by the flows: {KNOWN_IDLE[(fn, i)]}")
+        idle = [i for i in idle if (fn, i) not in KNOWN_IDLE]
         if idle:
             unused_report.append(f"{fn}: granted on a table or index its flows never used it on: {', '.join(idle)}")
     for line in unused_report:

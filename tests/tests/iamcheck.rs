@@ -315,7 +315,8 @@ async fn org_with_destinations(
     assert_eq!(status, 201, "create destination (admin): {dest}");
     let mut s3 = None;
     if let Some(prefix) = s3_prefix {
-        let (status, lake) = call(&s, &admin_key, "/v1/destinations", &s3_destination(prefix)).await;
+        let (status, lake) =
+            call(&s, &admin_key, "/v1/destinations", &s3_destination(prefix)).await;
         assert_eq!(status, 201, "create the S3 destination (admin): {lake}");
         s3 = Some(lake["id"].as_str().expect("destination id").to_string());
     }
@@ -713,7 +714,12 @@ async fn query_test_delivery_flow() {
         let answer = test_delivery(&s, &key, &id).await;
         assert_eq!(answer["delivered"], true, "{} test: {answer}", body["type"]);
         match receiver {
-            Some(r) => assert_eq!(r.accepted_requests(), 1, "{} got the test event", body["type"]),
+            Some(r) => assert_eq!(
+                r.accepted_requests(),
+                1,
+                "{} got the test event",
+                body["type"]
+            ),
             None => {
                 let (bucket, _) = s3_target();
                 let written = bucket_keys(&bucket).await;
@@ -741,8 +747,8 @@ async fn query_test_delivery_flow() {
 
 /// The query function's destination changes: a secret rotation (a PATCH
 /// with a new secret: `CreateSecret` finds it, `PutSecretValue` replaces
-/// it; a test delivery then signs with the new one), a PATCH that disables,
-/// and a delete (`DeleteSecret` with a recovery window). Deleting a secret
+/// it; a test delivery then signs with the new one), the listing, a PATCH
+/// that disables, and a delete (`DeleteSecret` with a recovery window). Deleting a secret
 /// already scheduled for deletion (a retried delete) asks `DescribeSecret`
 /// whether it is, and counts as done.
 #[tokio::test]
@@ -778,8 +784,22 @@ async fn query_destination_changes_flow() {
     .await;
     assert_eq!(status, 200, "rotate the secret: {patched}");
     let answer = test_delivery(&s, &key, &id).await;
-    assert_eq!(answer["delivered"], true, "signed with the new secret: {answer}");
-    assert_eq!(rotated.accepted_requests(), 1, "the new receiver verified it");
+    assert_eq!(
+        answer["delivered"], true,
+        "signed with the new secret: {answer}"
+    );
+    assert_eq!(
+        rotated.accepted_requests(),
+        1,
+        "the new receiver verified it"
+    );
+
+    let (status, listed) = s.get(Some(&key), "/v1/destinations").await;
+    assert_eq!(status, 200, "list destinations: {listed}");
+    assert!(
+        listed.to_string().contains(&id),
+        "the list has it: {listed}"
+    );
 
     let (status, patched) = request(&s, "PATCH", &key, &path, &json!({"enabled": false})).await;
     assert_eq!(status, 200, "disable: {patched}");

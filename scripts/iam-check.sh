@@ -25,21 +25,22 @@ fi
 
 cargo test --quiet -p audit-log-tests --test iamcheck --no-run
 # First that the check can fail, in one run: ingest without dynamodb:PutItem (an action moto
-# denies) and the worker without its Query on by_recorded (a resource, judged by the check from
-# the request log) must both be denied, and named.
-log "self-test: ingest without dynamodb:PutItem, the worker without Query on by_recorded, must be denied"
+# denies), the worker without its Query on by_recorded and without SendMessage on the DLQ
+# (resources, judged by the check from the request log) must all be denied, and named.
+log "self-test: ingest without dynamodb:PutItem, the worker without Query on by_recorded or a DLQ send, must be denied"
 if out="$(IAMCHECK_DROP=IngestFunction:dynamodb:PutItem \
-  IAMCHECK_NARROW=ExportFunction:dynamodb:Query@table/iamcheck-events/index/by_recorded \
+  IAMCHECK_NARROW=ExportFunction:dynamodb:Query@table/iamcheck-events/index/by_recorded,ExportFunction:sqs:SendMessage@iamcheck-dlq-* \
   "$VENV_DIR/bin/python" scripts/iam_check.py template.yaml 2>&1)"; then
   printf '%s\n' "$out" >&2
   die "self-test: the check passed with grants withheld: moto is not enforcing IAM, or resources are not judged"
 fi
 for want in 'IngestFunction: AccessDenied: dynamodb:PutItem' \
-  'ExportFunction: AccessDenied: dynamodb:Query on table/iamcheck-events/index/by_recorded'; do
+  'ExportFunction: AccessDenied: dynamodb:Query on table/iamcheck-events/index/by_recorded' \
+  'ExportFunction: AccessDenied: sqs:SendMessage on iamcheck-dlq-'; do
   grep -qF "$want" <<<"$out" || {
     printf '%s\n' "$out" >&2
     die "self-test: the check failed, but did not report: $want"
   }
 done
-log "self-test: ok (both denied and named)"
+log "self-test: ok (each denied and named)"
 exec "$VENV_DIR/bin/python" scripts/iam_check.py template.yaml

@@ -137,7 +137,8 @@ def allowed_actions(cfn, role_id):
 # ---- moto, in process, with a request log -------------------------------------------------------
 
 CALLS = []  # (access key id, "service:Action", status)
-DYNAMO_CALLS = []  # (access key id, "dynamodb:Action", "table/NAME[/index/NAME]"): resources judged by the check
+# (access key id, "service:Action", resource ARN) of DynamoDB and SQS requests: resources judged by the check
+RESOURCE_CALLS = []
 CALLS_LOCK = threading.Lock()
 
 S3_OPS = {"PUT": "s3:PutObject", "GET": "s3:GetObject", "HEAD": "s3:GetObject", "DELETE": "s3:DeleteObject"}
@@ -164,24 +165,51 @@ def item_actions(op, body):
     return sorted({f"dynamodb:{TRANSACT[op][k]}" for item in items for k in item if k in TRANSACT[op]})
 
 
+ACCOUNT = "123456789012"
+
+
+def arn(service, rest):
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{rest}"
+
+
+def short(full):
+    """An ARN without its arn:aws:SERVICE:REGION:ACCOUNT: head, for messages."""
+    return full.split(":", 5)[5] if full.count(":") >= 5 else full
+
+
 def dynamo_resources(op, body):
-    """(IAM action, resource) of a DynamoDB request: its table and index, each
+    """(IAM action, resource ARN) of a DynamoDB request: its table and index, each
     transaction item's table under the item's own action, each batch's tables."""
     try:
         req = json.loads(body or b"{}")
     except ValueError:
         return []
     if op in TRANSACT:
-        return sorted({(f"dynamodb:{TRANSACT[op][k]}", f"table/{v.get('TableName', '')}")
+        return sorted({(f"dynamodb:{TRANSACT[op][k]}", arn("dynamodb", f"table/{v.get('TableName', '')}"))
                        for item in req.get("TransactItems", []) for k, v in item.items() if k in TRANSACT[op]})
     if op in ("BatchGetItem", "BatchWriteItem"):
-        return sorted({(f"dynamodb:{op}", f"table/{t}") for t in req.get("RequestItems", {})})
+        return sorted({(f"dynamodb:{op}", arn("dynamodb", f"table/{t}")) for t in req.get("RequestItems", {})})
     if "TableName" not in req:
         return []
     res = f"table/{req['TableName']}"
     if req.get("IndexName"):
         res += f"/index/{req['IndexName']}"
-    return [(f"dynamodb:{op}", res)]
+    return [(f"dynamodb:{op}", arn("dynamodb", res))]
+
+
+def sqs_resources(op, environ, body):
+    """(IAM action, queue ARN) of an SQS request (JSON or query protocol)."""
+    url = ""
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        try:
+            url = json.loads(body or b"{}").get("QueueUrl", "")
+        except ValueError:
+            url = ""
+    else:
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        url = form.get("QueueUrl", [""])[0]
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    return [(f"sqs:{op}", arn("sqs", name))] if name else []
 
 
 def action_of(environ, body):
@@ -211,12 +239,14 @@ def recording(app):
         akid, action = action_of(environ, body)
         service, _, op = action.partition(":")
         actions = item_actions(op, body) if service == "dynamodb" and op in TRANSACT else [action]
-        resources = dynamo_resources(op, body) if service == "dynamodb" else []
+        resources = (
+            dynamo_resources(op, body) if service == "dynamodb" else sqs_resources(op, environ, body) if service == "sqs" else []
+        )
 
         def start(status, headers, exc_info=None):
             with CALLS_LOCK:
                 CALLS.extend((akid, a, int(status.split()[0])) for a in actions)
-                DYNAMO_CALLS.extend((akid, a, r) for a, r in resources)
+                RESOURCE_CALLS.extend((akid, a, r) for a, r in resources)
             return start_response(status, headers, exc_info)
 
         return app(environ, start)
@@ -309,64 +339,72 @@ KNOWN_IDLE = {
     # returns no item (ReturnValuesOnConditionCheckFailure answered without
     # one); DynamoDB and moto return the item, so the flows never take it.
     ("IngestFunction", "dynamodb:GetItem on table/iamcheck-events"): "the duplicate check's fallback read",
+    # worker.rs: a window longer than one delivery's page goes on as its own
+    # job (job.continued); the flows' windows hold a handful of events.
+    ("ExportFunction", "sqs:SendMessage on iamcheck-jobs-*"): "the next part of a window longer than one page",
 }
 
 
-# ---- DynamoDB resources, judged here (moto judges actions only) -------------------------------
+# ---- DynamoDB and SQS resources, judged here (moto judges actions only) ------------------------
 
-ACCOUNT = "123456789012"
-# The tables the flows use (run_flow's environment), by the template's logical ids.
+# The tables the flows use (run_flow's environment) and their queues' names
+# (tests/tests/iamcheck.rs `queues`), by the template's logical ids.
 TABLES = {"EventsTable": "iamcheck-events", "ControlTable": "iamcheck-control"}
+QUEUES = {"ExportQueue": "iamcheck-jobs-*", "ExportDLQ": "iamcheck-dlq-*"}
 
 
-def table_arn(name):
-    return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+def logical_arn(logical):
+    if logical in TABLES:
+        return arn("dynamodb", f"table/{TABLES[logical]}")
+    if logical in QUEUES:
+        return arn("sqs", QUEUES[logical])
+    return None
 
 
 def resolve(resource):
-    """A translated policy resource as an ARN pattern, when it names one of TABLES."""
+    """A translated policy resource as an ARN pattern, when it names a table or a queue."""
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
         att = resource["Fn::GetAtt"]
         logical, attr = (att if isinstance(att, list) else att.split(".", 1))[:2]
-        return table_arn(TABLES[logical]) if logical in TABLES and attr == "Arn" else None
+        return logical_arn(logical) if attr == "Arn" else None
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         text = resource["Fn::Sub"]
         text = text if isinstance(text, str) else text[0]
-        for logical, name in TABLES.items():
-            text = text.replace(f"${{{logical}.Arn}}", table_arn(name))
+        for logical in list(TABLES) + list(QUEUES):
+            text = text.replace(f"${{{logical}.Arn}}", logical_arn(logical))
         text = text.replace("${AWS::Region}", REGION).replace("${AWS::AccountId}", ACCOUNT).replace("${AWS::Partition}", "aws")
-        return text if text.startswith("arn:aws:dynamodb:") and "${" not in text else None
-    if isinstance(resource, str) and resource.startswith("arn:aws:dynamodb:"):
+        return text if text.startswith(("arn:aws:dynamodb:", "arn:aws:sqs:")) and "${" not in text else None
+    if isinstance(resource, str) and resource.startswith(("arn:aws:dynamodb:", "arn:aws:sqs:")):
         return resource
     return None
 
 
-def iam_match(pattern, arn):
+def iam_match(pattern, full):
     """IAM's resource wildcards: * any run of characters, ? any one."""
     rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(rx, arn) is not None
+    return re.fullmatch(rx, full) is not None
 
 
-def dynamo_grants(cfn, role_id):
-    """(action, ARN pattern) pairs the role's Allow statements grant on the tables."""
+def resource_grants(cfn, role_id):
+    """(action, ARN pattern) pairs the role's Allow statements grant on the tables and queues."""
     grants = set()
     for policy in cfn["Resources"][role_id]["Properties"].get("Policies", []):
         for st in statements(policy["PolicyDocument"]["Statement"]):
             if st.get("Effect") != "Allow":
                 continue
             for r in as_list(st.get("Resource", [])):
-                arn = resolve(r)
-                if arn:
-                    grants.update((a, arn) for a in as_list(st["Action"]) if a.startswith("dynamodb:"))
+                pattern = resolve(r)
+                if pattern:
+                    service = pattern.split(":")[2]
+                    grants.update((a, pattern) for a in as_list(st["Action"]) if a.startswith(f"{service}:"))
     return grants
 
 
 def resource_denials(grants, calls, drop):
-    """The calls no grant covers: (action, resource) of the role's DynamoDB requests."""
+    """The calls no grant covers: (action, resource ARN) of the role's requests."""
     out = set()
     for action, res in calls:
-        arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:{res}"
-        if not any(a == action and (a, p) not in drop and iam_match(p, arn) for a, p in grants):
+        if not any(a == action and (a, p) not in drop and iam_match(p, res) for a, p in grants):
             out.add((action, res))
     return sorted(out)
 
@@ -415,21 +453,18 @@ def main():
             log(f"{fn}: calls {mine}")
         denied = sorted({a for a, st in mine if st == 403 or a not in actions})
         with CALLS_LOCK:
-            dynamo = [(a, r) for k, a, r in DYNAMO_CALLS if k == creds[0]]
-        # IAMCHECK_NARROW=Function:dynamodb:Action@table/NAME[/index/NAME]: withhold a grant on one
-        # resource, to see the resource judgement fail.
+            on = [(a, r) for k, a, r in RESOURCE_CALLS if k == creds[0]]
+        # IAMCHECK_NARROW=Function:service:Action@RESOURCE (table/NAME[/index/NAME], or a queue's
+        # pattern as QUEUES writes it): withhold a grant on one resource, to see the judgement fail.
         drop = set()
         for n in filter(None, os.environ.get("IAMCHECK_NARROW", "").split(",")):
             if n.startswith(f"{fn}:"):
                 a, _, r = n[len(fn) + 1 :].partition("@")
-                drop.add((a, f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:{r}"))
-        grants = dynamo_grants(cfn, role_of(cfn, fn))
-        off_resource = [f"{a} on {r}" for a, r in resource_denials(grants, dynamo, drop)]
-        prefix = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:"
+                drop.add((a, arn(a.split(":")[0], r)))
+        grants = resource_grants(cfn, role_of(cfn, fn))
+        off_resource = [f"{a} on {short(r)}" for a, r in resource_denials(grants, on, drop)]
         idle = sorted(
-            f"{a} on {p[len(prefix):]}"
-            for a, p in grants
-            if not any(ca == a and iam_match(p, prefix + r) for ca, r in dynamo)
+            f"{a} on {short(p)}" for a, p in grants if not any(ca == a and iam_match(p, r) for ca, r in on)
         )
         used = {a for a, st in mine if st != 403 and a in actions}
         for a in denied:
@@ -442,6 +477,7 @@ def main():
         by_lambda = USED_BY_LAMBDA.get(fn, {})
         for a in sorted(set(by_lambda) & (actions - used)):
             log(f"{fn}: {a} granted for Lambda, not the code: {by_lambda[a]}")
+        idle = [i for i in idle if i.split(" on ")[0] not in by_lambda]
         unused = sorted(a for a in actions if a not in used and not a.startswith("logs:") and a not in by_lambda)
         log(f"{fn}: called {', '.join(sorted(used)) or 'nothing'}")
         if unused:
@@ -450,7 +486,7 @@ def main():
             log(f"{fn}: {i} kept, not reached by the flows: {KNOWN_IDLE[(fn, i)]}")
         idle = [i for i in idle if (fn, i) not in KNOWN_IDLE]
         if idle:
-            unused_report.append(f"{fn}: granted on a table or index its flows never used it on: {', '.join(idle)}")
+            unused_report.append(f"{fn}: granted on a table, index or queue its flows never used it on: {', '.join(idle)}")
     for line in unused_report:
         log(line)
     if failed:

@@ -157,8 +157,9 @@ async fn queues() -> (String, String) {
     let run = ulid::Ulid::new().to_string().to_lowercase();
     let (queue, dlq) = ExportQueue::ensure_named(
         &aws_sdk_sqs::Client::new(&sdk),
-        &format!("iam-{run}"),
-        &format!("iam-{run}-dlq"),
+        // Named as scripts/iam_check.py's QUEUES expects.
+        &format!("iamcheck-jobs-{run}"),
+        &format!("iamcheck-dlq-{run}"),
     )
     .await
     .expect("create queues (admin)");

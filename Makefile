@@ -1,7 +1,8 @@
 # Local development entry points.
 #   make run    the API on http://127.0.0.1:$(PORT) (default 3000) against a local stack
 #   make test   template lints, cargo fmt --check, cargo machete, clippy -D warnings and cargo test against a fresh stack
-#   make build  the three Lambda zips (cargo lambda, arm64); make validate  cfn-lint + sam validate
+#   make build  sam build (cargo lambda, arm64) into .aws-sam/build, checked; make zips  the zips alone
+#   make validate  cfn-lint + sam validate --lint
 # The local stack (DynamoDB Local + moto_server on loopback) is scripts/stack.sh; it
 # installs its tools into .tools and .venv on first use; scripts/lambda.sh installs
 # cargo-lambda, cfn-lint (.venv) and the SAM CLI (.tools/sam) the same way.
@@ -10,7 +11,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help install run test build validate bench fuzz fmt clippy stack-up stack-down stack-status clean-local
+.PHONY: help install run test build zips validate bench fuzz fmt clippy stack-up stack-down stack-status clean-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-13s %s\n", $$1, $$2 }'
@@ -26,7 +27,10 @@ test: ## template lints, fmt check, cargo machete, clippy and cargo test (with t
 	bash scripts/browser.sh install
 	bash scripts/stack.sh with-stack bash scripts/test.sh
 
-build: ## cargo lambda build --release --arm64: target/lambda/{ingest,query,export,scheduler}/bootstrap.zip, with sizes
+build: ## sam build (rust-cargolambda, arm64) into .aws-sam/build; checks each function's bootstrap is an arm64 ELF
+	bash scripts/lambda.sh sam-build
+
+zips: ## cargo lambda build --release --arm64 alone: target/lambda/{ingest,query,export,scheduler}/bootstrap.zip, with sizes
 	bash scripts/lambda.sh build
 
 validate: ## cfn-lint and sam validate --lint on template.yaml (tools installed into .venv, .tools/sam)

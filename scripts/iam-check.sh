@@ -24,15 +24,23 @@ if ! "$VENV_DIR/bin/python" -c 'import sys, samtranslator; sys.exit(samtranslato
 fi
 
 cargo test --quiet -p audit-log-tests --test iamcheck --no-run
-# First that the check can fail: ingest without dynamodb:PutItem must be denied, and named.
-log "self-test: ingest's role without dynamodb:PutItem must be denied"
-if out="$(IAMCHECK_DROP=IngestFunction:dynamodb:PutItem "$VENV_DIR/bin/python" scripts/iam_check.py template.yaml 2>&1)"; then
+# First that the check can fail, in one run: ingest without dynamodb:PutItem (an action moto
+# denies), the worker without its Query on by_recorded and without SendMessage on the DLQ
+# (resources, judged by the check from the request log) must all be denied, and named.
+log "self-test: ingest without dynamodb:PutItem, the worker without Query on by_recorded or a DLQ send, must be denied"
+if out="$(IAMCHECK_DROP=IngestFunction:dynamodb:PutItem \
+  IAMCHECK_NARROW=ExportFunction:dynamodb:Query@table/iamcheck-events/index/by_recorded,ExportFunction:sqs:SendMessage@iamcheck-dlq-* \
+  "$VENV_DIR/bin/python" scripts/iam_check.py template.yaml 2>&1)"; then
   printf '%s\n' "$out" >&2
-  die "self-test: the check passed with dynamodb:PutItem withheld from ingest: moto is not enforcing IAM"
+  die "self-test: the check passed with grants withheld: moto is not enforcing IAM, or resources are not judged"
 fi
-grep -q 'AccessDenied: dynamodb:PutItem' <<<"$out" || {
-  printf '%s\n' "$out" >&2
-  die "self-test: the check failed, but did not name dynamodb:PutItem as denied"
-}
-log "self-test: ok (denied and named)"
+for want in 'IngestFunction: AccessDenied: dynamodb:PutItem' \
+  'ExportFunction: AccessDenied: dynamodb:Query on table/iamcheck-events/index/by_recorded' \
+  'ExportFunction: AccessDenied: sqs:SendMessage on iamcheck-dlq-'; do
+  grep -qF "$want" <<<"$out" || {
+    printf '%s\n' "$out" >&2
+    die "self-test: the check failed, but did not report: $want"
+  }
+done
+log "self-test: ok (each denied and named)"
 exec "$VENV_DIR/bin/python" scripts/iam_check.py template.yaml

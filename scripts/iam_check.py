@@ -21,6 +21,7 @@ Usage: python scripts/iam_check.py TEMPLATE  (run from the repository root).
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -47,10 +48,18 @@ from werkzeug.serving import make_server  # noqa: E402
 # Each function's flows: test names in tests/tests/iamcheck.rs. A function
 # found in the template and absent here fails the check.
 FLOWS = {
-    "ExportFunction": ["worker_flow"],
+    "ExportFunction": ["worker_flow", "worker_s3_flow"],
     "IngestFunction": ["ingest_flow"],
-    "QueryFunction": ["query_flow", "query_test_delivery_flow"],
+    "QueryFunction": ["query_flow", "query_test_delivery_flow", "query_destination_changes_flow"],
     "SchedulerFunction": ["scheduler_flow"],
+}
+# Grants no flow can call because Lambda itself uses them with the function's
+# role: reported as such, not as unused.
+USED_BY_LAMBDA = {
+    # Lambda's SQS event source mapping polls with the function's role and needs
+    # ReceiveMessage, DeleteMessage and GetQueueAttributes (its documented
+    # minimum); the flows do the receive and delete, not the attribute read.
+    "ExportFunction": {"sqs:GetQueueAttributes": "the SQS event source mapping reads the queue's attributes"},
 }
 # Functions known to have no flow yet: reported loudly, not checked.
 PENDING = {
@@ -128,6 +137,8 @@ def allowed_actions(cfn, role_id):
 # ---- moto, in process, with a request log -------------------------------------------------------
 
 CALLS = []  # (access key id, "service:Action", status)
+# (access key id, "service:Action", resource ARN) of DynamoDB and SQS requests: resources judged by the check
+RESOURCE_CALLS = []
 CALLS_LOCK = threading.Lock()
 
 S3_OPS = {"PUT": "s3:PutObject", "GET": "s3:GetObject", "HEAD": "s3:GetObject", "DELETE": "s3:DeleteObject"}
@@ -152,6 +163,53 @@ def item_actions(op, body):
     except ValueError:
         return [f"dynamodb:{op}"]
     return sorted({f"dynamodb:{TRANSACT[op][k]}" for item in items for k in item if k in TRANSACT[op]})
+
+
+ACCOUNT = "123456789012"
+
+
+def arn(service, rest):
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{rest}"
+
+
+def short(full):
+    """An ARN without its arn:aws:SERVICE:REGION:ACCOUNT: head, for messages."""
+    return full.split(":", 5)[5] if full.count(":") >= 5 else full
+
+
+def dynamo_resources(op, body):
+    """(IAM action, resource ARN) of a DynamoDB request: its table and index, each
+    transaction item's table under the item's own action, each batch's tables."""
+    try:
+        req = json.loads(body or b"{}")
+    except ValueError:
+        return []
+    if op in TRANSACT:
+        return sorted({(f"dynamodb:{TRANSACT[op][k]}", arn("dynamodb", f"table/{v.get('TableName', '')}"))
+                       for item in req.get("TransactItems", []) for k, v in item.items() if k in TRANSACT[op]})
+    if op in ("BatchGetItem", "BatchWriteItem"):
+        return sorted({(f"dynamodb:{op}", arn("dynamodb", f"table/{t}")) for t in req.get("RequestItems", {})})
+    if "TableName" not in req:
+        return []
+    res = f"table/{req['TableName']}"
+    if req.get("IndexName"):
+        res += f"/index/{req['IndexName']}"
+    return [(f"dynamodb:{op}", arn("dynamodb", res))]
+
+
+def sqs_resources(op, environ, body):
+    """(IAM action, queue ARN) of an SQS request (JSON or query protocol)."""
+    url = ""
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        try:
+            url = json.loads(body or b"{}").get("QueueUrl", "")
+        except ValueError:
+            url = ""
+    else:
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        url = form.get("QueueUrl", [""])[0]
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    return [(f"sqs:{op}", arn("sqs", name))] if name else []
 
 
 def action_of(environ, body):
@@ -181,10 +239,14 @@ def recording(app):
         akid, action = action_of(environ, body)
         service, _, op = action.partition(":")
         actions = item_actions(op, body) if service == "dynamodb" and op in TRANSACT else [action]
+        resources = (
+            dynamo_resources(op, body) if service == "dynamodb" else sqs_resources(op, environ, body) if service == "sqs" else []
+        )
 
         def start(status, headers, exc_info=None):
             with CALLS_LOCK:
                 CALLS.extend((akid, a, int(status.split()[0])) for a in actions)
+                RESOURCE_CALLS.extend((akid, a, r) for a, r in resources)
             return start_response(status, headers, exc_info)
 
         return app(environ, start)
@@ -233,7 +295,21 @@ def assume(url, admin, fn_id, actions):
     return c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]
 
 
+def s3_target(url, admin, flow):
+    """A bucket for the flow and a role standing for the customer's: it may
+    s3:PutObject into that bucket only. The function's role assumes it."""
+    name = "iamcheck-" + flow.replace("_", "-")
+    client("s3", url, admin).create_bucket(Bucket=name)
+    iam = client("iam", url, admin)
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName=f"{name}-dest", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    put = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{name}/*"}]}
+    iam.put_role_policy(RoleName=f"{name}-dest", PolicyName="put", PolicyDocument=json.dumps(put))
+    return name, arn
+
+
 def run_flow(url, admin, creds, flow):
+    bucket, dest_role = s3_target(url, admin, flow)
     env = dict(os.environ)
     for k in list(env):
         if k.startswith("AWS_ENDPOINT_URL") or k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
@@ -247,12 +323,90 @@ def run_flow(url, admin, creds, flow):
         AWS_SESSION_TOKEN=creds[2],
         IAMCHECK_ADMIN_ACCESS_KEY_ID=admin["aws_access_key_id"],
         IAMCHECK_ADMIN_SECRET_ACCESS_KEY=admin["aws_secret_access_key"],
+        IAMCHECK_S3_BUCKET=bucket,
+        IAMCHECK_S3_ROLE_ARN=dest_role,
         RUST_BACKTRACE="0",
         AUDIT_EVENTS_TABLE="iamcheck-events",
         AUDIT_CONTROL_TABLE="iamcheck-control",
     )
     cmd = ["cargo", "test", "--quiet", "-p", "audit-log-tests", "--test", "iamcheck", "--", "--ignored", "--exact", flow]
     return subprocess.run(cmd, env=env).returncode
+
+
+# Grants on a table the flows cannot reach, with the reason they stay: reported as such.
+KNOWN_IDLE = {
+    # store::put_event falls back to a GetItem when a failed conditional put
+    # returns no item (ReturnValuesOnConditionCheckFailure answered without
+    # one); DynamoDB and moto return the item, so the flows never take it.
+    ("IngestFunction", "dynamodb:GetItem on table/iamcheck-events"): "the duplicate check's fallback read",
+    # worker.rs: a window longer than one delivery's page goes on as its own
+    # job (job.continued); the flows' windows hold a handful of events.
+    ("ExportFunction", "sqs:SendMessage on iamcheck-jobs-*"): "the next part of a window longer than one page",
+}
+
+
+# ---- DynamoDB and SQS resources, judged here (moto judges actions only) ------------------------
+
+# The tables the flows use (run_flow's environment) and their queues' names
+# (tests/tests/iamcheck.rs `queues`), by the template's logical ids.
+TABLES = {"EventsTable": "iamcheck-events", "ControlTable": "iamcheck-control"}
+QUEUES = {"ExportQueue": "iamcheck-jobs-*", "ExportDLQ": "iamcheck-dlq-*"}
+
+
+def logical_arn(logical):
+    if logical in TABLES:
+        return arn("dynamodb", f"table/{TABLES[logical]}")
+    if logical in QUEUES:
+        return arn("sqs", QUEUES[logical])
+    return None
+
+
+def resolve(resource):
+    """A translated policy resource as an ARN pattern, when it names a table or a queue."""
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        att = resource["Fn::GetAtt"]
+        logical, attr = (att if isinstance(att, list) else att.split(".", 1))[:2]
+        return logical_arn(logical) if attr == "Arn" else None
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        text = resource["Fn::Sub"]
+        text = text if isinstance(text, str) else text[0]
+        for logical in list(TABLES) + list(QUEUES):
+            text = text.replace(f"${{{logical}.Arn}}", logical_arn(logical))
+        text = text.replace("${AWS::Region}", REGION).replace("${AWS::AccountId}", ACCOUNT).replace("${AWS::Partition}", "aws")
+        return text if text.startswith(("arn:aws:dynamodb:", "arn:aws:sqs:")) and "${" not in text else None
+    if isinstance(resource, str) and resource.startswith(("arn:aws:dynamodb:", "arn:aws:sqs:")):
+        return resource
+    return None
+
+
+def iam_match(pattern, full):
+    """IAM's resource wildcards: * any run of characters, ? any one."""
+    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(rx, full) is not None
+
+
+def resource_grants(cfn, role_id):
+    """(action, ARN pattern) pairs the role's Allow statements grant on the tables and queues."""
+    grants = set()
+    for policy in cfn["Resources"][role_id]["Properties"].get("Policies", []):
+        for st in statements(policy["PolicyDocument"]["Statement"]):
+            if st.get("Effect") != "Allow":
+                continue
+            for r in as_list(st.get("Resource", [])):
+                pattern = resolve(r)
+                if pattern:
+                    service = pattern.split(":")[2]
+                    grants.update((a, pattern) for a in as_list(st["Action"]) if a.startswith(f"{service}:"))
+    return grants
+
+
+def resource_denials(grants, calls, drop):
+    """The calls no grant covers: (action, resource ARN) of the role's requests."""
+    out = set()
+    for action, res in calls:
+        if not any(a == action and (a, p) not in drop and iam_match(p, res) for a, p in grants):
+            out.add((action, res))
+    return sorted(out)
 
 
 def main():
@@ -267,6 +421,7 @@ def main():
     url = start_moto()
     admin = admin_credentials(url)
     failed, unused_report = [], []
+    known_keys = {admin["aws_access_key_id"], "setup"}
     for fn in functions:
         if fn in PENDING:
             log(f"{fn}: NOT CHECKED: {PENDING[fn]}")
@@ -277,27 +432,61 @@ def main():
             if drop.startswith(f"{fn}:"):
                 actions.discard(drop[len(fn) + 1 :])
         creds = assume(url, admin, fn, actions)
+        known_keys.add(creds[0])
         for flow in FLOWS[fn]:
             log(f"{fn}: running {flow} with its role ({len(actions)} actions granted)")
+            with CALLS_LOCK:
+                start = len(CALLS)
             rc = run_flow(url, admin, creds, flow)
             if rc != 0:
                 failed.append(f"{fn}/{flow}")
+            # Calls with keys neither admin's nor a function's: the sessions of the
+            # customer-side S3 role the function assumed (its PutObjects).
+            with CALLS_LOCK:
+                assumed = sorted({f"{a} ({st})" for k, a, st in CALLS[start:] if k not in known_keys and k})
+            if assumed:
+                log(f"{fn}/{flow}: through an assumed S3 destination role: {', '.join(assumed)}")
         with CALLS_LOCK:
             mine = [(a, st) for k, a, st in CALLS if k == creds[0]]
         # A 403 from moto, or a transaction item whose underlying action is not granted.
         if os.environ.get("IAMCHECK_DEBUG"):  # every call of the role, in order, with its status
             log(f"{fn}: calls {mine}")
         denied = sorted({a for a, st in mine if st == 403 or a not in actions})
+        with CALLS_LOCK:
+            on = [(a, r) for k, a, r in RESOURCE_CALLS if k == creds[0]]
+        # IAMCHECK_NARROW=Function:service:Action@RESOURCE (table/NAME[/index/NAME], or a queue's
+        # pattern as QUEUES writes it): withhold a grant on one resource, to see the judgement fail.
+        drop = set()
+        for n in filter(None, os.environ.get("IAMCHECK_NARROW", "").split(",")):
+            if n.startswith(f"{fn}:"):
+                a, _, r = n[len(fn) + 1 :].partition("@")
+                drop.add((a, arn(a.split(":")[0], r)))
+        grants = resource_grants(cfn, role_of(cfn, fn))
+        off_resource = [f"{a} on {short(r)}" for a, r in resource_denials(grants, on, drop)]
+        idle = sorted(
+            f"{a} on {short(p)}" for a, p in grants if not any(ca == a and iam_match(p, r) for ca, r in on)
+        )
         used = {a for a, st in mine if st != 403 and a in actions}
         for a in denied:
             log(f"{fn}: AccessDenied: {a} (not granted to its role)")
-        if denied:
-            failed.append(f"{fn}: denied {', '.join(denied)}")
+        for a in off_resource:
+            log(f"{fn}: AccessDenied: {a} (granted on other resources only)")
+        if denied or off_resource:
+            failed.append(f"{fn}: denied {', '.join(denied + off_resource)}")
         # logs:* is CloudWatch Logs, written by the Lambda runtime, not by the flows.
-        unused = sorted(a for a in actions if a not in used and not a.startswith("logs:"))
+        by_lambda = USED_BY_LAMBDA.get(fn, {})
+        for a in sorted(set(by_lambda) & (actions - used)):
+            log(f"{fn}: {a} granted for Lambda, not the code: {by_lambda[a]}")
+        idle = [i for i in idle if i.split(" on ")[0] not in by_lambda]
+        unused = sorted(a for a in actions if a not in used and not a.startswith("logs:") and a not in by_lambda)
         log(f"{fn}: called {', '.join(sorted(used)) or 'nothing'}")
         if unused:
             unused_report.append(f"{fn}: granted, never called by its flows: {', '.join(unused)}")
+        for i in [i for i in idle if (fn, i) in KNOWN_IDLE]:
+            log(f"{fn}: {i} kept, not reached by the flows: {KNOWN_IDLE[(fn, i)]}")
+        idle = [i for i in idle if (fn, i) not in KNOWN_IDLE]
+        if idle:
+            unused_report.append(f"{fn}: granted on a table, index or queue its flows never used it on: {', '.join(idle)}")
     for line in unused_report:
         log(line)
     if failed:

@@ -11,6 +11,11 @@
 #                             validate: cfn-lint and aws-sam-cli. A quick no-op when present.
 #   build                     cargo lambda build --release for ingest, query, export and scheduler as
 #                             zips in target/lambda/<name>/bootstrap.zip; prints each size
+#   sam-build                 sam build (BuildMethod rust-cargolambda: cargo lambda per function, for
+#                             the template's architecture) into .aws-sam/build, then checks that every
+#                             function of template.yaml has its bootstrap there, an ELF executable
+#                             for that architecture; prints each size (what `make build` runs)
+#   check-artifacts [DIR [ARCH]]  only the check after sam-build (DIR .aws-sam/build, ARCH aarch64)
 #   validate                  cfn-lint template.yaml and sam validate --lint
 #
 # Tunables (environment): LAMBDA_ARCH (arm64, the default and what template.yaml deploys,
@@ -129,6 +134,92 @@ cmd_build() {
   done
 }
 
+# ----------------------------------------------------------------- sam build
+
+# sam runs with dummy credentials (it needs some to start and uses none to build), no profile,
+# no telemetry or update check (no network beyond the registries), cargo-lambda on PATH.
+sam_env() {
+  env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
+    AWS_ACCESS_KEY_ID=validate AWS_SECRET_ACCESS_KEY=validate \
+    SAM_CLI_TELEMETRY=0 SAM_CLI_DISABLE_UPDATE_CHECK=1 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
+    PATH="$VENV_DIR/bin:$PATH" "$@"
+}
+
+# The template's functions (logical ids), one a line, from sam's own parse of it.
+template_functions() {
+  "$SAM_VENV_DIR/bin/python" - "$ROOT/template.yaml" <<'PY'
+import sys
+from samcli.yamlhelper import yaml_parse
+with open(sys.argv[1], encoding="utf-8") as f:
+    t = yaml_parse(f.read())
+for name, r in t["Resources"].items():
+    if r["Type"] == "AWS::Serverless::Function":
+        print(name)
+PY
+}
+
+# elf_machine FILE: the ELF e_machine of FILE (aarch64, x86-64), or "not-elf".
+elf_machine() {
+  local magic machine
+  magic="$(od -An -tx1 -N4 "$1" | tr -d ' \n')"
+  [[ "$magic" == 7f454c46 ]] || {
+    printf 'not-elf\n'
+    return
+  }
+  machine="$(od -An -tx1 -j18 -N2 "$1" | tr -d ' \n')"
+  case "$machine" in
+    b700) printf 'aarch64\n' ;;
+    3e00) printf 'x86-64\n' ;;
+    *) printf 'machine-%s\n' "$machine" ;;
+  esac
+}
+
+# check_sam_artifacts BUILD_DIR WANT: every template function has BUILD_DIR/<Function>/bootstrap,
+# an executable ELF for WANT (aarch64 | x86-64). Prints each; fails naming what is wrong.
+check_sam_artifacts() {
+  local dir=$1 want=$2 f boot got size bad=0
+  local -a functions
+  mapfile -t functions < <(template_functions)
+  [[ ${#functions[@]} -gt 0 ]] || die "no AWS::Serverless::Function in template.yaml"
+  for f in "${functions[@]}"; do
+    boot="$dir/$f/bootstrap"
+    if [[ ! -f "$boot" ]]; then
+      log "missing: $boot"
+      bad=1
+      continue
+    fi
+    got="$(elf_machine "$boot")"
+    if [[ "$got" != "$want" || ! -x "$boot" ]]; then
+      log "$boot: $got$([[ -x "$boot" ]] || printf ', not executable'), want an executable $want ELF"
+      bad=1
+      continue
+    fi
+    size="$(stat -c %s "$boot")"
+    printf '%-18s %-44s %10s bytes  (%s, %s)\n' "$f" "${boot#"$ROOT"/}" "$size" "$(human "$size")" "$got"
+  done
+  [[ $bad -eq 0 ]] || die "sam build did not produce every function's artifact (see above)"
+}
+
+cmd_sam_build() {
+  local arch target want started
+  # The template's architecture decides what sam asks cargo lambda for.
+  arch="$(grep -m1 -oE 'Architectures: \[(arm64|x86_64)\]' "$ROOT/template.yaml" | grep -oE 'arm64|x86_64')" ||
+    die "template.yaml: no Globals Architectures: [arm64|x86_64]"
+  case "$arch" in
+    arm64) target=aarch64-unknown-linux-gnu want=aarch64 ;;
+    x86_64) target=x86_64-unknown-linux-gnu want=x86-64 ;;
+  esac
+  cmd_install build
+  cmd_install validate
+  need_target "$target"
+  cd "$ROOT"
+  started=$SECONDS
+  log "sam build --beta-features (rust-cargolambda, $arch) into .aws-sam/build"
+  sam_env "$SAM_VENV_DIR/bin/sam" build --beta-features --template template.yaml
+  log "sam build finished in $((SECONDS - started))s"
+  check_sam_artifacts "$ROOT/.aws-sam/build" "$want"
+}
+
 # ------------------------------------------------------------------ validate
 
 cmd_validate() {
@@ -139,10 +230,7 @@ cmd_validate() {
   log "sam validate --lint --template template.yaml"
   # sam needs credentials to start, never uses them for --lint: dummy ones, no profile, and
   # no telemetry or update check (this must work without a network beyond the registries).
-  env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
-    AWS_ACCESS_KEY_ID=validate AWS_SECRET_ACCESS_KEY=validate \
-    SAM_CLI_TELEMETRY=0 SAM_CLI_DISABLE_UPDATE_CHECK=1 \
-    "$SAM_VENV_DIR/bin/sam" validate --lint --template template.yaml --region "${AWS_REGION:-us-east-1}"
+  sam_env "$SAM_VENV_DIR/bin/sam" validate --lint --template template.yaml --region "${AWS_REGION:-us-east-1}"
 }
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
@@ -153,6 +241,8 @@ main() {
   case "$sub" in
     install) cmd_install "$@" ;;
     build) cmd_build "$@" ;;
+    sam-build) cmd_sam_build "$@" ;;
+    check-artifacts) check_sam_artifacts "${1:-$ROOT/.aws-sam/build}" "${2:-aarch64}" ;;
     validate) cmd_validate "$@" ;;
     help | -h | --help) usage ;;
     *)

@@ -4,6 +4,11 @@
 //! org, keys) uses the admin credentials the script passes in
 //! `IAMCHECK_ADMIN_ACCESS_KEY_ID` / `IAMCHECK_ADMIN_SECRET_ACCESS_KEY`.
 //! The tests are `#[ignore]`d: outside the script there is no enforcing moto.
+//!
+//! S3 destinations: the script also makes, per flow, a bucket
+//! (`IAMCHECK_S3_BUCKET`) and a role standing for the customer's
+//! (`IAMCHECK_S3_ROLE_ARN`, allowed `s3:PutObject` into that bucket only);
+//! the function's role assumes it through moto's STS, as in a deployment.
 
 use audit_aws::store::{ApiKeyRecord, OrgSettings, Store, Tables};
 use audit_domain::auth::{generate_key, key_hash, Role};
@@ -152,8 +157,9 @@ async fn queues() -> (String, String) {
     let run = ulid::Ulid::new().to_string().to_lowercase();
     let (queue, dlq) = ExportQueue::ensure_named(
         &aws_sdk_sqs::Client::new(&sdk),
-        &format!("iam-{run}"),
-        &format!("iam-{run}-dlq"),
+        // Named as scripts/iam_check.py's QUEUES expects.
+        &format!("iamcheck-jobs-{run}"),
+        &format!("iamcheck-dlq-{run}"),
     )
     .await
     .expect("create queues (admin)");
@@ -229,9 +235,73 @@ async fn call(s: &Stack, key: &str, path: &str, body: &Value) -> (u16, Value) {
     )
 }
 
-/// As admin: an org with a webhook destination to `hook` and `n` events
-/// recorded after it was enabled. Returns the org and the destination's id.
-async fn org_with_webhook(hook: &Receiver, secret: &str, n: usize) -> (OrgId, String) {
+async fn request(s: &Stack, method: &str, key: &str, path: &str, body: &Value) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let r = s
+        .http
+        .request(method, format!("{}{path}", s.base))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    (
+        r.status().as_u16(),
+        r.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
+/// This flow's bucket and the customer-side role that may write to it.
+fn s3_target() -> (String, String) {
+    (
+        admin_env("IAMCHECK_S3_BUCKET"),
+        admin_env("IAMCHECK_S3_ROLE_ARN"),
+    )
+}
+
+/// The keys in this flow's bucket, read with the admin credentials.
+async fn bucket_keys(bucket: &str) -> Vec<String> {
+    let creds = aws_sdk_s3::config::Credentials::new(
+        admin_env("IAMCHECK_ADMIN_ACCESS_KEY_ID"),
+        admin_env("IAMCHECK_ADMIN_SECRET_ACCESS_KEY"),
+        None,
+        None,
+        "iamcheck-admin",
+    );
+    let sdk = audit_aws::aws_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .credentials_provider(creds)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list the bucket (admin)")
+        .contents
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|o| o.key)
+        .collect()
+}
+
+/// An S3 destination body for this flow's bucket, through its role.
+fn s3_destination(prefix: &str) -> Value {
+    let (bucket, role) = s3_target();
+    json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket, "prefix": prefix, "role_arn": role}})
+}
+
+/// As admin: an org with a webhook destination to `hook`, an S3 destination
+/// (this flow's bucket and role, under `s3_prefix`) if asked, and `n` events
+/// recorded after they were enabled. Returns the org and the destinations' ids.
+async fn org_with_destinations(
+    hook: &Receiver,
+    secret: &str,
+    n: usize,
+    s3_prefix: Option<&str>,
+) -> (OrgId, String, Option<String>) {
     let admin = admin_store().await;
     let (org, admin_key) = org_and_key(&admin, Role::Admin).await;
     let ingest_key = key_for(&admin, &org, Role::Ingest).await;
@@ -244,17 +314,33 @@ async fn org_with_webhook(hook: &Receiver, secret: &str, n: usize) -> (OrgId, St
     )
     .await;
     assert_eq!(status, 201, "create destination (admin): {dest}");
+    let mut s3 = None;
+    if let Some(prefix) = s3_prefix {
+        let (status, lake) =
+            call(&s, &admin_key, "/v1/destinations", &s3_destination(prefix)).await;
+        assert_eq!(status, 201, "create the S3 destination (admin): {lake}");
+        s3 = Some(lake["id"].as_str().expect("destination id").to_string());
+    }
     for i in 0..n {
         let e = event(&format!("evt_iam_x{i}"), Action::ModelDeployed, false);
         let (status, body) = s.post(&ingest_key, &e).await;
         assert!(status < 300, "ingest (admin): {status} {body}");
     }
     let id = dest["id"].as_str().expect("destination id").to_string();
+    (org, id, s3)
+}
+
+async fn org_with_webhook(hook: &Receiver, secret: &str, n: usize) -> (OrgId, String) {
+    let (org, id, _) = org_with_destinations(hook, secret, n, None).await;
     (org, id)
 }
 
-/// The scheduler function's flow: one tick (`export::schedule`) with sealing (list destinations
-/// by `by_tick`, send a window job, read the signing key, write digests).
+/// The scheduler function's flow: a tick (`export::schedule`) with sealing
+/// (list destinations by `by_tick`, send window jobs, advance cursors, read
+/// the signing key, write digests and, through the S3 destination's role,
+/// digest files and the public key into its bucket); then the operator
+/// rotates the signing key (`auditctl signing-key rotate`, with operator
+/// credentials: here the admin's) and the next tick seals with the new key.
 #[tokio::test]
 #[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
 async fn scheduler_flow() {
@@ -262,11 +348,12 @@ async fn scheduler_flow() {
     let (queue, dlq) = queues().await;
     let secret = webhook::generate_secret();
     let hook = Receiver::webhook(&secret).await;
-    let _ = org_with_webhook(&hook, &secret, 2).await;
+    let (org, _, _) = org_with_destinations(&hook, &secret, 2, Some("audit")).await;
     let admin_app = export_app(&queue, &dlq, tick_config()).await;
+    let key_name = audit_domain::integrity::signing::secret_name_from_env();
     audit_aws::signing::create(
         &admin_app.secrets,
-        &audit_domain::integrity::signing::secret_name_from_env(),
+        &key_name,
         &audit_domain::integrity::signing::Signer::generate(),
     )
     .await
@@ -274,17 +361,52 @@ async fn scheduler_flow() {
     role.restore();
 
     let app = export_app(&queue, &dlq, tick_config()).await;
-    let now = Timestamp::now().plus_millis(300_000);
-    let scheduled = export::schedule(&app, now).await;
+    let t0 = Timestamp::now();
+    let scheduled = export::schedule(&app, t0.plus_millis(300_000)).await;
     assert_eq!(scheduled.errors, 0, "{scheduled:?}");
     assert!(
-        scheduled.windows >= 1,
-        "a window job was sent: {scheduled:?}"
+        scheduled.windows >= 2,
+        "a window job for each destination was sent: {scheduled:?}"
     );
     // The tick ends with sealing (`schedule` runs it).
     let sealed = &scheduled.seal;
     assert_eq!(sealed.errors, 0, "{sealed:?}");
     assert!(sealed.digests >= 1, "digests were written: {sealed:?}");
+    let (bucket, _) = s3_target();
+    let digests = audit_domain::integrity::digests_prefix("audit", &org);
+    let keys = audit_domain::integrity::public_keys_prefix("audit", &org);
+    let written = bucket_keys(&bucket).await;
+    assert!(
+        written
+            .iter()
+            .any(|k| k.starts_with(&digests) && !k.starts_with(&keys)),
+        "a digest file in the S3 destination's bucket: {written:?}"
+    );
+
+    // The operator rotates the key (operator credentials), ...
+    let operator = as_admin();
+    let (old, new) = audit_aws::signing::rotate(
+        &export_app(&queue, &dlq, tick_config()).await.secrets,
+        &admin_store().await,
+        &key_name,
+    )
+    .await
+    .expect("rotate the signing key (operator)");
+    operator.restore();
+    // ... and the next tick, a fresh process, reads and signs with the new one.
+    let app = export_app(&queue, &dlq, tick_config()).await;
+    let scheduled = export::schedule(&app, t0.plus_millis(600_000)).await;
+    assert_eq!(scheduled.errors, 0, "{scheduled:?}");
+    assert_eq!(scheduled.seal.errors, 0, "{:?}", scheduled.seal);
+    assert!(scheduled.seal.digests >= 1, "{:?}", scheduled.seal);
+    let written = bucket_keys(&bucket).await;
+    for (id, what) in [(&old, "old"), (&new, "new")] {
+        let key = audit_domain::integrity::public_key_object_key("audit", &org, id);
+        assert!(
+            written.contains(&key),
+            "the {what} key's public key {key} beside the digests: {written:?}"
+        );
+    }
 }
 
 /// An SQS client with the admin credentials set explicitly: it stays admin
@@ -364,9 +486,10 @@ async fn work_batch(
 
 /// The export worker's flow: an SQS batch whose delivery fails and backs
 /// off (visibility), is retried and delivered to a webhook (destination
-/// secret, status, cursor), then a job past its deadline is dead-lettered
-/// (a send to the DLQ). Redrive (DLQ to queue) is the operator's, through
-/// `auditctl`, not the function's.
+/// secret, status, cursor), then a replayed job past its deadline is
+/// dead-lettered (a send to the DLQ). Redrive (DLQ to queue) is the
+/// operator's, through `auditctl export redrive` with operator credentials
+/// (here the admin's); the worker then delivers the redriven job with its role.
 #[tokio::test]
 #[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
 async fn worker_flow() {
@@ -451,23 +574,109 @@ async fn worker_flow() {
         json!({"batchItemFailures": []}),
         "dead-lettered, so settled"
     );
-    let dead = admin_sqs()
-        .await
-        .receive_message()
-        .queue_url(&dlq)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .expect("read the DLQ (admin)");
+    let admin_queue = ExportQueue::new(admin_sqs().await, queue.clone(), dlq.clone());
     assert_eq!(
-        dead.messages.map(|m| m.len()),
-        Some(1),
+        admin_queue.dlq_depth().await.expect("DLQ depth (admin)"),
+        1,
         "the job is in the DLQ"
+    );
+
+    // The operator redrives it (`auditctl export redrive`), the worker delivers it.
+    let moved = admin_queue
+        .redrive(None, Timestamp::now())
+        .await
+        .expect("redrive (operator)");
+    assert_eq!(moved.len(), 1, "one job redriven: {moved:?}");
+    let before = hook.accepted_requests();
+    let (answer, _) = work_batch(&app, &sqs, &queue).await;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": []}),
+        "the redriven job settled"
+    );
+    assert!(
+        hook.accepted_requests() > before,
+        "the redriven window was delivered"
     );
 }
 
-/// The query function's delivery flow: create a webhook destination (its
-/// secret), test it against a receiver, and replay a window (a queued job).
+/// The export worker's S3 flow: a window job for an S3 destination is
+/// delivered by assuming the destination's role (`sts:AssumeRole`, the org
+/// as external id) and a conditional `s3:PutObject` with its credentials.
+#[tokio::test]
+#[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
+async fn worker_s3_flow() {
+    let role = as_admin();
+    let (queue, dlq) = queues().await;
+    let secret = webhook::generate_secret();
+    let hook = Receiver::webhook(&secret).await;
+    let (org, _, lake) = org_with_destinations(&hook, &secret, 2, Some("audit")).await;
+    let lake = lake.expect("an S3 destination");
+    // The scheduler's part, as admin: the S3 destination's window job. (Not
+    // a tick: the tables are shared by every flow, and a tick would cut
+    // windows for earlier flows' destinations, whose receivers are gone.)
+    let now = Timestamp::now();
+    let window = audit_domain::export::ExportWindow {
+        from: now.plus_millis(-600_000),
+        to: now,
+    };
+    ExportQueue::new(admin_sqs().await, queue.clone(), dlq.clone())
+        .send(&audit_domain::export::ExportJob::new(
+            lake.clone(),
+            org.clone(),
+            window,
+            now,
+        ))
+        .await
+        .expect("send the job (admin)");
+    role.restore();
+
+    let app = export_app(&queue, &dlq, tick_config()).await;
+    let sqs = aws_sdk_sqs::Client::new(&audit_aws::aws_config().await);
+    let (answer, n) = work_batch(&app, &sqs, &queue).await;
+    assert_eq!(n, 1, "one job");
+    assert_eq!(answer, json!({"batchItemFailures": []}), "delivered");
+    let (bucket, _) = s3_target();
+    let written = bucket_keys(&bucket).await;
+    let events = format!("audit/org={org}/");
+    assert!(
+        written
+            .iter()
+            .any(|k| k.starts_with(&events) && !k.contains("/digests/")),
+        "the window's object for {lake} in the bucket: {written:?}"
+    );
+}
+
+/// The query app as the query function builds it, with the credentials now
+/// in the environment, its replays going to this flow's queue.
+async fn query_stack(queue: String, dlq: String) -> Stack {
+    let sdk = audit_aws::aws_config().await;
+    let replays = ExportQueue::new(aws_sdk_sqs::Client::new(&sdk), queue, dlq);
+    Stack::serve_prepared_with(
+        auditctl::store_from_env().await.expect("store"),
+        Some(replays),
+    )
+    .await
+}
+
+async fn create(s: &Stack, key: &str, body: &Value) -> String {
+    let (status, dest) = call(s, key, "/v1/destinations", body).await;
+    assert_eq!(status, 201, "create destination {}: {dest}", body["type"]);
+    dest["id"].as_str().expect("destination id").to_string()
+}
+
+/// `POST /v1/destinations/{id}/test`: the answer's `delivered`.
+async fn test_delivery(s: &Stack, key: &str, id: &str) -> Value {
+    let (status, answer) = call(s, key, &format!("/v1/destinations/{id}/test"), &Value::Null).await;
+    assert_eq!(status, 200, "test delivery of {id}: {answer}");
+    answer
+}
+
+/// The query function's delivery flow: create a destination of each type
+/// (webhook, Datadog and Splunk with their secrets, S3 through the
+/// customer's role), send each a test event (reading the secret back; for
+/// S3 assuming the destination's role and writing under `_test/` with its
+/// credentials), and replay a window (a queued job, `sqs:SendMessage`).
 #[tokio::test]
 #[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
 async fn query_test_delivery_flow() {
@@ -477,42 +686,135 @@ async fn query_test_delivery_flow() {
     let (_org, key) = org_and_key(&admin, Role::Admin).await;
     role.restore();
 
-    let sdk = audit_aws::aws_config().await;
-    let replays = ExportQueue::new(aws_sdk_sqs::Client::new(&sdk), queue, dlq);
-    let s = Stack::serve_prepared_with(
-        auditctl::store_from_env().await.expect("store"),
-        Some(replays),
-    )
-    .await;
+    let s = query_stack(queue, dlq).await;
+    let run = ulid::Ulid::new().to_string().to_lowercase();
     let secret = webhook::generate_secret();
     let hook = Receiver::webhook(&secret).await;
-    let (status, dest) = call(
-        &s,
-        &key,
-        "/v1/destinations",
-        &json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": secret}),
-    )
-    .await;
-    assert_eq!(status, 201, "create destination: {dest}");
-    let id = dest["id"].as_str().expect("destination id");
-    let (status, answer) = call(
-        &s,
-        &key,
-        &format!("/v1/destinations/{id}/test"),
-        &Value::Null,
-    )
-    .await;
-    assert_eq!(status, 200, "test delivery: {answer}");
-    assert_eq!(answer["delivered"], true, "{answer}");
-    assert_eq!(hook.requests(), 1, "the receiver got the test event");
+    let dd_key = format!("dd-key-{run}");
+    let datadog = Receiver::datadog(&dd_key).await;
+    let hec = format!("hec-token-{run}");
+    let splunk = Receiver::splunk(&hec).await;
+    let receivers = [
+        (
+            json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": secret}),
+            Some(&hook),
+        ),
+        (
+            json!({"name": "dd", "type": "datadog", "settings": {"site": "datadoghq.com", "intake_url": datadog.url()}, "secret": dd_key}),
+            Some(&datadog),
+        ),
+        (
+            json!({"name": "hec", "type": "splunk", "settings": {"url": splunk.url()}, "secret": hec}),
+            Some(&splunk),
+        ),
+        (s3_destination("audit"), None),
+    ];
+    let mut webhook_id = String::new();
+    for (body, receiver) in receivers {
+        let id = create(&s, &key, &body).await;
+        let answer = test_delivery(&s, &key, &id).await;
+        assert_eq!(answer["delivered"], true, "{} test: {answer}", body["type"]);
+        match receiver {
+            Some(r) => assert_eq!(
+                r.accepted_requests(),
+                1,
+                "{} got the test event",
+                body["type"]
+            ),
+            None => {
+                let (bucket, _) = s3_target();
+                let written = bucket_keys(&bucket).await;
+                assert!(
+                    written.iter().any(|k| k.starts_with("audit/_test/")),
+                    "the S3 test object under audit/_test/: {written:?}"
+                );
+            }
+        }
+        if body["type"] == "webhook" {
+            webhook_id = id;
+        }
+    }
     let to = Timestamp::now();
     let from = to.plus_millis(-60_000);
     let (status, answer) = call(
         &s,
         &key,
-        &format!("/v1/destinations/{id}/replay"),
+        &format!("/v1/destinations/{webhook_id}/replay"),
         &json!({"from": from.to_rfc3339(), "to": to.to_rfc3339()}),
     )
     .await;
     assert_eq!(status, 202, "replay: {answer}");
+}
+
+/// The query function's destination changes: a secret rotation (a PATCH
+/// with a new secret: `CreateSecret` finds it, `PutSecretValue` replaces
+/// it; a test delivery then signs with the new one), the listing, a PATCH
+/// that disables, and a delete (`DeleteSecret` with a recovery window). Deleting a secret
+/// already scheduled for deletion (a retried delete) asks `DescribeSecret`
+/// whether it is, and counts as done.
+#[tokio::test]
+#[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
+async fn query_destination_changes_flow() {
+    let role = as_admin();
+    let (queue, dlq) = queues().await;
+    let admin = admin_store().await;
+    let (org, key) = org_and_key(&admin, Role::Admin).await;
+    role.restore();
+
+    let s = query_stack(queue, dlq).await;
+    let first = webhook::generate_secret();
+    let hook = Receiver::webhook(&first).await;
+    let id = create(
+        &s,
+        &key,
+        &json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": first}),
+    )
+    .await;
+    let path = format!("/v1/destinations/{id}");
+
+    // Rotation: a new secret for a receiver that only accepts it.
+    let second = webhook::generate_secret();
+    let rotated = Receiver::webhook(&second).await;
+    let (status, patched) = request(
+        &s,
+        "PATCH",
+        &key,
+        &path,
+        &json!({"settings": {"url": rotated.webhook_url()}, "secret": second}),
+    )
+    .await;
+    assert_eq!(status, 200, "rotate the secret: {patched}");
+    let answer = test_delivery(&s, &key, &id).await;
+    assert_eq!(
+        answer["delivered"], true,
+        "signed with the new secret: {answer}"
+    );
+    assert_eq!(
+        rotated.accepted_requests(),
+        1,
+        "the new receiver verified it"
+    );
+
+    let (status, listed) = s.get(Some(&key), "/v1/destinations").await;
+    assert_eq!(status, 200, "list destinations: {listed}");
+    assert!(
+        listed.to_string().contains(&id),
+        "the list has it: {listed}"
+    );
+
+    let (status, patched) = request(&s, "PATCH", &key, &path, &json!({"enabled": false})).await;
+    assert_eq!(status, 200, "disable: {patched}");
+    assert_eq!(patched["enabled"], false, "{patched}");
+
+    let (status, deleted) = request(&s, "DELETE", &key, &path, &Value::Null).await;
+    assert!(status == 204 || status == 200, "delete: {status} {deleted}");
+    let (status, _) = s.get(Some(&key), &path).await;
+    assert_eq!(status, 404, "the destination is gone");
+
+    // A retried delete of its secret, as the function would make it.
+    let secrets = SecretStore::from_env(&audit_aws::aws_config().await);
+    secrets
+        .delete(&secrets.name_for(&org, &id))
+        .await
+        .expect("a secret already scheduled for deletion counts as deleted");
 }

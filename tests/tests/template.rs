@@ -316,9 +316,10 @@ const FUNCTION_ROLES: &[(&str, &str)] = &[
     ("IngestFunction", "IngestRole"),
     ("QueryFunction", "QueryRole"),
     ("ExportFunction", "ExportRole"),
-    // The scheduler shares the worker's role: both read windows, move cursors
-    // and deliver (sealing writes digest files to S3 destinations).
-    ("SchedulerFunction", "ExportRole"),
+    // The scheduler has a role of its own: a tick and sealing need nothing
+    // the worker alone needs (receiving, backing off, dead-lettering jobs,
+    // destination secrets), and the worker nothing of the tick's.
+    ("SchedulerFunction", "SchedulerRole"),
 ];
 
 const LOGS: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
@@ -343,14 +344,9 @@ const ALLOWED: &[(&str, Grants)] = &[
         &[
             // PutItem: self-audit events (destination changes, replays),
             // written as conditional puts of new ids; never Update/Delete.
-            (
-                "EventsTable",
-                &["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem"],
-            ),
-            (
-                "EventsTable/index/*",
-                &["dynamodb:Query", "dynamodb:GetItem"],
-            ),
+            ("EventsTable", &["dynamodb:GetItem", "dynamodb:PutItem"]),
+            // Searches, downloads and integrity read the indexes, never the table.
+            ("EventsTable/index/*", &["dynamodb:Query"]),
             (
                 "ControlTable",
                 &[
@@ -386,7 +382,34 @@ const ALLOWED: &[(&str, Grants)] = &[
         "ExportRole",
         &[
             ("EventsTable/index/by_recorded", &["dynamodb:Query"]),
-            ("EventsTable", &["dynamodb:GetItem"]),
+            // The job's destination (GetItem), its status and job counters
+            // (UpdateItem). No Query, Put or Delete: those are the tick's.
+            ("ControlTable", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+            (
+                "ExportQueue",
+                &[
+                    // The next part of a window too large for one delivery.
+                    "sqs:SendMessage",
+                    // The event source mapping's (Lambda's documented minimum).
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    // Backoff.
+                    "sqs:ChangeMessageVisibility",
+                ],
+            ),
+            ("ExportDLQ", &["sqs:SendMessage"]),
+            (DESTINATION_SECRETS, &["secretsmanager:GetSecretValue"]),
+            // The parameter: only the role ARNs the operator listed.
+            ("ExportRoleArns", &["sts:AssumeRole"]),
+            ("ExportLogGroup", LOGS),
+        ],
+    ),
+    (
+        "SchedulerRole",
+        &[
+            // Sealing hashes each period's events by recording time.
+            ("EventsTable/index/by_recorded", &["dynamodb:Query"]),
             (
                 "ControlTable",
                 &[
@@ -399,24 +422,14 @@ const ALLOWED: &[(&str, Grants)] = &[
                 ],
             ),
             ("ControlTable/index/by_tick", &["dynamodb:Query"]),
-            (
-                "ExportQueue",
-                &[
-                    "sqs:SendMessage",
-                    "sqs:ReceiveMessage",
-                    "sqs:DeleteMessage",
-                    "sqs:ChangeMessageVisibility",
-                    "sqs:GetQueueAttributes",
-                ],
-            ),
-            ("ExportDLQ", &["sqs:SendMessage"]),
-            (DESTINATION_SECRETS, &["secretsmanager:GetSecretValue"]),
+            // Sends window jobs; never receives, deletes or dead-letters one.
+            ("ExportQueue", &["sqs:SendMessage"]),
             // Sealing signs digests with the key the stack created; creating
             // one is nobody's job in a deployment.
             ("SigningKeySecret", &["secretsmanager:GetSecretValue"]),
-            // The parameter: only the role ARNs the operator listed.
+            // Digest files and public keys beside S3 exports, through the
+            // destination's role.
             ("ExportRoleArns", &["sts:AssumeRole"]),
-            ("ExportLogGroup", LOGS),
             ("SchedulerLogGroup", LOGS),
         ],
     ),
@@ -1211,7 +1224,7 @@ fn signing_key_violations(t: &Value) -> Vec<String> {
     let name =
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:audit-log/dev/integrity/signing-key";
     let mut out = Vec::new();
-    for role in ["QueryRole", "ExportRole"] {
+    for role in resources_of_type(t, "AWS::IAM::Role") {
         for action in [
             "secretsmanager:GetSecretValue",
             "secretsmanager:CreateSecret",
@@ -1245,11 +1258,11 @@ fn the_signing_key_grants_cover_a_secret_that_does_not_exist_yet() {
     let v = signing_key_violations(&t);
     assert!(v.is_empty(), "{}", v.join("\n"));
     assert!(
-        granted_resources(&t, "ExportRole", "secretsmanager:GetSecretValue")
+        granted_resources(&t, "SchedulerRole", "secretsmanager:GetSecretValue")
             .contains(&"SigningKeySecret".to_owned()),
-        "the sealer reads the secret the stack created"
+        "the sealer (the scheduler) reads the secret the stack created"
     );
-    for role in ["QueryRole", "ExportRole"] {
+    for role in resources_of_type(&t, "AWS::IAM::Role") {
         assert!(
             !granted_resources(&t, role, "secretsmanager:CreateSecret")
                 .iter()
@@ -1259,7 +1272,7 @@ fn the_signing_key_grants_cover_a_secret_that_does_not_exist_yet() {
     }
     // A pattern grant that misses the bare name is caught.
     let narrow = with_statement(
-        "ExportRole",
+        "SchedulerRole",
         "{ Effect: Allow, Action: secretsmanager:GetSecretValue, Resource: !Sub 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/${Stage}/integrity/signing-key-*' }",
     );
     assert!(
@@ -1277,4 +1290,343 @@ fn iam_wildcards_match_as_aws_documents() {
     assert!(iam_matches("a/b*", "a/b"));
     assert!(iam_matches("a/b-??????", "a/b-XyZ123"));
     assert!(!iam_matches("a/b-??????", "a/b-XyZ12"));
+}
+
+// ---------------------------------------------------------------- 7. roles of their own, resources
+
+/// Every (action, resource) a role's Allow statements grant, resources named
+/// as `target` names them (`ControlTable`, `EventsTable/index/by_recorded`).
+fn grants_of(t: &Value, role: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for policy in one_or_many(&resource(t, role)["Properties"]["Policies"]) {
+        for st in statements(&policy["PolicyDocument"]["Statement"]) {
+            if st["Effect"].as_str() != Some("Allow") {
+                continue;
+            }
+            for action in one_or_many(&st["Action"]).into_iter().map(text) {
+                for r in one_or_many(&st["Resource"]) {
+                    out.insert((action.clone(), target(r)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What a role must not have, as (role, action, resource or "*" for any).
+const NEVER: &[(&str, &str, &str)] = &[
+    // The tick sends jobs; only the worker (its event source mapping) takes them.
+    ("SchedulerRole", "sqs:ReceiveMessage", "*"),
+    ("SchedulerRole", "sqs:DeleteMessage", "*"),
+    ("SchedulerRole", "sqs:ChangeMessageVisibility", "*"),
+    ("SchedulerRole", "sqs:GetQueueAttributes", "*"),
+    ("SchedulerRole", "*", "ExportDLQ"),
+    // Digest files go to S3 through roles; no destination credential is read.
+    ("SchedulerRole", "*", DESTINATION_SECRETS),
+    // The worker neither signs nor cuts windows nor writes digests.
+    ("ExportRole", "*", "SigningKeySecret"),
+    ("ExportRole", "*", "ControlTable/index/by_tick"),
+    ("ExportRole", "dynamodb:PutItem", "*"),
+    ("ExportRole", "dynamodb:DeleteItem", "*"),
+    ("ExportRole", "dynamodb:Query", "ControlTable"),
+    ("ExportRole", "*", "SchedulerLogGroup"),
+    ("SchedulerRole", "*", "ExportLogGroup"),
+];
+
+fn separation_violations(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (role, action, res) in NEVER {
+        for (a, r) in grants_of(t, role) {
+            if (*action == "*" || a == *action) && (*res == "*" || r == *res) {
+                out.push(format!("{role} has {a} on {r}"));
+            }
+        }
+    }
+    for (function, role) in [
+        ("ExportFunction", "ExportRole"),
+        ("SchedulerFunction", "SchedulerRole"),
+    ] {
+        let runs_as = target(&resource(t, function)["Properties"]["Role"]);
+        if runs_as != role {
+            out.push(format!("{function} runs as {runs_as}, not {role}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_scheduler_and_the_worker_have_least_privilege_roles_of_their_own() {
+    let t = template();
+    let v = separation_violations(&t);
+    assert!(v.is_empty(), "{}", v.join("\n"));
+    // What each needs is there: the tick sends and seals, the worker takes jobs.
+    let scheduler = grants_of(&t, "SchedulerRole");
+    for (a, r) in [
+        ("sqs:SendMessage", "ExportQueue"),
+        ("dynamodb:Query", "ControlTable/index/by_tick"),
+        ("secretsmanager:GetSecretValue", "SigningKeySecret"),
+        ("dynamodb:Query", "EventsTable/index/by_recorded"),
+        ("sts:AssumeRole", "ExportRoleArns"),
+    ] {
+        assert!(
+            scheduler.contains(&(a.to_owned(), r.to_owned())),
+            "SchedulerRole has {a} on {r}"
+        );
+    }
+    let worker = grants_of(&t, "ExportRole");
+    for (a, r) in [
+        ("sqs:ReceiveMessage", "ExportQueue"),
+        ("sqs:DeleteMessage", "ExportQueue"),
+        ("sqs:GetQueueAttributes", "ExportQueue"),
+        ("sqs:ChangeMessageVisibility", "ExportQueue"),
+        ("sqs:SendMessage", "ExportDLQ"),
+        ("secretsmanager:GetSecretValue", DESTINATION_SECRETS),
+        ("sts:AssumeRole", "ExportRoleArns"),
+    ] {
+        assert!(
+            worker.contains(&(a.to_owned(), r.to_owned())),
+            "ExportRole has {a} on {r}"
+        );
+    }
+    // The check fails on a scheduler that could take jobs, or a shared role.
+    let widened = with_statement(
+        "SchedulerRole",
+        "{ Effect: Allow, Action: sqs:ReceiveMessage, Resource: !GetAtt ExportQueue.Arn }",
+    );
+    assert!(separation_violations(&widened)
+        .contains(&"SchedulerRole has sqs:ReceiveMessage on ExportQueue".to_owned()));
+    assert!(permission_violations(&widened)
+        .iter()
+        .any(|v| v.starts_with(
+            "SchedulerRole has sqs:ReceiveMessage on ExportQueue: not on its allow-list"
+        )));
+    let mut shared = template();
+    shared["Resources"]["SchedulerFunction"]["Properties"]["Role"] =
+        serde_yaml::from_str("!GetAtt ExportRole.Arn").expect("a GetAtt");
+    assert!(separation_violations(&shared)
+        .contains(&"SchedulerFunction runs as ExportRole, not SchedulerRole".to_owned()));
+}
+
+/// A function's environment variable, its own over `Globals.Function`'s.
+fn env_var(t: &Value, function: &str, name: &str) -> String {
+    let own = &resource(t, function)["Properties"]["Environment"]["Variables"][name];
+    if own.is_null() {
+        text(&t["Globals"]["Function"]["Environment"]["Variables"][name])
+    } else {
+        text(own)
+    }
+}
+
+const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:";
+
+/// Every way a destination-secret grant misses a secret the code names, or
+/// reaches one it must not. The code names a destination's secret
+/// `<AUDIT_DESTINATION_SECRET_PREFIX><org>/<destination id>`
+/// (`SecretStore::name_for`); AWS's ARN for it is `…:secret:<name>-XXXXXX`
+/// (six random characters), and `CreateSecret`, made before the secret
+/// exists, is authorized against the bare `…:secret:<name>`.
+fn destination_secret_violations(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (function, role) in FUNCTION_ROLES {
+        let prefix = env_var(t, function, "AUDIT_DESTINATION_SECRET_PREFIX");
+        let actions: BTreeSet<String> = grants_of(t, role)
+            .into_iter()
+            // Grants by name pattern; a `!Ref` of a template secret is one secret.
+            .filter(|(a, r)| a.starts_with("secretsmanager:") && r.starts_with("arn:"))
+            .map(|(a, _)| a)
+            .collect();
+        if actions.is_empty() {
+            continue;
+        }
+        if prefix == "~" || prefix == "Null" || prefix.is_empty() {
+            out.push(format!(
+                "{function}: its role grants destination secrets but AUDIT_DESTINATION_SECRET_PREFIX is unset (the code's default {} is outside any stage's grant)",
+                audit_aws::secrets::DEFAULT_PREFIX
+            ));
+            continue;
+        }
+        let name = format!("{}acme/dst_01HZX", sub_arn(&prefix));
+        for action in &actions {
+            let granted: Vec<String> = granted_resources(t, role, action)
+                .into_iter()
+                .filter(|g| g.starts_with("arn:"))
+                .collect();
+            let mut must = vec![("the existing secret", format!("{SECRET_ARN}{name}-AbC123"))];
+            if action == "secretsmanager:CreateSecret" {
+                must.push(("the secret to be created", format!("{SECRET_ARN}{name}")));
+            }
+            for (what, arn) in must {
+                if !granted.iter().any(|g| iam_matches(g, &arn)) {
+                    out.push(format!("{role}: {action} does not cover {what} {arn} ({function} names it; grants {granted:?})"));
+                }
+            }
+            for (what, arn) in [
+                (
+                    "another stage's destination secret",
+                    format!("{SECRET_ARN}audit-log/other/destinations/acme/dst_01HZX-AbC123"),
+                ),
+                (
+                    "the cursor secret",
+                    format!("{SECRET_ARN}audit-log/dev/cursor-AbC123"),
+                ),
+                (
+                    "the signing key",
+                    format!("{SECRET_ARN}audit-log/dev/integrity/signing-key-AbC123"),
+                ),
+                (
+                    "the code's default prefix",
+                    format!(
+                        "{SECRET_ARN}{}acme/dst_01HZX-AbC123",
+                        audit_aws::secrets::DEFAULT_PREFIX
+                    ),
+                ),
+            ] {
+                if granted.iter().any(|g| iam_matches(g, &arn)) {
+                    out.push(format!("{role}: {action} reaches {what} {arn}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn destination_secret_grants_cover_the_names_the_code_uses_and_nothing_else() {
+    let t = template();
+    let v = destination_secret_violations(&t);
+    assert!(v.is_empty(), "{}", v.join("\n"));
+    // The roles that handle destination credentials are checked at all.
+    for role in ["QueryRole", "ExportRole"] {
+        assert!(
+            !granted_resources(&t, role, "secretsmanager:GetSecretValue").is_empty(),
+            "{role} reads destination secrets"
+        );
+    }
+    // A grant that leaves out the bare name, or reaches too far, is caught.
+    let mut exact = template();
+    let narrow = "!Sub 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/${Stage}/destinations/*-??????'";
+    let wide = "!Sub 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:audit-log/*'";
+    for (pattern, expected) in [
+        (narrow, "does not cover the secret to be created"),
+        (wide, "reaches the cursor secret"),
+    ] {
+        let statements = exact["Resources"]["QueryRole"]["Properties"]["Policies"]
+            .as_sequence_mut()
+            .and_then(|p| {
+                p.iter_mut()
+                    .find(|p| p["PolicyName"].as_str() == Some("data"))
+            })
+            .and_then(|p| p["PolicyDocument"]["Statement"].as_sequence_mut())
+            .expect("QueryRole's data statements");
+        let manage = statements
+            .iter_mut()
+            .find(|s| s["Sid"].as_str() == Some("ManageDestinationSecrets"))
+            .expect("the ManageDestinationSecrets statement");
+        manage["Resource"] = serde_yaml::from_str(pattern).expect("a Sub");
+        let v = destination_secret_violations(&exact);
+        assert!(
+            v.iter().any(|v| v.contains(expected)),
+            "{pattern}: expected {expected:?} in {v:?}"
+        );
+        exact = template();
+    }
+    // Without the prefix variable the code's default would be used: caught.
+    let mut unset = template();
+    unset["Resources"]["ExportFunction"]["Properties"]["Environment"]["Variables"]
+        .as_mapping_mut()
+        .expect("ExportFunction's variables")
+        .remove("AUDIT_DESTINATION_SECRET_PREFIX");
+    assert!(destination_secret_violations(&unset)
+        .iter()
+        .any(|v| v.starts_with("ExportFunction: its role grants destination secrets")));
+}
+
+/// The sealer's signing key name is the stack's secret: the name the
+/// scheduler's code reads (`AUDIT_SIGNING_KEY_SECRET`) is `SigningKeySecret`'s
+/// `Name`, whose ARN (`!Ref`) is what its role is granted.
+#[test]
+fn the_scheduler_reads_the_signing_key_the_stack_creates_and_is_granted() {
+    let t = template();
+    assert_eq!(
+        env_var(&t, "SchedulerFunction", "AUDIT_SIGNING_KEY_SECRET"),
+        text(&resource(&t, "SigningKeySecret")["Properties"]["Name"]),
+    );
+    assert_eq!(
+        granted_resources(&t, "SchedulerRole", "secretsmanager:GetSecretValue"),
+        vec!["SigningKeySecret".to_owned()],
+        "the scheduler reads the signing key and no other secret"
+    );
+}
+
+/// `sts:AssumeRole` is granted on the operator's `ExportRoleArns` alone, and
+/// only under `HasExportRoles` (an empty list would be `Resource: [""]`,
+/// which IAM refuses). Each role that writes to S3 destinations has it: the
+/// worker (deliveries), the scheduler (digest files), query (test deliveries).
+#[test]
+fn s3_role_assumption_is_on_the_listed_roles_only_and_conditional() {
+    let t = template();
+    let mut with_grant = Vec::new();
+    for role in resources_of_type(&t, "AWS::IAM::Role") {
+        for policy in one_or_many(&resource(&t, role)["Properties"]["Policies"]) {
+            for st in one_or_many(&policy["PolicyDocument"]["Statement"]) {
+                let conditional = matches!(intrinsic(st), Some((tag, arg)) if tag == "If" && arg[0].as_str() == Some("HasExportRoles"));
+                for inner in statements(st) {
+                    if !one_or_many(&inner["Action"])
+                        .iter()
+                        .any(|a| a.as_str() == Some("sts:AssumeRole"))
+                    {
+                        continue;
+                    }
+                    with_grant.push(role);
+                    assert!(
+                        conditional,
+                        "{role}: sts:AssumeRole outside !If HasExportRoles"
+                    );
+                    let resources: Vec<String> = one_or_many(&inner["Resource"])
+                        .into_iter()
+                        .map(target)
+                        .collect();
+                    assert_eq!(resources, vec!["ExportRoleArns".to_owned()], "{role}");
+                }
+            }
+        }
+    }
+    with_grant.sort_unstable();
+    assert_eq!(with_grant, vec!["ExportRole", "QueryRole", "SchedulerRole"]);
+}
+
+/// The global secondary indexes a table declares.
+fn indexes_of(t: &Value, table: &str) -> BTreeSet<String> {
+    one_or_many(&resource(t, table)["Properties"]["GlobalSecondaryIndexes"])
+        .into_iter()
+        .map(|i| text(&i["IndexName"]))
+        .collect()
+}
+
+/// A grant on `Table/index/NAME` names an index the table has (AWS's format
+/// `arn:…:table/TABLE/index/INDEX`; a typo there is a silent AccessDenied).
+#[test]
+fn index_grants_name_indexes_the_tables_declare() {
+    let t = template();
+    let mut seen = 0;
+    for role in resources_of_type(&t, "AWS::IAM::Role") {
+        for (action, r) in grants_of(&t, role) {
+            let Some((table, index)) = r.split_once("/index/") else {
+                continue;
+            };
+            assert_eq!(
+                action, "dynamodb:Query",
+                "{role}: only Query reads an index ({r})"
+            );
+            seen += 1;
+            if index != "*" {
+                assert!(
+                    indexes_of(&t, table).contains(index),
+                    "{role}: {r} names no index of {table} ({:?})",
+                    indexes_of(&t, table)
+                );
+            }
+        }
+    }
+    assert!(seen >= 4, "the index grants were found ({seen})");
 }

@@ -17,6 +17,7 @@ mod config;
 mod event;
 mod scheduler;
 mod seal;
+mod tree;
 mod worker;
 
 pub use config::ExportConfig;

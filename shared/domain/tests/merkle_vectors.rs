@@ -11,7 +11,9 @@ use serde_json::Value;
 
 fn files(dir: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut todo = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(dir)];
+    let mut todo = vec![Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(dir)];
     while let Some(d) = todo.pop() {
         for entry in std::fs::read_dir(&d).expect("vector directory") {
             let p = entry.expect("entry").path();

@@ -86,7 +86,12 @@ pub fn verifier_key(name: &str, key: &PublicKey) -> String {
 impl Checkpoint {
     /// The note text: origin, size and root, each line ending in `\n`.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        )
     }
 
     /// The signed note: body, a blank line, the signature line.

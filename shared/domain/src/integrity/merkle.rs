@@ -422,7 +422,9 @@ mod tests {
                     .collect();
                 let leaf = all[index as usize];
                 assert_eq!(verify_inclusion(index, size, &leaf, &proof, &root), Ok(()));
-                assert!(verify_inclusion(index, size, &all[69], &proof, &root).is_err() || index == 69);
+                assert!(
+                    verify_inclusion(index, size, &all[69], &proof, &root).is_err() || index == 69
+                );
                 if size > 1 {
                     let other = (index + 1) % size;
                     assert!(verify_inclusion(other, size, &leaf, &proof, &root).is_err());

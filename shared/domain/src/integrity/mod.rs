@@ -50,7 +50,9 @@ pub mod verify;
 use serde::{Deserialize, Serialize};
 
 pub use checkpoint::Checkpoint;
-pub use digest::{seal, seal_hashed, seal_with_tree, Digest, ManifestEntry, Period, GENESIS_PREVIOUS};
+pub use digest::{
+    seal, seal_hashed, seal_with_tree, Digest, ManifestEntry, Period, GENESIS_PREVIOUS,
+};
 pub use hash::{event_hash, record_hash, EventsHasher};
 pub use signing::{KeyRing, PublicKey, PublicKeyView, Signer};
 pub use verify::{coverage_gaps, verify_chain, Anchor, Finding, Observed, PeriodEvidence};

@@ -191,10 +191,7 @@ mod tests {
         };
         let (tile, off, count) = locate(s);
         assert_eq!((tile, off, count), (TileId { level: 2, index: 0 }, 0, 1));
-        let lvl1 = Subtree {
-            level: 9,
-            index: 3,
-        };
+        let lvl1 = Subtree { level: 9, index: 3 };
         let (tile, off, count) = locate(lvl1);
         assert_eq!((tile, off, count), (TileId { level: 1, index: 0 }, 6, 2));
         assert_eq!(

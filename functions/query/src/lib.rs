@@ -13,6 +13,7 @@ mod activity;
 mod destinations;
 mod integrity;
 mod parts;
+mod proofs;
 
 pub use parts::Budgets;
 
@@ -94,6 +95,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/events/{id}", edge::only(&["GET"], get(get_event)))
         .route("/v1/event-types", edge::only(&["GET"], get(catalog)))
         .merge(integrity::routes())
+        .merge(proofs::routes())
         .merge(destinations::routes())
         .with_state(app)
         // The page's assets are public: it asks for a key itself.

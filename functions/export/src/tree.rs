@@ -30,15 +30,37 @@ pub(crate) async fn open(
     signer: &Signer,
 ) -> Result<OrgTree, String> {
     let origin = origin(&deployment_from_env(), org);
-    let (size, root) = match head.and_then(|h| h.tree_size.zip(h.tree_root.clone())) {
-        Some(t) => t,
-        None => {
-            return Ok(OrgTree {
-                builder: TreeBuilder::new(),
-                origin,
-            })
+    let (size, root) = head
+        .and_then(|h| h.tree_size.zip(h.tree_root.clone()))
+        .unwrap_or((0, hex::encode(EMPTY_ROOT)));
+    // A head moved back (a deleted digest, an older copy in DIGEST_HEAD)
+    // leaves a signed checkpoint past the head's size: sealing on from
+    // there would re-seal sealed periods. (Tiles written ahead of the head
+    // by a seal that failed before its digest are no sign of this: no
+    // checkpoint was committed for them.)
+    if let Some(note) = app
+        .store
+        .latest_checkpoint(org)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let latest = note
+            .split_once("\n\n")
+            .and_then(|(body, _)| Checkpoint::parse_body(&format!("{body}\n")).ok())
+            .map(|c| c.size)
+            .ok_or("the latest checkpoint does not parse")?;
+        if latest > size {
+            return Err(format!(
+                "a checkpoint of tree size {latest} exists past the chain head's {size}: the head was moved back; refusing to seal over sealed periods"
+            ));
         }
-    };
+    }
+    if size == 0 {
+        return Ok(OrgTree {
+            builder: TreeBuilder::new(),
+            origin,
+        });
+    }
     let ids: Vec<_> = edge_tiles(size).into_iter().map(|(id, _)| id).collect();
     let tiles = app
         .store

@@ -2,6 +2,7 @@
 //! say exactly what broke, either from the service's store (`--org`) or,
 //! offline from the service, from an S3 export (`--s3`).
 
+pub mod receipt;
 mod s3;
 
 use audit_aws::store::Store;
@@ -146,6 +147,10 @@ pub struct VerifyArgs {
     /// digests/public-keys/.
     #[arg(long)]
     pub public_key: Vec<String>,
+    /// Check a saved receipt (GET /v1/events/{id}/proof's answer) offline,
+    /// against the --public-key keys (at least one is required).
+    #[arg(long)]
+    pub receipt: Option<std::path::PathBuf>,
 }
 
 /// Runs `auditctl verify`: prints what was checked and every finding;
@@ -172,6 +177,26 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
         }
         Some(ring)
     };
+    if let Some(path) = &args.receipt {
+        let Some(keys) = pinned else {
+            return Err("--receipt needs --public-key: a receipt is only as good as the key it is checked with".into());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--receipt {}: {e}", path.display()))?;
+        return match receipt::check(&text, &keys) {
+            Ok(p) => {
+                println!(
+                    "OK receipt: leaf {} of {}'s tree of {} events, checkpoint signed by a pinned key",
+                    p.leaf_index, p.origin, p.tree_size
+                );
+                Ok(true)
+            }
+            Err(why) => {
+                println!("FAILED receipt: {why}");
+                Ok(false)
+            }
+        };
+    }
     let reports = match (&args.s3, org) {
         (Some(url), org) => {
             let (bucket, prefix) = parse_s3_url(url)?;

@@ -17,6 +17,7 @@ mod config;
 mod event;
 mod scheduler;
 mod seal;
+mod tree;
 mod worker;
 
 pub use config::{lag_at_least_the_floor, ExportConfig, DEFAULT_LEASE_MS, LAG_FLOOR_MS};

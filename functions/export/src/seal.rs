@@ -13,8 +13,8 @@ use audit_domain::export::ExportWindow;
 use audit_domain::ids::OrgId;
 use audit_domain::integrity::signing::secret_name_from_env;
 use audit_domain::integrity::{
-    digest_object_key, event_hash, period_containing, public_key_object_key, seal_hashed, Digest,
-    EventsHasher, ManifestEntry, Signer,
+    digest_object_key, event_hash, period_containing, public_key_object_key, seal_with_tree,
+    Digest, EventsHasher, ManifestEntry, Signer,
 };
 use audit_domain::time::Timestamp;
 use {
@@ -148,6 +148,7 @@ async fn seal_org(
         .map_err(|e| e.to_string())?
         .retention_days;
     let mut sealed = 0;
+    let mut tree: Option<crate::tree::OrgTree> = None;
     let mut s3_targets: Option<Vec<(String, s3::Settings, Timestamp)>> = None;
     while sealed < MAX_PERIODS_PER_TICK && start.millis() + period_ms < closed_until {
         let end = start.plus_millis(period_ms);
@@ -164,16 +165,31 @@ async fn seal_org(
         };
         // Digests, parts and progress expire with the events they cover.
         let expires_at = end.epoch_seconds() + retention_days.seconds();
+        if tree.is_none() {
+            tree = Some(crate::tree::open(app, org, head.as_ref(), signer).await?);
+        }
+        let Some(tree) = tree.as_mut() else {
+            return Err("no tree".into());
+        };
         let resume = progress.take().filter(|p| p.period_start == start);
         let Some((hasher, parts)) =
-            hash_period(app, org, start, end, resume, deadline, expires_at).await?
+            hash_period(app, org, start, end, resume, deadline, expires_at, tree).await?
         else {
             return Ok(OrgSeal::OutOfTime(sealed));
         };
-        let digest = seal_hashed(org, start, end, hasher, head.as_ref(), signer);
+        let (size, root, note) = tree.finish_period(app, org, signer).await?;
+        let digest = seal_with_tree(
+            org,
+            start,
+            end,
+            hasher,
+            head.as_ref(),
+            Some((size, root)),
+            signer,
+        );
         if !app
             .store
-            .put_digest(&digest, parts, head.as_ref(), expires_at)
+            .put_sealed(&digest, parts, head.as_ref(), expires_at, Some(&note))
             .await
             .map_err(|e| e.to_string())?
         {
@@ -203,6 +219,7 @@ async fn seal_org(
 /// holds one page whatever the period's size. Resumes after `resume`'s
 /// parts (re-hashing them from the store). Returns `None` when `deadline`
 /// passed first, after recording how far it got.
+#[allow(clippy::too_many_arguments)] // one period's seal: each is a different input
 async fn hash_period(
     app: &ExportApp,
     org: &OrgId,
@@ -211,10 +228,13 @@ async fn hash_period(
     resume: Option<SealProgress>,
     deadline: Instant,
     expires_at: i64,
+    tree: &mut crate::tree::OrgTree,
 ) -> Result<Option<(EventsHasher, u32)>, String> {
     let mut hasher = EventsHasher::new();
     let mut parts = 0usize;
     let mut after: Option<String> = None;
+    // The tree as the period found it, should the period start over.
+    let at_start = tree.builder.clone();
     if let Some(p) = resume {
         for n in 0..p.parts as usize {
             let Some(entries) = app
@@ -225,13 +245,16 @@ async fn hash_period(
             else {
                 // A part went missing: start the period again.
                 tracing::warn!(org = %org, part = n, "sealing progress without its part; sealing the period from its start");
+                tracing::warn!(org = %org, part = n, "sealing progress without its part; sealing the period from its start");
+                tree.builder = at_start;
                 return Box::pin(hash_period(
-                    app, org, start, end, None, deadline, expires_at,
+                    app, org, start, end, None, deadline, expires_at, tree,
                 ))
                 .await;
             };
             for e in &entries {
                 hasher.push(&e.hash);
+                tree.push(&e.hash)?;
             }
         }
         parts = p.parts as usize;
@@ -258,7 +281,9 @@ async fn hash_period(
         drop(page.events);
         for e in &manifest {
             hasher.push(&e.hash);
+            tree.push(&e.hash)?;
         }
+        tree.write_full(app, org).await?;
         if !manifest.is_empty() {
             app.store
                 .put_manifest_part(org, start, parts, &manifest, expires_at)

@@ -15,6 +15,7 @@ mod activity;
 mod destinations;
 mod integrity;
 mod parts;
+mod proofs;
 mod viewer;
 
 pub use parts::Budgets;
@@ -101,6 +102,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/events/{id}", edge::only(&["GET"], get(get_event)))
         .route("/v1/event-types", edge::only(&["GET"], get(catalog)))
         .merge(integrity::routes())
+        .merge(proofs::routes())
         .merge(destinations::routes())
         .merge(viewer::routes())
         // The page's assets are public: it asks for a key itself.

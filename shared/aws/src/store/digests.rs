@@ -290,6 +290,21 @@ impl Store {
         previous: Option<&Digest>,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
+        self.put_sealed(digest, parts, previous, expires_at, None)
+            .await
+    }
+
+    /// `put_digest`, and in the same transaction the signed checkpoint
+    /// note of the tree size the digest ends at (`CHECKPOINT#<size>`,
+    /// never expiring: later proofs are checked against it).
+    pub async fn put_sealed(
+        &self,
+        digest: &Digest,
+        parts: u32,
+        previous: Option<&Digest>,
+        expires_at: i64,
+        checkpoint: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let org = &digest.org_id;
         let put_digest = Put::builder()
             .table_name(&self.tables.control)
@@ -322,14 +337,23 @@ impl Store {
             .key("SK", s(SEALING_SK))
             .build()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let result = self
+        let mut tx = self
             .ddb
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put_digest).build())
             .transact_items(TransactWriteItem::builder().put(head).build())
-            .transact_items(TransactWriteItem::builder().delete(done).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().delete(done).build());
+        if let (Some(note), Some(size)) = (checkpoint, digest.tree_size) {
+            let put = Put::builder()
+                .table_name(&self.tables.control)
+                .item("PK", s(digests_pk(org)))
+                .item("SK", s(super::tiles::checkpoint_sk(size)))
+                .item("note", s(note))
+                .build()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        let result = tx.send().await;
         written("TransactWriteItems", result)
     }
 

@@ -11,6 +11,7 @@ mod role_claims;
 pub mod schema;
 mod signing_keys;
 mod tick;
+mod tiles;
 
 use std::collections::HashMap;
 
@@ -30,6 +31,7 @@ pub use events::{
 };
 pub use signing_keys::RegisteredKey;
 pub use tick::TickMigration;
+pub use tiles::TileWrite;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

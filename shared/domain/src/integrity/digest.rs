@@ -31,6 +31,13 @@ pub struct Digest {
     pub events_hash: String,
     pub previous_digest_hash: String,
     pub key_id: String,
+    /// The org's tree size at the period's end (digests sealed before the
+    /// tree existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_size: Option<u64>,
+    /// The tree's root (hex) at `tree_size`, as its checkpoint signs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_root: Option<String>,
     pub digest_hash: String,
     pub signature: String,
 }
@@ -38,8 +45,10 @@ pub struct Digest {
 impl Digest {
     /// The canonical JSON that `digest_hash` is the SHA-256 of: every field
     /// but `digest_hash` and `signature`.
+    /// `tree_size` and `tree_root` are covered when present, so older
+    /// digests (without them) hash as they always did.
     pub fn canonical(&self) -> String {
-        canonical_json(&json!({
+        let mut v = json!({
             "org_id": self.org_id,
             "period_start": self.period_start,
             "period_end": self.period_end,
@@ -47,7 +56,14 @@ impl Digest {
             "events_hash": self.events_hash,
             "previous_digest_hash": self.previous_digest_hash,
             "key_id": self.key_id,
-        }))
+        });
+        if let (Some(size), Some(root), Some(map)) =
+            (self.tree_size, &self.tree_root, v.as_object_mut())
+        {
+            map.insert("tree_size".into(), json!(size));
+            map.insert("tree_root".into(), json!(root));
+        }
+        canonical_json(&v)
     }
 
     pub fn compute_hash(&self) -> String {
@@ -82,6 +98,8 @@ pub fn seal(period: &Period<'_>, previous: Option<&Digest>, signer: &Signer) -> 
         previous_digest_hash: previous
             .map_or_else(|| GENESIS_PREVIOUS.to_string(), |p| p.digest_hash.clone()),
         key_id: signer.key_id().to_string(),
+        tree_size: None,
+        tree_root: None,
         digest_hash: String::new(),
         signature: String::new(),
     };
@@ -100,6 +118,20 @@ pub fn seal_hashed(
     previous: Option<&Digest>,
     signer: &Signer,
 ) -> Digest {
+    seal_with_tree(org_id, start, end, events, previous, None, signer)
+}
+
+/// `seal_hashed`, with the org's tree (size, root) at the period's end
+/// signed into the digest.
+pub fn seal_with_tree(
+    org_id: &OrgId,
+    start: Timestamp,
+    end: Timestamp,
+    events: super::hash::EventsHasher,
+    previous: Option<&Digest>,
+    tree: Option<(u64, super::merkle::Hash)>,
+    signer: &Signer,
+) -> Digest {
     let mut d = Digest {
         org_id: org_id.clone(),
         period_start: start,
@@ -109,6 +141,8 @@ pub fn seal_hashed(
         previous_digest_hash: previous
             .map_or_else(|| GENESIS_PREVIOUS.to_string(), |p| p.digest_hash.clone()),
         key_id: signer.key_id().to_string(),
+        tree_size: tree.map(|(n, _)| n),
+        tree_root: tree.map(|(_, r)| hex::encode(r)),
         digest_hash: String::new(),
         signature: String::new(),
     };

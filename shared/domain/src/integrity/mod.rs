@@ -39,14 +39,20 @@
 //! authenticates and which lets a check name the event that was modified,
 //! deleted or inserted.
 
+pub mod checkpoint;
 pub mod digest;
 pub mod hash;
+pub mod merkle;
 pub mod signing;
+pub mod tiles;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};
 
-pub use digest::{seal, seal_hashed, Digest, ManifestEntry, Period, GENESIS_PREVIOUS};
+pub use checkpoint::Checkpoint;
+pub use digest::{
+    seal, seal_hashed, seal_with_tree, Digest, ManifestEntry, Period, GENESIS_PREVIOUS,
+};
 pub use hash::{event_hash, record_hash, EventsHasher};
 pub use signing::{KeyRing, PublicKey, PublicKeyView, Signer};
 pub use verify::{coverage_gaps, verify_chain, Anchor, Finding, Observed, PeriodEvidence};

@@ -87,6 +87,11 @@ impl Signer {
         B64.encode(self.key.sign(digest_hash.as_bytes()).to_bytes())
     }
 
+    /// Raw Ed25519 signature of `message` (a signed note's text).
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
     pub fn public_key(&self) -> PublicKey {
         PublicKey {
             key: self.key.verifying_key(),
@@ -176,6 +181,17 @@ impl PublicKey {
             algorithm: ALGORITHM.into(),
             public_key: self.to_base64(),
         }
+    }
+
+    /// The 32 raw public key bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    /// Whether `signature` is this key's raw Ed25519 signature of `message`.
+    pub fn verify_bytes(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        let sig = ed25519_dalek::Signature::from_bytes(signature);
+        self.key.verify(message, &sig).is_ok()
     }
 
     /// Whether `signature` (base64) is this key's signature of `digest_hash`.

@@ -131,6 +131,7 @@ impl fmt::Display for Finding {
 
 /// How the first digest given must link backwards.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // built once per check, never in bulk
 pub enum Anchor {
     /// The first digest must be the org's genesis digest.
     Genesis,

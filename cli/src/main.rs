@@ -344,7 +344,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     key_id: format!("key_{}", &hash[..16]),
                     key_hash: hash,
                     org_id: org(&o)?,
-                    role: Role::parse(&role).ok_or("--role must be admin, member or ingest")?,
+                    role: Role::parse(&role)
+                        .ok_or("--role must be admin, member, ingest or viewer_issuer")?,
                     name,
                     created_at: Timestamp::now(),
                     revoked_at: None,

@@ -323,3 +323,98 @@ async fn activity_page_searches_filters_pages_and_shows_details_in_chromium() {
         screenshot.display()
     );
 }
+
+/// The page embedded in a platform's page (an iframe on a second local
+/// origin) with viewer tokens: search, download (and its record), export
+/// settings as an admin (create a webhook, test, disable), none as a member.
+/// The script is `tests/browser/embedded.mjs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_page_with_viewer_tokens_in_chromium() {
+    use audit_destinations::webhook;
+    use audit_log_tests::receivers::Receiver;
+
+    let root = root();
+    require_tools(&root);
+    let stack = Stack::start().await;
+    let org = stack.org("embedded", false).await;
+    let (admin, _) = stack.key(&org, Role::Admin).await;
+    let (ingest, _) = stack.key(&org, Role::Ingest).await;
+    let (issuer, _) = stack.key(&org, Role::ViewerIssuer).await;
+    let word = "gemma";
+    let mut word_ids = Vec::new();
+    for i in 0..5 {
+        let id = format!("evt_embed_{i}");
+        let mut raw = audit_log_tests::event(&id, Action::ModelDeployed, false);
+        if i % 2 == 0 {
+            raw["resource"]["name"] = json!("gemma-2b");
+            raw["metadata"]["model_name"] = json!("gemma-2b");
+            word_ids.push(id);
+        }
+        let (status, body) = stack.post(&ingest, &raw).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    assert_eq!(
+        api_ids(&stack, &admin, &[("q", word.to_string())])
+            .await
+            .len(),
+        word_ids.len(),
+        "the API disagrees with the expected search"
+    );
+    let secret = webhook::generate_secret();
+    let receiver = Receiver::webhook(&secret).await;
+    let expected = json!({
+        "base": stack.base,
+        "org": org.as_str(),
+        "admin_key": admin,
+        "issuer_key": issuer,
+        "word": word,
+        "word_ids": word_ids,
+        "webhook_url": receiver.webhook_url(),
+        "webhook_secret": secret,
+    })
+    .to_string();
+    let script = root.join("tests/browser/embedded.mjs");
+    let node_path = root.join(".tools/node_modules");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(&script)
+            .env("NODE_PATH", &node_path)
+            .env("EMBED_EXPECT", &expected)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run node tests/browser/embedded.mjs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the embedded browser test failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        output.status
+    );
+    println!("{stdout}");
+    // The page's change went through the API: recorded with the viewer as actor.
+    let (status, created) = stack
+        .get(Some(&admin), "/v1/events?action=EXPORT_DESTINATION_UPDATED")
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let by_viewer = created["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["actor"]["id"] == "usr_ada" && e["actor"]["type"] == "user")
+        .count();
+    assert_eq!(by_viewer, 1, "the disable, by the viewer: {created}");
+    // The test event the page sent reached the receiver, signed.
+    assert_eq!(
+        receiver.webhook_ids().len(),
+        1,
+        "{:?}",
+        receiver.rejections()
+    );
+    assert!(
+        receiver.rejections().is_empty(),
+        "{:?}",
+        receiver.rejections()
+    );
+}

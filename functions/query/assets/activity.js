@@ -2,11 +2,16 @@
 // viewer pastes (kept in sessionStorage, this tab only). Event data is only
 // ever written with textContent: a producer's text can never become markup.
 
+import { showExportSettings, hideExportSettings } from "./activity-export.js";
+
 const PAGE_SIZE = 25;
 const KEY_STORAGE = "audit-log.api-key";
 // The API lives beside the page: /activity -> /v1/... (keeps a path prefix).
 const API = location.pathname.replace(/\/activity\/?$/, "") + "/v1";
 const FILTERS = ["q", "group", "actor", "from", "to"];
+// `/activity?org=<id>`: the org whose frame-ancestors the page was served
+// with (an embedded page); kept in the URL beside the filters.
+const ORG = new URLSearchParams(location.search).get("org");
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -156,7 +161,7 @@ function currentFilters() {
 // The filters live in the page's URL too, so a reload or a shared link keeps them.
 function saveFiltersToUrl(pairs) {
   const url = new URL(location.href);
-  url.search = new URLSearchParams(pairs).toString();
+  url.search = new URLSearchParams(ORG ? [["org", ORG], ...pairs] : pairs).toString();
   history.replaceState(null, "", url);
 }
 
@@ -392,8 +397,9 @@ function showKeyPanel(message) {
 
 function forgetKey(message) {
   state.key = null;
+  hideExportSettings();
   state.generation += 1;
-  sessionStorage.removeItem(KEY_STORAGE);
+  tabStorage()?.removeItem(KEY_STORAGE);
   // Another key may be another org: start it with no filters and no rows.
   for (const name of FILTERS) ui[name].value = "";
   saveFiltersToUrl([]);
@@ -407,12 +413,45 @@ function forgetKey(message) {
 
 async function useKey(key) {
   state.key = key;
-  sessionStorage.setItem(KEY_STORAGE, key);
+  tabStorage()?.setItem(KEY_STORAGE, key);
   ui.sessionKey.textContent = `Key …${key.slice(-4)}`;
   ui.keyPanel.hidden = true;
   ui.session.hidden = false;
   ui.logPanel.hidden = false;
   if (await loadGroups()) await search();
+  await showExportSettings(API, () => state.key);
+}
+
+// A viewer token from the platform, in the URL fragment (never sent to a
+// server, so never in a log): taken out of the address bar at once and
+// kept in memory only, so it is gone when the tab closes or reloads.
+async function useToken(token) {
+  state.key = token;
+  ui.sessionKey.textContent = "Viewer session";
+  ui.forgetKey.hidden = true;
+  ui.keyPanel.hidden = true;
+  ui.session.hidden = false;
+  ui.logPanel.hidden = false;
+  if (await loadGroups()) await search();
+  await showExportSettings(API, () => state.key);
+}
+
+// Framed on another site, the browser may deny the page its storage (a
+// third-party iframe): a pasted key then lives in memory only.
+function tabStorage() {
+  try {
+    return window.sessionStorage;
+  } catch (_) {
+    return null;
+  }
+}
+
+function tokenFromFragment() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const token = fragment.get("token");
+  if (!token) return null;
+  history.replaceState(null, "", location.pathname + location.search);
+  return token;
 }
 
 // ---------------------------------------------------------------- details
@@ -586,6 +625,8 @@ ui.csv.addEventListener("click", () => download("csv", ui.csv));
 ui.ndjson.addEventListener("click", () => download("ndjson", ui.ndjson));
 
 loadFiltersFromUrl();
-const saved = sessionStorage.getItem(KEY_STORAGE);
-if (saved) useKey(saved);
+const token = tokenFromFragment();
+const saved = tabStorage()?.getItem(KEY_STORAGE);
+if (token) useToken(token);
+else if (saved) useKey(saved);
 else showKeyPanel("");

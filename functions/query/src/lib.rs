@@ -4,6 +4,8 @@
 //!   with `format=csv|ndjson`, every matching event as a download
 //! * `GET /v1/events/{id}` – one event of the caller's org
 //! * `GET /v1/event-types` – the catalog, for filter menus
+//! * `POST /v1/viewer-tokens`, `GET|PUT /v1/embedding` – viewer tokens for
+//!   an embedded Activity page, and who may frame it (see `viewer`)
 //! * `GET /activity` – the Activity page (public static assets, see `activity`)
 //! * `/v1/destinations…` – export destinations, admins only (see `destinations`)
 //! * `GET /v1/integrity/public-key`, `public-keys`, `digests` – signed
@@ -13,6 +15,7 @@ mod activity;
 mod destinations;
 mod integrity;
 mod parts;
+mod viewer;
 
 pub use parts::Budgets;
 
@@ -77,6 +80,10 @@ impl edge::KeyLookup for App {
     fn store(&self) -> &Store {
         &self.store
     }
+
+    fn viewer_tokens(&self) -> Option<audit_domain::viewer::TokenCodec> {
+        Some(viewer::codec(self))
+    }
 }
 
 /// How this function's requests are logged: `route="query"`.
@@ -95,9 +102,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/event-types", edge::only(&["GET"], get(catalog)))
         .merge(integrity::routes())
         .merge(destinations::routes())
-        .with_state(app)
+        .merge(viewer::routes())
         // The page's assets are public: it asks for a key itself.
-        .merge(activity::routes());
+        .merge(activity::routes())
+        .with_state(app);
     edge::finish(edge::log_requests(routes, LOG), LOG)
 }
 
@@ -109,7 +117,8 @@ async fn list_events(
 ) -> Result<Response, ApiError> {
     let mut pairs = edge::query_pairs(query.as_deref());
     let format = take_format(&mut pairs)?;
-    let q = ActivityQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let mut q = ActivityQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    viewer::narrow(&caller, &mut q)?;
     let org = &caller.principal.org_id;
     let fingerprint = q.fingerprint();
     let start = match &q.cursor {
@@ -121,7 +130,8 @@ async fn list_events(
         ),
     };
     if format != Format::Json {
-        return parts::part(&app, &caller, &q, start, format, deadline).await;
+        let filter = viewer::filter_text(&pairs);
+        return parts::part(&app, &caller, &q, start, format, deadline, &filter).await;
     }
     let plan = plan(org, &q);
     let page = app
@@ -186,8 +196,11 @@ async fn get_event(
     let not_found = || ApiError::not_found("No event with that id in your organization.");
     let id = EventId::parse(&id).map_err(|_| not_found())?;
     match app.store.get_event(&caller.principal.org_id, &id).await? {
-        Some(event) => Ok(edge::json(StatusCode::OK, &event.view())),
-        None => Err(not_found()),
+        // Outside a scoped token's scope is not found, as another org's is.
+        Some(event) if viewer::visible(&caller, &event) => {
+            Ok(edge::json(StatusCode::OK, &event.view()))
+        }
+        _ => Err(not_found()),
     }
 }
 
@@ -220,12 +233,12 @@ fn event_types() -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The app over clients that are never reached: the answers below all
     /// come from the router, before a key is looked up.
-    fn offline_app() -> Arc<App> {
+    pub(crate) fn offline_app() -> Arc<App> {
         let config = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))

@@ -134,7 +134,9 @@ pub(crate) async fn part(
     start: Option<CursorKey>,
     format: Format,
     deadline: Deadline,
+    filter: &str,
 ) -> Result<Response, ApiError> {
+    let continued = start.is_some();
     let org = &caller.principal.org_id;
     let plan = plan(org, q);
     let budgets = app.budgets;
@@ -163,6 +165,7 @@ pub(crate) async fn part(
         complete = cut == Cut::Complete,
         "download part"
     );
+    crate::viewer::record_download(app, caller, format, filter, part.len(), continued).await;
     let filename = download::filename(org, Timestamp::now(), format);
     let mut response = edge::respond(StatusCode::OK, format.content_type(), part.into_body());
     let headers = response.headers_mut();

@@ -38,6 +38,10 @@ pub enum AuthError {
     Missing,
     #[error("invalid or revoked API key")]
     Invalid,
+    #[error("viewer token: {0}")]
+    Token(#[from] audit_domain::viewer::TokenError),
+    #[error("the viewer token's issuing key is revoked or unknown")]
+    RevokedIssuer,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -106,6 +110,7 @@ impl Authenticator {
                         org_id: record.org_id,
                         role: record.role,
                         key_id: record.key_id,
+                        viewer: None,
                     },
                     org,
                 })
@@ -114,6 +119,53 @@ impl Authenticator {
         };
         self.remember(hash, caller.clone());
         caller.ok_or(AuthError::Invalid)
+    }
+
+    /// The caller a viewer token stands for, once its signature and expiry
+    /// are checked: its issuing key must still be a valid `viewer_issuer`
+    /// key of the token's org (cached like a key, under its own handle, so a
+    /// revoked issuer ends its tokens within the same time to live).
+    pub async fn viewer(
+        &self,
+        store: &Store,
+        claims: audit_domain::viewer::ViewerClaims,
+    ) -> Result<Caller, AuthError> {
+        use audit_domain::auth::Role;
+        let handle = format!("issuer:{}:{}", claims.org, claims.kid);
+        let issuer = match self.cached(&handle) {
+            Some(cached) => cached,
+            None => {
+                let issuer = match store.find_key_by_id(&claims.org, &claims.kid).await? {
+                    Some(record)
+                        if record.revoked_at.is_none() && record.role == Role::ViewerIssuer =>
+                    {
+                        let org = store.org_settings(&record.org_id).await?;
+                        Some(Caller {
+                            principal: Principal {
+                                org_id: record.org_id,
+                                role: record.role,
+                                key_id: record.key_id,
+                                viewer: None,
+                            },
+                            org,
+                        })
+                    }
+                    _ => None,
+                };
+                self.remember(handle, issuer.clone());
+                issuer
+            }
+        };
+        let issuer = issuer.ok_or(AuthError::RevokedIssuer)?;
+        Ok(Caller {
+            principal: Principal {
+                org_id: issuer.principal.org_id,
+                role: claims.role.role(),
+                key_id: issuer.principal.key_id,
+                viewer: Some(claims.viewer),
+            },
+            org: issuer.org,
+        })
     }
 
     /// `Some(Some(caller))` for a fresh valid entry, `Some(None)` for a
@@ -169,6 +221,12 @@ impl From<&AuthError> for Problem {
             AuthError::Invalid => {
                 Problem::unauthorized("The API key is invalid or has been revoked.")
             }
+            AuthError::Token(e) => {
+                Problem::unauthorized(&format!("{e}: ask the page's platform for a new one."))
+            }
+            AuthError::RevokedIssuer => Problem::unauthorized(
+                "The viewer token was minted by a key that has been revoked or rotated.",
+            ),
             AuthError::Store(_) => Problem::unavailable(),
         }
     }

@@ -15,6 +15,9 @@ pub enum Role {
     Admin,
     /// An organization member: reads the log only when the org has no teams.
     Member,
+    /// A platform's server key: mints viewer tokens (`POST /v1/viewer-tokens`)
+    /// for its signed-in users, and does nothing else.
+    ViewerIssuer,
 }
 
 impl Role {
@@ -23,6 +26,7 @@ impl Role {
             "ingest" => Some(Role::Ingest),
             "admin" => Some(Role::Admin),
             "member" => Some(Role::Member),
+            "viewer_issuer" => Some(Role::ViewerIssuer),
             _ => None,
         }
     }
@@ -32,16 +36,20 @@ impl Role {
             Role::Ingest => "ingest",
             Role::Admin => "admin",
             Role::Member => "member",
+            Role::ViewerIssuer => "viewer_issuer",
         }
     }
 }
 
 /// The authenticated caller: the org comes from the key, never from a body.
+/// A viewer token's principal has the viewer's role (admin or member), the
+/// issuing key's id and the viewer (who they are, what they may see).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub org_id: OrgId,
     pub role: Role,
     pub key_id: String,
+    pub viewer: Option<crate::viewer::Viewer>,
 }
 
 /// Org settings that matter to authorization.
@@ -55,6 +63,7 @@ pub enum Permission {
     WriteEvents,
     ReadEvents,
     ManageExport,
+    IssueViewerTokens,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +76,14 @@ pub enum Denied {
     MembersCannotReadInTeamsOrg,
     #[error("only Organization Admins can manage export")]
     AdminOnly,
+    #[error("viewer issuer keys only mint viewer tokens")]
+    IssuerKeyOnlyMintsTokens,
+    #[error("only a viewer_issuer key mints viewer tokens")]
+    OnlyIssuerKeysMint,
+    #[error("viewer tokens only read the log: they never write events")]
+    ViewerTokensCannotWrite,
+    #[error("this viewer token is scoped: it cannot see outside its scope")]
+    OutsideScope,
 }
 
 /// The one authorization decision.
@@ -82,6 +99,9 @@ pub fn authorize(role: Role, org: OrgAccess, permission: Permission) -> Result<(
         (ManageExport, Role::Admin) => Ok(()),
         (ManageExport, Role::Ingest) => Err(Denied::IngestKeyCannotRead),
         (ManageExport, Role::Member) => Err(Denied::AdminOnly),
+        (IssueViewerTokens, Role::ViewerIssuer) => Ok(()),
+        (IssueViewerTokens, _) => Err(Denied::OnlyIssuerKeysMint),
+        (ReadEvents | ManageExport, Role::ViewerIssuer) => Err(Denied::IssuerKeyOnlyMintsTokens),
     }
 }
 
@@ -132,6 +152,14 @@ mod tests {
             (Admin, NO_TEAMS, ManageExport, true),
             (Member, NO_TEAMS, ManageExport, false),
             (Ingest, NO_TEAMS, ManageExport, false),
+            (ViewerIssuer, NO_TEAMS, WriteEvents, false),
+            (ViewerIssuer, NO_TEAMS, ReadEvents, false),
+            (ViewerIssuer, NO_TEAMS, ManageExport, false),
+            (ViewerIssuer, TEAMS, IssueViewerTokens, true),
+            (ViewerIssuer, NO_TEAMS, IssueViewerTokens, true),
+            (Admin, NO_TEAMS, IssueViewerTokens, false),
+            (Member, NO_TEAMS, IssueViewerTokens, false),
+            (Ingest, NO_TEAMS, IssueViewerTokens, false),
         ];
         for &(role, org, perm, allowed) in table {
             assert_eq!(
@@ -170,7 +198,7 @@ mod tests {
 
     #[test]
     fn roles_round_trip() {
-        for r in [Role::Ingest, Role::Admin, Role::Member] {
+        for r in [Role::Ingest, Role::Admin, Role::Member, Role::ViewerIssuer] {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
         assert_eq!(Role::parse("root"), None);

@@ -282,6 +282,10 @@ catalog! {
         "An audit log API key was revoked",
         [],
         "revoked audit log key {resource}";
+    AuditLogExported = "AUDIT_LOG_EXPORTED", AuditLog, "audit_log",
+        "Events of the activity log were downloaded through a viewer token",
+        ["format", "filter", "rows", "continued"],
+        "downloaded <{rows} events|events> of the activity log[ as {format}][ matching {filter}][ (continued: {continued})]";
 }
 
 /// How many rows come before the first of the audit log's own.
@@ -455,7 +459,7 @@ mod tests {
         assert_eq!(Action::ALL.len() + Action::SELF_AUDIT.len(), ROWS.len());
         assert!(Action::SELF_AUDIT.iter().all(|a| a.is_self_audit()));
         assert!(Action::ALL.iter().all(|a| !a.is_self_audit()));
-        assert_eq!(Action::SELF_AUDIT.len(), 7);
+        assert_eq!(Action::SELF_AUDIT.len(), 8);
     }
 
     #[test]

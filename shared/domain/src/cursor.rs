@@ -44,6 +44,17 @@ impl CursorCodec {
         }
     }
 
+    /// A key for another purpose derived from the cursor secret under
+    /// `label` (HMAC-SHA256), so one secret serves both and neither key can
+    /// be computed from the other's outputs.
+    pub fn derive(&self, label: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(b"derive/v1:");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
     fn mac(&self, org: &OrgId, fingerprint: &str, payload: &str) -> Hmac<Sha256> {
         // HMAC accepts keys of any length; new_from_slice cannot fail for it.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)

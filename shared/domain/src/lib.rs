@@ -23,6 +23,7 @@ pub mod query;
 pub mod retention;
 pub mod time;
 pub mod validate;
+pub mod viewer;
 
 /// Events for tests, one by a person and one by the system (for this
 /// crate's tests, and other crates' with the `fixtures` feature).

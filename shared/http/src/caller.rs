@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use audit_aws::access::{Authenticator, Caller};
 use audit_aws::store::Store;
-use audit_domain::auth::{authorize, OrgAccess, Permission};
+use audit_domain::auth::{authorize, bearer_key, Denied, OrgAccess, Permission};
+use audit_domain::viewer::{TokenCodec, TOKEN_PREFIX};
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 
@@ -18,6 +19,11 @@ use crate::{ApiError, RequestNotes};
 pub trait KeyLookup: Send + Sync + 'static {
     fn authenticator(&self) -> &Authenticator;
     fn store(&self) -> &Store;
+    /// The key viewer tokens are checked with; `None` in a function that
+    /// takes no viewer tokens (a token there is an unknown key).
+    fn viewer_tokens(&self) -> Option<TokenCodec> {
+        None
+    }
 }
 
 /// Any valid key (the catalog, the public keys).
@@ -36,12 +42,33 @@ pub struct EventReader(pub Caller);
 #[derive(Debug, Clone)]
 pub struct ExportAdmin(pub Caller);
 
+/// A `viewer_issuer` key (`Permission::IssueViewerTokens`).
+#[derive(Debug, Clone)]
+pub struct TokenIssuer(pub Caller);
+
+/// Whether the request's bearer credential is a viewer token (by its
+/// prefix alone, before any check).
+fn is_viewer_token(parts: &Parts) -> bool {
+    bearer_key(crate::authorization(&parts.headers)).is_some_and(|k| k.starts_with(TOKEN_PREFIX))
+}
+
 async fn authenticate<A: KeyLookup>(parts: &Parts, app: &A) -> Result<Caller, ApiError> {
     let header = crate::authorization(&parts.headers);
-    let caller = app
-        .authenticator()
-        .authenticate(app.store(), header)
-        .await?;
+    let token = bearer_key(header).filter(|k| k.starts_with(TOKEN_PREFIX));
+    let caller = match (token, app.viewer_tokens()) {
+        (Some(token), Some(codec)) => {
+            let now = audit_domain::time::Timestamp::now().millis() / 1000;
+            let claims = codec
+                .verify(token, now)
+                .map_err(audit_aws::access::AuthError::from)?;
+            app.authenticator().viewer(app.store(), claims).await?
+        }
+        _ => {
+            app.authenticator()
+                .authenticate(app.store(), header)
+                .await?
+        }
+    };
     RequestNotes::of(&parts.extensions).org(caller.principal.org_id.as_str());
     Ok(caller)
 }
@@ -51,6 +78,11 @@ async fn permitted<A: KeyLookup>(
     app: &A,
     permission: Permission,
 ) -> Result<Caller, ApiError> {
+    // A viewer token only reads: refused here even where tokens are not
+    // checked at all (the ingest function holds no token key).
+    if permission == Permission::WriteEvents && is_viewer_token(parts) {
+        return Err(Denied::ViewerTokensCannotWrite.into());
+    }
     let caller = authenticate(parts, app).await?;
     let org = OrgAccess {
         uses_teams: caller.org.uses_teams,
@@ -92,6 +124,16 @@ impl<A: KeyLookup> FromRequestParts<Arc<A>> for ExportAdmin {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<A>) -> Result<Self, ApiError> {
         permitted(parts, app.as_ref(), Permission::ManageExport)
+            .await
+            .map(Self)
+    }
+}
+
+impl<A: KeyLookup> FromRequestParts<Arc<A>> for TokenIssuer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<A>) -> Result<Self, ApiError> {
+        permitted(parts, app.as_ref(), Permission::IssueViewerTokens)
             .await
             .map(Self)
     }

@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 
 pub use body::{read_body, BodyBytes, PathId};
-pub use caller::{Authenticated, EventReader, EventWriter, ExportAdmin, KeyLookup};
+pub use caller::{Authenticated, EventReader, EventWriter, ExportAdmin, KeyLookup, TokenIssuer};
 pub use deadline::Deadline;
 pub use error::{ApiError, THROTTLED_RETRY_AFTER};
 pub use log::{log_requests, RequestLog, RequestNotes};

@@ -15,7 +15,7 @@ const FIELDS: [&str; 7] = [
 ];
 
 /// The body as a JSON object, or the problem to answer with.
-pub(super) fn json_object(body: &[u8]) -> Result<Map<String, Value>, Problem> {
+pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, Problem> {
     if body.len() > MAX_BODY_BYTES {
         return Err(Problem::too_large(MAX_BODY_BYTES));
     }
@@ -30,7 +30,7 @@ pub(super) fn unknown_fields(fields: &Map<String, Value>) -> Vec<FieldError> {
     unknown_fields_of(fields, &FIELDS)
 }
 
-pub(super) fn unknown_fields_of(fields: &Map<String, Value>, known: &[&str]) -> Vec<FieldError> {
+pub(crate) fn unknown_fields_of(fields: &Map<String, Value>, known: &[&str]) -> Vec<FieldError> {
     fields
         .keys()
         .filter(|k| !known.contains(&k.as_str()))

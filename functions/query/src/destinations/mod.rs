@@ -34,7 +34,7 @@ use crate::App;
 
 mod change;
 mod error;
-mod input;
+pub(crate) mod input;
 mod replay;
 mod self_audit;
 mod test_delivery;

@@ -34,7 +34,7 @@ pub(super) async fn record_change(
     record(app, caller, action, d, metadata).await;
 }
 
-/// Records `action` on `d` by the caller's key in the org's log.
+/// Records `action` on `d` by the caller (key or viewer) in the org's log.
 pub(super) async fn record(
     app: &App,
     caller: &Caller,
@@ -42,10 +42,8 @@ pub(super) async fn record(
     d: &Destination,
     metadata: Map<String, Value>,
 ) {
-    let actor = match audit_aws::self_audit::key_actor(&caller.principal.key_id) {
-        Ok(a) => a,
-        Err(_) => audit_aws::self_audit::operator_actor(),
-    };
+    // A viewer token's user, or the calling key.
+    let actor = crate::viewer::actor(caller);
     let resource = (
         "export_destination",
         d.id.as_str(),

@@ -67,6 +67,18 @@ struct KeyItem {
 }
 
 const ORG_SK: &str = "ORG";
+/// The org's embedding settings (who may frame its Activity page).
+const EMBED_SK: &str = "EMBED";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EmbedItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    #[serde(default)]
+    frame_ancestors: Vec<String>,
+}
 const KEY_SK: &str = "KEY";
 
 fn key_pk(hash: &str) -> String {
@@ -203,6 +215,60 @@ impl Store {
         out.item
             .map(|item| from_item::<KeyItem>(item).map(|k| k.record))
             .transpose()
+    }
+
+    /// Finds an org's key by its id (one GetItem on the listing item): how
+    /// a viewer token's issuing key is checked.
+    pub async fn find_key_by_id(
+        &self,
+        org: &OrgId,
+        key_id: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.control)
+            .key("PK", s(keys::org(org)))
+            .key("SK", s(listing_sk(key_id)))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem", e))?;
+        out.item
+            .map(|item| from_item::<KeyItem>(item).map(|k| k.record))
+            .transpose()
+    }
+
+    /// The origins that may frame the org's Activity page (empty: none).
+    pub async fn frame_ancestors(&self, org: &OrgId) -> Result<Vec<String>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.control)
+            .key("PK", s(keys::org(org)))
+            .key("SK", s(EMBED_SK))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem", e))?;
+        Ok(out
+            .item
+            .map(from_item::<EmbedItem>)
+            .transpose()?
+            .map(|i| i.frame_ancestors)
+            .unwrap_or_default())
+    }
+
+    /// Replaces the origins that may frame the org's Activity page.
+    pub async fn set_frame_ancestors(
+        &self,
+        org: &OrgId,
+        origins: &[String],
+    ) -> Result<(), StoreError> {
+        let item = to_item(EmbedItem {
+            pk: keys::org(org),
+            sk: EMBED_SK.into(),
+            frame_ancestors: origins.to_vec(),
+        })?;
+        self.put_control(item).await
     }
 
     pub async fn list_keys(&self, org: &OrgId) -> Result<Vec<ApiKeyRecord>, StoreError> {

@@ -146,13 +146,16 @@ async fn sealed_periods_verify_and_every_tampering_in_the_store_is_named() {
     let ddb = ddb().await;
     let tables = s.store.tables().clone();
     let pk = format!("ORG#{}", o.id);
-    // 1. An event's metadata is edited.
+    // 1. An event's content is edited (its resource's name: metadata is
+    // stored deflated, in `packed`).
     ddb.update_item()
         .table_name(&tables.events)
         .key("PK", av(&pk))
         .key("SK", av(&format!("EVT#{}", ids[1])))
-        .update_expression("SET metadata = :m")
-        .expression_attribute_values(":m", av(r#"{"model_name":"innocent"}"#))
+        .update_expression("SET #r.#n = :m")
+        .expression_attribute_names("#r", "resource")
+        .expression_attribute_names("#n", "name")
+        .expression_attribute_values(":m", av("innocent"))
         .send()
         .await
         .expect("edit event");

@@ -29,10 +29,14 @@ async fn stored_lifetime_days(s: &Stack, org: &OrgId, id: &str) -> i64 {
         .expect("expires_at is a number")
         .parse()
         .expect("expires_at parses");
-    let recorded = audit_domain::time::Timestamp::parse(
-        item["recorded_at"].as_s().expect("recorded_at is a string"),
-    )
-    .expect("recorded_at parses");
+    // rts = "<recorded_at millis>#<id>"
+    let recorded = item["rts"]
+        .as_s()
+        .ok()
+        .and_then(|rts| rts.split_once('#'))
+        .and_then(|(ms, _)| ms.parse().ok())
+        .and_then(|ms| audit_domain::time::Timestamp::from_millis(ms).ok())
+        .expect("rts starts with recorded_at in millis");
     (expires - recorded.epoch_seconds()) / 86_400
 }
 

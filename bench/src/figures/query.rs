@@ -162,7 +162,17 @@ pub async fn fig_query(run: &mut Run, s: &Stack) -> (OrgId, String) {
                     req = req.expression_attribute_values(k, AttributeValue::S(v.clone()));
                 }
                 let out = req.send().await.expect("Scan");
-                found += out.items.as_ref().map_or(0, Vec::len);
+                // Free text is not in the filter expression (the store
+                // matches it on the decoded event): count only real matches.
+                found += out.items.as_ref().map_or(0, |items| {
+                    items
+                        .iter()
+                        .filter(|i| {
+                            audit_aws::store::decode_event_item((*i).clone())
+                                .is_ok_and(|e| plan.matches_text(&e))
+                        })
+                        .count()
+                });
                 units += out
                     .consumed_capacity
                     .and_then(|c| c.capacity_units)

@@ -1,21 +1,17 @@
 //! Event items: encoding, the idempotent put, lookup by id, and paged
 //! queries that fill a page under a read budget.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
 };
-use serde::{Deserialize, Serialize};
 
-use super::{dynamo_error, from_item, to_item, Item, Store, StoreError};
+use super::event_item::{decode_item, encode_event_item, event_sk, sort_key};
+use super::{dynamo_error, Item, Store, StoreError};
 use crate::store::plan::{keys, Index, QueryPlan};
-use audit_domain::catalog::{Action, Group};
 use audit_domain::cursor::CursorKey;
-use audit_domain::event::{Actor, Context, Event, Resource};
+use audit_domain::event::Event;
 use audit_domain::ids::{EventId, OrgId};
 use audit_domain::retention::RetentionDays;
-use audit_domain::time::Timestamp;
 
 /// How a put ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,113 +23,10 @@ pub enum PutOutcome {
     Conflict(Box<Event>),
 }
 
-/// The stored shape of an event. Metadata is kept as the producer's JSON
-/// text so it comes back exactly as sent.
-#[derive(Debug, Serialize, Deserialize)]
-struct EventItem {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    ts: String,
-    rts: String,
-    actor_pk: String,
-    action_pk: String,
-    group_pk: String,
-    id: EventId,
-    org_id: OrgId,
-    action: Action,
-    group: Group,
-    occurred_at: Timestamp,
-    recorded_at: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    actor: Option<Actor>,
-    resource: Resource,
-    #[serde(default, skip_serializing_if = "Context::is_empty")]
-    context: Context,
-    metadata: String,
-    content_hash: String,
-    search: String,
-    expires_at: i64,
-}
-
-fn sort_key(t: Timestamp, id: &EventId) -> String {
-    format!("{}#{id}", t.sort_key())
-}
-
 /// An event's key on `by_recorded` (`rts`): what a job's `resume_after`
 /// holds, so a continuation starts right after this event.
 pub fn recorded_key(e: &Event) -> String {
     sort_key(e.recorded_at, &e.id)
-}
-
-fn event_sk(id: &EventId) -> String {
-    format!("EVT#{id}")
-}
-
-impl EventItem {
-    fn encode(e: &Event, retention: RetentionDays) -> Self {
-        EventItem {
-            pk: keys::org(&e.org_id),
-            sk: event_sk(&e.id),
-            ts: sort_key(e.occurred_at, &e.id),
-            rts: sort_key(e.recorded_at, &e.id),
-            actor_pk: keys::actor(&e.org_id, e.actor_key()),
-            action_pk: keys::action(&e.org_id, e.action),
-            group_pk: keys::group(&e.org_id, e.group()),
-            id: e.id.clone(),
-            org_id: e.org_id.clone(),
-            action: e.action,
-            group: e.group(),
-            occurred_at: e.occurred_at,
-            recorded_at: e.recorded_at,
-            actor: e.actor.clone(),
-            resource: e.resource.clone(),
-            context: e.context.clone(),
-            metadata: serde_json::Value::Object(e.metadata.clone()).to_string(),
-            content_hash: e.content_hash.clone(),
-            search: e.search_text(),
-            expires_at: e.recorded_at.epoch_seconds() + retention.seconds(),
-        }
-    }
-
-    fn decode(self) -> Result<Event, StoreError> {
-        let metadata = match serde_json::from_str(&self.metadata) {
-            Ok(serde_json::Value::Object(m)) => m,
-            _ => {
-                return Err(StoreError::Corrupt(format!(
-                    "metadata of event {}",
-                    self.id
-                )))
-            }
-        };
-        Ok(Event {
-            id: self.id,
-            org_id: self.org_id,
-            action: self.action,
-            occurred_at: self.occurred_at,
-            recorded_at: self.recorded_at,
-            actor: self.actor,
-            resource: self.resource,
-            context: self.context,
-            metadata,
-            content_hash: self.content_hash,
-        })
-    }
-}
-
-/// The item `put_event` writes for `e` (for bulk loaders and benchmarks that
-/// must store exactly what ingest stores).
-pub fn encode_event_item(
-    e: &Event,
-    retention: RetentionDays,
-) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    to_item(EventItem::encode(e, retention))
-}
-
-fn decode_item(item: Item) -> Result<Event, StoreError> {
-    let item: EventItem = from_item(item)?;
-    item.decode()
 }
 
 /// A page of events, newest first, and where the next one starts.
@@ -312,12 +205,16 @@ impl Store {
                 .and_then(|c| c.capacity_units)
                 .unwrap_or(0.0);
             for item in out.items.unwrap_or_default() {
+                let event = decode_item(item)?;
+                if !plan.matches_text(&event) {
+                    continue;
+                }
                 if events.len() == limit {
                     // There is at least one more match: continue after the last returned.
                     let next = events.last().map(cursor_key);
                     return Ok(Page { events, next });
                 }
-                events.push(decode_item(item)?);
+                events.push(event);
             }
             match out.last_evaluated_key {
                 None => return Ok(Page { events, next: None }),

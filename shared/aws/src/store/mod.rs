@@ -5,6 +5,7 @@
 mod control;
 mod destinations;
 mod digests;
+mod event_item;
 mod events;
 pub mod plan;
 mod role_claims;
@@ -26,9 +27,8 @@ use audit_domain::retention::{RetentionDays, RetentionError};
 pub use control::{ApiKeyRecord, OrgSettings, OrgSettingsChange};
 pub use destinations::JobCounter;
 pub use digests::{encode_digest_item, encode_manifest_part_item, SealProgress, MANIFEST_PART_LEN};
-pub use events::{
-    cursor_key, encode_event_item, recorded_key, Page, PutOutcome, ReadBudget, ReadCost, WindowPage,
-};
+pub use event_item::{decode_event_item, encode_event_item, encode_full_event_item};
+pub use events::{cursor_key, recorded_key, Page, PutOutcome, ReadBudget, ReadCost, WindowPage};
 pub use signing_keys::RegisteredKey;
 pub use tick::TickMigration;
 pub use tiles::TileWrite;

@@ -71,11 +71,24 @@ pub struct QueryPlan {
     /// org guard alone cannot (every index partition is the org's), so a
     /// page guarded only by it reads just `limit + 1` items.
     pub narrows: bool,
+    /// Free-text words (lower-cased) every returned event's `search_text()`
+    /// must contain; the store applies them after decoding.
+    pub text: Vec<String>,
 }
 
 impl QueryPlan {
     pub fn has_filter(&self) -> bool {
         self.narrows
+    }
+
+    /// Whether `e` passes the free-text words (the part of the filter the
+    /// store applies itself).
+    pub fn matches_text(&self, e: &audit_domain::event::Event) -> bool {
+        if self.text.is_empty() {
+            return true;
+        }
+        let search = e.search_text();
+        self.text.iter().all(|w| search.contains(w.as_str()))
     }
 }
 
@@ -108,19 +121,21 @@ pub fn plan(org: &OrgId, q: &ActivityQuery) -> QueryPlan {
     }
 
     let mut filters: Vec<String> = Vec::new();
+    // Action and group are compared by their index keys, which every item
+    // carries (the compact item has no `action` or `group` of its own).
     if index != Index::ByAction && !q.actions.is_empty() {
-        let attr = b.name("action");
+        let attr = b.name("action_pk");
         let list: Vec<String> = q
             .actions
             .iter()
-            .map(|a| b.value(a.as_str().to_string()))
+            .map(|a| b.value(keys::action(org, *a)))
             .collect();
         filters.push(format!("{attr} IN ({})", list.join(", ")));
     }
     if let Some(group) = q.group {
         if index != Index::ByGroup {
-            let attr = b.name("group");
-            let v = b.value(group.slug().to_string());
+            let attr = b.name("group_pk");
+            let v = b.value(keys::group(org, group));
             filters.push(format!("{attr} = {v}"));
         }
     }
@@ -135,20 +150,20 @@ pub fn plan(org: &OrgId, q: &ActivityQuery) -> QueryPlan {
         filters.push(format!("{r}.{i} = {v}"));
     }
     if !q.exclude_actions.is_empty() {
-        let attr = b.name("action");
+        let attr = b.name("action_pk");
         let list: Vec<String> = q
             .exclude_actions
             .iter()
-            .map(|a| b.value(a.as_str().to_string()))
+            .map(|a| b.value(keys::action(org, *a)))
             .collect();
         filters.push(format!("NOT ({attr} IN ({}))", list.join(", ")));
     }
     if !q.exclude_groups.is_empty() {
-        let attr = b.name("group");
+        let attr = b.name("group_pk");
         let list: Vec<String> = q
             .exclude_groups
             .iter()
-            .map(|g| b.value(g.slug().to_string()))
+            .map(|g| b.value(keys::group(org, *g)))
             .collect();
         filters.push(format!("NOT ({attr} IN ({}))", list.join(", ")));
     }
@@ -159,12 +174,10 @@ pub fn plan(org: &OrgId, q: &ActivityQuery) -> QueryPlan {
         let v = b.value(keys::actor(org, actor.key()));
         filters.push(format!("{attr} <> {v}"));
     }
-    for word in &q.text {
-        let attr = b.name("search");
-        let v = b.value(word.clone());
-        filters.push(format!("contains({attr}, {v})"));
-    }
-    let narrows = !filters.is_empty();
+    // Free text is matched by the store on each decoded event's
+    // `search_text()`: the compact item stores no copy of it.
+    let text = q.text.clone();
+    let narrows = !filters.is_empty() || !text.is_empty();
     // Defence in depth: every item read must belong to the org, whatever
     // the partition says.
     if index != Index::ByTime {
@@ -179,6 +192,7 @@ pub fn plan(org: &OrgId, q: &ActivityQuery) -> QueryPlan {
         key_condition,
         filter: (!filters.is_empty()).then(|| filters.join(" AND ")),
         narrows,
+        text,
         names: b.names,
         values: b.values,
     }
@@ -260,8 +274,9 @@ mod tests {
         assert_eq!(p.index, Index::ByActor);
         assert_eq!(p.partition, "ORG#acme#ACTOR#usr_1");
         let f = p.filter.unwrap();
-        assert!(f.contains("#action IN (:v1)"), "{f}");
-        assert!(f.contains("#group = "), "{f}");
+        assert!(f.contains("#action_pk IN (:v1)"), "{f}");
+        assert!(f.contains("#group_pk = "), "{f}");
+        assert_eq!(p.values[":v1"], "ORG#acme#ACTION#MODEL_DEPLOYED");
     }
 
     #[test]
@@ -294,7 +309,7 @@ mod tests {
         let p = plan_for(&[("action", "USER_INVITED"), ("action", "USER_REMOVED")]);
         assert_eq!(p.index, Index::ByGroup);
         assert_eq!(p.partition, "ORG#acme#GROUP#users");
-        assert!(p.filter.unwrap().starts_with("#action IN (:v1, :v2)"));
+        assert!(p.filter.unwrap().starts_with("#action_pk IN (:v1, :v2)"));
     }
 
     #[test]
@@ -318,12 +333,15 @@ mod tests {
             ("resource_type", "deployment"),
             ("resource_id", "dep_1"),
         ]);
-        let f = p.filter.unwrap();
+        let f = p.filter.clone().unwrap();
         assert!(f.contains("#resource.#type = "), "{f}");
         assert!(f.contains("#resource.#id = "), "{f}");
-        assert!(f.contains("contains(#search, "), "{f}");
-        assert!(p.values.values().any(|v| v == "llama"));
-        assert!(p.values.values().any(|v| v == "prod"));
+        assert!(
+            !f.contains("search"),
+            "free text is not a DynamoDB filter: {f}"
+        );
+        assert_eq!(p.text, ["llama", "prod"]);
+        assert!(p.has_filter(), "free text narrows, so pages read ahead");
     }
 
     #[test]
@@ -334,10 +352,10 @@ mod tests {
         )]);
         assert_eq!(p.index, Index::ByTime);
         let f = p.filter.clone().unwrap();
-        assert!(f.contains("NOT (#action IN (:v1, :v2))"), "{f}");
-        assert!(f.contains("NOT (#group IN (:v3))"), "{f}");
+        assert!(f.contains("NOT (#action_pk IN (:v1, :v2))"), "{f}");
+        assert!(f.contains("NOT (#group_pk IN (:v3))"), "{f}");
         assert!(f.contains("#actor_pk <> :v4"), "{f}");
-        assert_eq!(p.values[":v3"], "chains");
+        assert_eq!(p.values[":v3"], "ORG#acme#GROUP#chains");
         assert_eq!(p.values[":v4"], "ORG#acme#ACTOR#system");
     }
 
@@ -347,8 +365,20 @@ mod tests {
         assert_eq!(p.index, Index::ByGroup);
         assert_eq!(
             p.filter.as_deref(),
-            Some("NOT (#action IN (:v1)) AND #pk = :v2")
+            Some("NOT (#action_pk IN (:v1)) AND #pk = :v2")
         );
+    }
+
+    #[test]
+    fn free_text_is_matched_on_the_decoded_events_search_text() {
+        let e = audit_domain::fixtures::user_event();
+        assert!(e.search_text().contains("llama") && e.search_text().contains("ada@"));
+        assert!(plan_for(&[("q", "LLAMA ada@")]).matches_text(&e));
+        assert!(
+            !plan_for(&[("q", "llama mistral")]).matches_text(&e),
+            "every word must match"
+        );
+        assert!(plan_for(&[]).matches_text(&e), "no words: every event");
     }
 
     #[test]

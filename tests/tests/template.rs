@@ -1683,7 +1683,13 @@ fn every_documented_operation_has_a_template_route() {
 fn a_route_matches_its_own_segments_only() {
     assert!(route_matches("/v1/events/{id}", "/v1/events/{id}"));
     assert!(!route_matches("/v1/events/{id}", "/v1/events/{id}/proof"));
-    assert!(route_matches("/v1/events/{id}/proof", "/v1/events/{id}/proof"));
-    assert!(route_matches("/v1/integrity/{proxy+}", "/v1/integrity/consistency"));
+    assert!(route_matches(
+        "/v1/events/{id}/proof",
+        "/v1/events/{id}/proof"
+    ));
+    assert!(route_matches(
+        "/v1/integrity/{proxy+}",
+        "/v1/integrity/consistency"
+    ));
     assert!(!route_matches("/v1/integrity/{proxy+}", "/v1/integrity"));
 }

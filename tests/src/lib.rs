@@ -474,3 +474,25 @@ pub fn peak_rss_kib(pid: impl std::fmt::Display) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// The one-shot reference digest (`integrity::seal` over a whole manifest in
+/// memory) for an org's first period since its tree began: the tree is the
+/// manifest's events, leaf by leaf, so the digest also signs that size and
+/// the root `merkle::root_of` computes from the leaves.
+pub fn reference_digest(
+    period: &audit_domain::integrity::Period<'_>,
+    signer: &audit_domain::integrity::Signer,
+) -> audit_domain::integrity::Digest {
+    use audit_domain::integrity::merkle::{event_leaf, root_of};
+    let mut d = audit_domain::integrity::seal(period, None, signer);
+    let leaves: Vec<_> = period
+        .manifest
+        .iter()
+        .map(|e| event_leaf(&e.hash).expect("an event hash is 32 bytes of hex"))
+        .collect();
+    d.tree_size = Some(leaves.len() as u64);
+    d.tree_root = Some(hex::encode(root_of(&leaves)));
+    d.digest_hash = d.compute_hash();
+    d.signature = signer.sign(&d.digest_hash);
+    d
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use audit_domain::catalog::Action;
 use audit_domain::export::ExportWindow;
-use audit_domain::integrity::{event_hash, seal, ManifestEntry, Period};
+use audit_domain::integrity::{event_hash, ManifestEntry, Period};
 use audit_domain::time::Timestamp;
 use audit_log_tests::{event, Stack};
 use futures::StreamExt;
@@ -163,14 +163,13 @@ async fn a_large_period_is_sealed_across_ticks_to_the_reference_digest_without_b
     let signer = audit_aws::signing::load(&app.secrets, &name)
         .await
         .expect("signer");
-    let reference = seal(
+    let reference = audit_log_tests::reference_digest(
         &Period {
             org_id: &big.id,
             start: digest.period_start,
             end: digest.period_end,
             manifest: &manifest,
         },
-        None,
         &signer,
     );
     assert_eq!(digest.events_hash, reference.events_hash);
@@ -279,6 +278,13 @@ async fn a_stage_from_before_the_tick_index_is_migrated_and_its_old_digests_stil
     let mut moved = 0;
     for mut item in partition(&s, &new_pk).await {
         let sk = item.get("SK").cloned().expect("SK");
+        // The Merkle tree's tiles and checkpoints (issue 16) came after the
+        // tick index and stay where they are: this is about digests and parts.
+        if let aws_sdk_dynamodb::types::AttributeValue::S(k) = &sk {
+            if k.starts_with("TILE#") || k.starts_with("CHECKPOINT#") {
+                continue;
+            }
+        }
         item.insert("PK".into(), av(&org_pk));
         item.remove("expires_at");
         db.put_item()

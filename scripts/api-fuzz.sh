@@ -106,7 +106,8 @@ mkdir -p "$REPORT_DIR"
 "$BIN" orgs set --org fuzz --uses-teams false --retention-days 30 >&2
 ADMIN_KEY="$("$BIN" keys create --org fuzz --role admin --name fuzz-admin)"
 INGEST_KEY="$("$BIN" keys create --org fuzz --role ingest --name fuzz-ingest)"
-for key in "$ADMIN_KEY" "$INGEST_KEY"; do
+ISSUER_KEY="$("$BIN" keys create --org fuzz --role viewer_issuer --name fuzz-issuer)"
+for key in "$ADMIN_KEY" "$INGEST_KEY" "$ISSUER_KEY"; do
   [[ "$key" =~ ^alk_[0-9a-f]+$ ]] || die "auditctl keys create printed '$key', expected the key alone"
 done
 
@@ -142,12 +143,14 @@ DESTINATION_ID="$(post "$ADMIN_KEY" /v1/destinations \
   python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
 
 # Per-operation settings: POST /v1/events with the ingest key (the admin key may not write),
+# POST /v1/viewer-tokens with the viewer_issuer key (no other role may mint),
 # `{id}` pinned to the seeded resources (but for DELETE: random ids).
 #
 # `positive_data_acceptance` (schema-valid input must not be a 400) is relaxed where validity
 # depends on more than JSON Schema can say: GET /v1/events (`from` before `to`, a signed cursor
 # bound to the filters, `q` repeating a plain filter), GET /v1/integrity/digests (`from` not
-# after `to`), PATCH /v1/destinations/{id} (the result must be valid for the stored type),
+# after `to`), GET /v1/integrity/consistency (`from` not above `to`, `to` not above the tree),
+# PUT /v1/embedding (each origin's host must be a valid host name or address), PATCH /v1/destinations/{id} (the result must be valid for the stored type),
 # POST .../replay (`from` before `to`, `to` not in the future), POST /v1/destinations (a Datadog
 # `site` is a host name of labels of at most 63 characters, and every URL must pass the URL policy:
 # no non-public address in any notation, which a pattern cannot say).
@@ -160,6 +163,10 @@ include-operation-id = "recordEvents"
 headers = { Authorization = "Bearer \${API_FUZZ_INGEST_KEY}" }
 
 [[operations]]
+include-operation-id = "mintViewerToken"
+headers = { Authorization = "Bearer \${API_FUZZ_ISSUER_KEY}" }
+
+[[operations]]
 include-operation-id = ["getDestination", "getDestinationStatus", "testDestination", "updateDestination", "replayDestination"]
 parameters = { "path.id" = "$DESTINATION_ID" }
 
@@ -168,13 +175,13 @@ include-operation-id = "getEvent"
 parameters = { "path.id" = "evt_fuzz_1" }
 
 [[operations]]
-include-operation-id = ["listEvents", "listDigests", "createDestination", "updateDestination", "replayDestination"]
+include-operation-id = ["listEvents", "listDigests", "consistencyProof", "setEmbedding", "createDestination", "updateDestination", "replayDestination"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
 EOF
 
 log "schemathesis $SCHEMATHESIS_VERSION: openapi.yaml against $BASE (seed $SEED, at most $MAX_EXAMPLES cases per operation and phase, ${TIMEOUT}s cap)"
 rc=0
-API_FUZZ_INGEST_KEY="$INGEST_KEY" timeout --signal=INT --kill-after=30 "$TIMEOUT" \
+API_FUZZ_INGEST_KEY="$INGEST_KEY" API_FUZZ_ISSUER_KEY="$ISSUER_KEY" timeout --signal=INT --kill-after=30 "$TIMEOUT" \
   "$VENV_DIR/bin/schemathesis" --config-file "$WORK/schemathesis.toml" --no-color \
   run openapi.yaml \
   --url "$BASE" \

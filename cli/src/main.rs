@@ -91,7 +91,7 @@ enum KeysCommand {
     Create {
         #[arg(long)]
         org: String,
-        #[arg(long, value_parser = ["admin", "member", "ingest"])]
+        #[arg(long, value_parser = ["admin", "member", "ingest", "viewer_issuer"])]
         role: String,
         #[arg(long, default_value = "")]
         name: String,
@@ -492,4 +492,31 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     ctrl_c.await.unwrap_or(());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `auditctl keys create --role` accepts every role the service knows, so the README's
+    /// `--role viewer_issuer` works (it once did not).
+    #[test]
+    fn keys_create_accepts_every_role() {
+        for role in Role::ALL {
+            let parsed = Cli::try_parse_from([
+                "auditctl",
+                "keys",
+                "create",
+                "--org",
+                "acme",
+                "--role",
+                role.as_str(),
+            ]);
+            assert!(parsed.is_ok(), "--role {} rejected", role.as_str());
+        }
+        let unknown = Cli::try_parse_from([
+            "auditctl", "keys", "create", "--org", "acme", "--role", "owner",
+        ]);
+        assert!(unknown.is_err(), "an unknown role must be rejected");
+    }
 }

@@ -143,7 +143,7 @@ fn parse_request(body: &[u8]) -> Result<(Viewer, ViewerRole, u64), Problem> {
     }
     let ttl = match fields.get("ttl_seconds") {
         None | Some(Value::Null) => DEFAULT_TTL_SECONDS,
-        Some(v) => match v.as_u64() {
+        Some(v) => match whole_number(v) {
             Some(n) if (MIN_TTL_SECONDS..=MAX_TTL_SECONDS).contains(&n) => n,
             _ => {
                 errors.push(FieldError::new(
@@ -158,6 +158,16 @@ fn parse_request(body: &[u8]) -> Result<(Viewer, ViewerRole, u64), Problem> {
         (Some(user), Some(role), true) => Ok((Viewer { user, scope }, role, ttl)),
         _ => Err(Problem::invalid(errors)),
     }
+}
+
+/// A JSON number that is a non-negative whole number, as JSON Schema's `integer` means it:
+/// `31` and `31.0` alike (some clients serialize every number as a float).
+fn whole_number(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u32::MAX as f64)
+            .map(|f| f as u64)
+    })
 }
 
 /// `POST /v1/viewer-tokens`: the token for the user the platform names, in
@@ -412,6 +422,23 @@ mod tests {
         assert_eq!(role, ViewerRole::Member);
         assert_eq!(ttl, 60);
         assert_eq!(viewer.scope.actor.unwrap().as_str(), "usr_1");
+    }
+
+    /// JSON Schema's `integer` admits `31.0`; the API takes it as 31 and still refuses 31.5
+    /// (found by schemathesis).
+    #[test]
+    fn ttl_is_any_whole_number() {
+        let parsed =
+            parse_request(br#"{"user": {"id": "u"}, "role": "member", "ttl_seconds": 31.0}"#);
+        assert_eq!(parsed.expect("31.0 is an integer").2, 31);
+        assert_eq!(
+            fields(json!({"user": {"id": "u"}, "role": "admin", "ttl_seconds": 31.5})),
+            ["ttl_seconds"]
+        );
+        assert_eq!(
+            fields(json!({"user": {"id": "u"}, "role": "admin", "ttl_seconds": -60.0})),
+            ["ttl_seconds"]
+        );
     }
 
     #[test]

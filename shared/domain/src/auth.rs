@@ -21,6 +21,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, for whatever lists them (the CLI's `--role`, tests).
+    pub const ALL: [Role; 4] = [Role::Ingest, Role::Admin, Role::Member, Role::ViewerIssuer];
+
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "ingest" => Some(Role::Ingest),

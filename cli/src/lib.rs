@@ -6,6 +6,7 @@ pub mod export_runner;
 pub mod server;
 pub mod signing_key;
 pub mod verify;
+pub mod witness;
 
 use std::sync::Arc;
 

@@ -47,6 +47,10 @@ enum Command {
     /// in the store (--org) or in an S3 export (--s3); exits non-zero on any
     /// failure.
     Verify(auditctl::verify::VerifyArgs),
+    /// Follow an org's log as a witness: accept the latest checkpoint only
+    /// if it extends the one in --state (a consistency proof) and a pinned
+    /// key signed it; exits non-zero on a rollback or a fork.
+    Witness(auditctl::witness::WitnessArgs),
     /// Manage the integrity signing key.
     SigningKey {
         #[command(subcommand)]
@@ -278,6 +282,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Verify(args) => {
             if !auditctl::verify::run(&store, args).await? {
                 return Err("integrity verification failed".into());
+            }
+        }
+        Command::Witness(args) => {
+            if !auditctl::witness::run(&store, args).await? {
+                return Err("the checkpoint was refused".into());
             }
         }
         Command::SigningKey {

@@ -36,3 +36,28 @@ fn an_s3_url_must_be_s3() {
     assert!(!ok);
     assert!(stderr.contains("s3://bucket/prefix"), "{stderr}");
 }
+
+#[test]
+fn a_witness_pins_its_keys() {
+    let (ok, stderr) = auditctl(&["witness", "--org", "acme", "--state", "/nonexistent/s"]);
+    assert!(!ok);
+    assert!(stderr.contains("--public-key"), "{stderr}");
+}
+
+#[test]
+fn a_witness_over_the_api_needs_the_key_in_the_environment() {
+    let key = audit_domain::integrity::Signer::from_seed([1; 32])
+        .public_key()
+        .to_base64();
+    let out = Command::new(env!("CARGO_BIN_EXE_auditctl"))
+        .args(["witness", "--url", "http://127.0.0.1:9", "--state"])
+        .arg(std::env::temp_dir().join("auditctl-witness-no-key.json"))
+        .args(["--public-key", &key])
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AUDIT_API_KEY")
+        .output()
+        .expect("run auditctl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("AUDIT_API_KEY"), "{stderr}");
+}

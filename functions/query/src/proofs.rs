@@ -11,6 +11,10 @@
 //! * `GET /v1/integrity/consistency?from=N&to=M` – `{from, to,
 //!   consistency_path: [hex…]}`, RFC 9162 §2.1.4, `0 < from ≤ to ≤` the
 //!   latest checkpoint's size.
+//! * `GET /v1/integrity/checkpoint[?tree_size=N]` – `{tree_size,
+//!   checkpoint}`: the latest signed checkpoint (or the one at `tree_size`),
+//!   what a witness (`auditctl witness`) fetches before asking for the
+//!   consistency proof from the one it saw last.
 
 use std::sync::Arc;
 
@@ -34,6 +38,10 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route(
             "/v1/integrity/consistency",
             edge::only(&["GET"], get(consistency)),
+        )
+        .route(
+            "/v1/integrity/checkpoint",
+            edge::only(&["GET"], get(checkpoint)),
         )
 }
 
@@ -223,5 +231,40 @@ async fn consistency(
             "to": to,
             "consistency_path": path.iter().map(hex::encode).collect::<Vec<_>>(),
         }),
+    ))
+}
+
+async fn checkpoint(
+    State(app): State<Arc<App>>,
+    EventReader(caller): EventReader,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut tree_size = None;
+    let mut errors = Vec::new();
+    for (name, value) in edge::query_pairs(query.as_deref()) {
+        match name.as_str() {
+            "tree_size" => match size_param("tree_size", &value) {
+                Ok(n) => tree_size = Some(n),
+                Err(e) => errors.push(e),
+            },
+            other => errors.push(FieldError::new(other, "is not a parameter of this route")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    let org = &caller.principal.org_id;
+    let (note, size) = match tree_size {
+        None => latest(&app, org).await?,
+        Some(n) => {
+            let note = app.store.checkpoint_at(org, n).await?.ok_or_else(|| {
+                ApiError::not_found("No checkpoint was signed at this tree size.")
+            })?;
+            (note, n)
+        }
+    };
+    Ok(edge::json(
+        StatusCode::OK,
+        &json!({ "tree_size": size, "checkpoint": note }),
     ))
 }

@@ -46,6 +46,7 @@ pub mod merkle;
 pub mod signing;
 pub mod tiles;
 pub mod verify;
+pub mod witness;
 
 use serde::{Deserialize, Serialize};
 

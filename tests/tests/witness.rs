@@ -2,7 +2,8 @@
 //! customer runs it) and through the store (as the operator can): it
 //! trusts the first checkpoint, accepts an extension with its consistency
 //! proof, and refuses a rolled-back log and a rewritten one (a checkpoint
-//! signed with the real key over another tree), keeping its state.
+//! signed with the real key over another tree), keeping its state. And
+//! `verify --org` against an insider with table access (issue 16, item 4).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -228,4 +229,169 @@ async fn a_witness_accepts_extensions_and_refuses_a_rollback_or_a_rewrite() {
     assert_eq!(status, 404, "no checkpoint was signed at 4");
     let (status, _) = s.get(Some(&o.ingest), "/v1/integrity/checkpoint").await;
     assert_eq!(status, 403, "ingest keys read no checkpoints");
+}
+
+/// The insider of issue 16 with table access but not the key: deletes the
+/// digests from period P on, moves the chain head back to P−1 and deletes
+/// an event of P. The sealer refuses to seal over the signed checkpoint
+/// past the head, and `verify --org` names the events no digest holds;
+/// with every digest deleted it fails too. A digest signed by a key the
+/// insider added to the registry fails when keys are pinned.
+#[tokio::test]
+async fn verify_names_what_an_insider_with_table_access_did() {
+    let s = Stack::start_isolated().await;
+    let o = s.org_with_keys("insider").await;
+    let app = s.exporter(audit_log_tests::sealing_config(PERIOD_MS)).await;
+    for (batch, n) in [("a", 3usize), ("b", 4)] {
+        let events: Vec<Value> = (0..n)
+            .map(|i| event(&format!("evt_i{batch}_{i:03}"), Action::ALL[i], false))
+            .collect();
+        let (status, body) = s.post(&o.ingest, &json!({ "events": events })).await;
+        assert_eq!(status, 200, "{body}");
+        tokio::time::sleep(Duration::from_millis(PERIOD_MS as u64 + 100)).await;
+        let report = export::seal(&app, Timestamp::now()).await;
+        assert_eq!(report.errors, 0, "{report:?}");
+    }
+    let name = audit_domain::integrity::signing::secret_name_from_env();
+    let key = audit_aws::signing::load(&app.secrets, &name)
+        .await
+        .expect("key")
+        .public_key();
+    let pinned = KeyRing::from(key.clone());
+    let check = || async {
+        let mut report = auditctl::verify::verify_store(&s.store, &pinned, &o.id, None, None)
+            .await
+            .expect("verify");
+        let late = auditctl::verify::unsealed(
+            &s.store,
+            &o.id,
+            report.last_sealed,
+            Timestamp::now().plus_millis(-PERIOD_MS),
+        )
+        .await
+        .expect("unsealed");
+        report.findings.extend(late);
+        report
+    };
+    let clean = check().await;
+    assert!(clean.is_ok(), "{:?}", clean.lines());
+    assert_eq!(clean.events, 7);
+
+    // P: the period of batch b's events.
+    let digests = s
+        .store
+        .digests(&o.id, None, None, false, 1000)
+        .await
+        .expect("digests");
+    let p = digests
+        .iter()
+        .position(|(d, _)| d.tree_size == Some(7) && d.event_count > 0)
+        .expect("the period of batch b");
+    let ddb = aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await);
+    let control = s.store.tables().control.clone();
+    let pk = AttributeValue::S(format!("DIGESTS#{}", o.id));
+    for (d, _) in &digests[p..] {
+        ddb.delete_item()
+            .table_name(&control)
+            .key("PK", pk.clone())
+            .key(
+                "SK",
+                AttributeValue::S(format!("DIGEST#{}", d.period_start.sort_key())),
+            )
+            .send()
+            .await
+            .expect("delete digest");
+    }
+    let mut head = ddb
+        .get_item()
+        .table_name(&control)
+        .key("PK", pk.clone())
+        .key(
+            "SK",
+            AttributeValue::S(format!(
+                "DIGEST#{}",
+                digests[p - 1].0.period_start.sort_key()
+            )),
+        )
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("digest P-1");
+    head.insert("PK".into(), AttributeValue::S(format!("ORG#{}", o.id)));
+    head.insert("SK".into(), AttributeValue::S("DIGEST_HEAD".into()));
+    head.remove("expires_at");
+    ddb.put_item()
+        .table_name(&control)
+        .set_item(Some(head))
+        .send()
+        .await
+        .expect("reset head");
+    ddb.delete_item()
+        .table_name(&s.store.tables().events)
+        .key("PK", AttributeValue::S(format!("ORG#{}", o.id)))
+        .key("SK", AttributeValue::S("EVT#evt_ib_001".into()))
+        .send()
+        .await
+        .expect("delete event");
+
+    // The next ticks do not re-seal P with the edited events.
+    for _ in 0..2 {
+        let report = export::seal(&app, Timestamp::now()).await;
+        assert_eq!((report.digests, report.errors), (0, 1), "{report:?}");
+    }
+    let after = check().await;
+    assert!(!after.is_ok());
+    let lines = after.lines().join("\n");
+    assert!(
+        lines.contains("in no digest") && lines.contains("evt_ib_000"),
+        "names the events after the last digest: {lines}"
+    );
+
+    // Every digest and the head deleted: no "OK, 0 periods".
+    for (d, _) in &digests[..p] {
+        ddb.delete_item()
+            .table_name(&control)
+            .key("PK", pk.clone())
+            .key(
+                "SK",
+                AttributeValue::S(format!("DIGEST#{}", d.period_start.sort_key())),
+            )
+            .send()
+            .await
+            .expect("delete digest");
+    }
+    ddb.delete_item()
+        .table_name(&control)
+        .key("PK", AttributeValue::S(format!("ORG#{}", o.id)))
+        .key("SK", AttributeValue::S("DIGEST_HEAD".into()))
+        .send()
+        .await
+        .expect("delete head");
+    let none = check().await;
+    assert_eq!(none.periods, 0);
+    let lines = none.lines().join("\n");
+    assert!(
+        lines.contains("no digest at all") && lines.contains("evt_ia_000"),
+        "{lines}"
+    );
+
+    // A digest signed by the insider's own key, added to the registry:
+    // the registry's ring accepts its signature, the pinned key does not.
+    let insider = audit_domain::integrity::Signer::from_seed([5; 32]);
+    let mut forged = digests[0].0.clone();
+    forged.key_id = insider.key_id().to_string();
+    forged.digest_hash = forged.compute_hash();
+    forged.signature = insider.sign(&forged.digest_hash);
+    let pinned_findings = audit_domain::integrity::digest::check_digest(&forged, &pinned);
+    assert!(
+        !pinned_findings.is_empty(),
+        "pinned key refuses the forgery"
+    );
+    let mut registry = KeyRing::from(key);
+    registry.add(insider.public_key(), None);
+    assert!(
+        audit_domain::integrity::digest::check_digest(&forged, &registry).is_empty(),
+        "an extended registry would accept it: why keys are pinned"
+    );
 }

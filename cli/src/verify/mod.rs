@@ -30,6 +30,9 @@ pub struct Report {
     /// Events checked.
     pub events: usize,
     pub findings: Vec<Finding>,
+    /// The end of the org's last digest in the store (all of them, not
+    /// only the range checked).
+    pub last_sealed: Option<Timestamp>,
 }
 
 impl Report {
@@ -111,6 +114,7 @@ pub async fn verify_store(
         });
     }
     report.periods = periods.len();
+    report.last_sealed = all.last().map(|(d, _)| d.period_end);
     report.findings = verify_chain(&periods, anchor, keys);
     if let Some(head) = store.digest_head(org).await.map_err(|e| e.to_string())? {
         let last = all.last().map(|(d, _)| d);
@@ -121,6 +125,49 @@ pub async fn verify_store(
         }
     }
     Ok(report)
+}
+
+/// Coverage and freshness: every event recorded before `sealed_by` must be
+/// in a digest, so events after the last digest (`last_sealed`, `None`
+/// when there is none) and before `sealed_by` mean the digests that held
+/// them were deleted, or sealing stalled. One read of at most one event:
+/// normally there is none.
+pub async fn unsealed(
+    store: &Store,
+    org: &OrgId,
+    last_sealed: Option<Timestamp>,
+    sealed_by: Timestamp,
+) -> Result<Option<Finding>, String> {
+    let from = last_sealed.unwrap_or(Timestamp::from_millis(0).map_err(|e| e.to_string())?);
+    if from >= sealed_by {
+        return Ok(None);
+    }
+    let page = store
+        .window_events(
+            org,
+            &ExportWindow {
+                from,
+                to: sealed_by,
+            },
+            None,
+            1,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(page.events.into_iter().next().map(|e| Finding::Unsealed {
+        after: last_sealed,
+        until: sealed_by,
+        first: e.id,
+    }))
+}
+
+/// When every period should be sealed by, as the scheduler is set
+/// (`AUDIT_EXPORT_LAG_SECONDS`, `AUDIT_DIGEST_PERIOD_SECONDS`): a period is
+/// sealed once closed for the lag, and the current one may still be open.
+pub fn sealed_by_now() -> Timestamp {
+    let lag = export::ExportConfig::from_env().lag_ms;
+    let period = audit_domain::integrity::period_ms_from_env();
+    Timestamp::now().plus_millis(-(lag + period))
 }
 
 /// `auditctl verify`'s arguments.
@@ -207,12 +254,17 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
         (None, Some(org)) => {
             let ring = match pinned {
                 Some(ring) => ring,
-                None => audit_aws::signing::ring(&crate::signing_key::list(store).await?),
+                None => {
+                    eprintln!("auditctl: checking with the keys of the service's own registry; pin them with --public-key for a check that someone with table access cannot pass");
+                    audit_aws::signing::ring(&crate::signing_key::list(store).await?)
+                }
             };
-            vec![(
-                org.clone(),
-                verify_store(store, &ring, &org, from, to).await?,
-            )]
+            let mut report = verify_store(store, &ring, &org, from, to).await?;
+            if to.is_none() {
+                let late = unsealed(store, &org, report.last_sealed, sealed_by_now()).await?;
+                report.findings.extend(late);
+            }
+            vec![(org.clone(), report)]
         }
         (None, None) => return Err("give --org ORG, or --s3 s3://bucket/prefix".into()),
     };

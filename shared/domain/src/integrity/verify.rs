@@ -73,6 +73,14 @@ pub enum Finding {
         after: Timestamp,
         until: Option<Timestamp>,
     },
+    /// Events whose periods should have been sealed by `until` (closed for
+    /// the lag and one period) are in no digest: sealing stalled, or the
+    /// digests that held them were deleted.
+    Unsealed {
+        after: Option<Timestamp>,
+        until: Timestamp,
+        first: EventId,
+    },
 }
 
 impl fmt::Display for Finding {
@@ -123,6 +131,20 @@ impl fmt::Display for Finding {
                 write!(
                     f,
                     "no digest covers ({after}, {until}] (digest files deleted, or not sealed yet)"
+                )
+            }
+            Finding::Unsealed {
+                after,
+                until,
+                first,
+            } => {
+                match after {
+                    Some(after) => write!(f, "events recorded after the last digest ({after})")?,
+                    None => write!(f, "events, and no digest at all,")?,
+                }
+                write!(
+                    f,
+                    " should have been sealed by {until} but are in no digest (first: {first}): digests deleted, or sealing stalled"
                 )
             }
         }

@@ -493,3 +493,58 @@ async fn token_downloads_are_recorded_with_the_viewer_and_key_downloads_are_not(
     assert_eq!(e["metadata"]["filter"], "group=models", "{e}");
     assert_eq!(e["metadata"]["continued"], "false", "{e}");
 }
+
+#[tokio::test]
+async fn embedding_changes_are_recorded_with_the_viewer_as_actor() {
+    let s = Stack::start().await;
+    let org = s.org("vt-embed", false).await;
+    let (issuer, _) = s.key(&org, Role::ViewerIssuer).await;
+    let (admin_key, _) = s.key(&org, Role::Admin).await;
+    let admin = mint(&s, &issuer, user("admin")).await;
+    let changes = || async {
+        let (status, body) = s
+            .get(
+                Some(&admin_key),
+                "/v1/events?action=AUDIT_LOG_EMBEDDING_CHANGED",
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["events"].as_array().unwrap().clone()
+    };
+    let put = |list: Value| {
+        let (s, admin) = (&s, &admin);
+        async move {
+            let (status, body) = send(
+                s,
+                "PUT",
+                admin,
+                "/v1/embedding",
+                Some(json!({ "frame_ancestors": list })),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    put(json!(["https://dash.example.com"])).await;
+    let first = changes().await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["actor"]["id"], "usr_ada");
+    assert_eq!(
+        first[0]["metadata"]["frame_ancestors"],
+        "https://dash.example.com"
+    );
+    assert!(first[0]["metadata"].get("previous").is_none());
+    // The same list again changes nothing and records nothing.
+    put(json!(["https://dash.example.com"])).await;
+    assert_eq!(changes().await.len(), 1);
+    // Back to nobody: recorded with what it was.
+    put(json!([])).await;
+    let all = changes().await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    let latest = all
+        .iter()
+        .find(|e| e["metadata"].get("previous").is_some())
+        .expect("the second change");
+    assert_eq!(latest["metadata"]["previous"], "https://dash.example.com");
+    assert!(latest["metadata"].get("frame_ancestors").is_none());
+}

@@ -389,10 +389,34 @@ async fn set_embedding(
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    app.store
-        .set_frame_ancestors(&caller.principal.org_id, &origins)
-        .await?;
-    tracing::info!(org = %caller.principal.org_id, origins = origins.len(), "frame ancestors set");
+    let org = &caller.principal.org_id;
+    let previous = app.store.frame_ancestors(org).await?;
+    app.store.set_frame_ancestors(org, &origins).await?;
+    tracing::info!(org = %org, origins = origins.len(), "frame ancestors set");
+    if previous != origins {
+        // Who may frame the page decides where the org's log can be shown:
+        // a change is the org's own event (a PUT of the same list is not).
+        let mut metadata = Map::new();
+        if !origins.is_empty() {
+            metadata.insert("frame_ancestors".into(), origins.join(" ").into());
+        }
+        if !previous.is_empty() {
+            metadata.insert("previous".into(), previous.join(" ").into());
+        }
+        let resource = ("audit_log", org.as_str(), Some("activity log"));
+        if let Err(e) = audit_aws::self_audit::record(
+            &app.store,
+            org,
+            Action::AuditLogEmbeddingChanged,
+            actor(&caller),
+            resource,
+            metadata,
+        )
+        .await
+        {
+            tracing::error!(error = %e, org = %org, "recording the embedding change in the org's log failed");
+        }
+    }
     Ok(edge::json(
         StatusCode::OK,
         &json!({ "frame_ancestors": origins }),

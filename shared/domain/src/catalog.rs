@@ -286,6 +286,10 @@ catalog! {
         "Events of the activity log were downloaded through a viewer token",
         ["format", "filter", "rows", "continued"],
         "downloaded <{rows} events|events> of the activity log[ as {format}][ matching {filter}][ (continued: {continued})]";
+    AuditLogEmbeddingChanged = "AUDIT_LOG_EMBEDDING_CHANGED", AuditLog, "audit_log",
+        "The sites that may embed the Activity page were changed",
+        ["frame_ancestors", "previous"],
+        "allowed <{frame_ancestors}|no site> to embed the activity log[ (before: {previous})]";
 }
 
 /// How many rows come before the first of the audit log's own.
@@ -459,7 +463,7 @@ mod tests {
         assert_eq!(Action::ALL.len() + Action::SELF_AUDIT.len(), ROWS.len());
         assert!(Action::SELF_AUDIT.iter().all(|a| a.is_self_audit()));
         assert!(Action::ALL.iter().all(|a| !a.is_self_audit()));
-        assert_eq!(Action::SELF_AUDIT.len(), 8);
+        assert_eq!(Action::SELF_AUDIT.len(), 9);
     }
 
     #[test]

@@ -10,11 +10,9 @@ use std::path::{Path, PathBuf};
 
 use audit_aws::store::Store;
 use audit_domain::ids::OrgId;
-use audit_domain::integrity::merkle::{consistency_ranges, Hash};
-use audit_domain::integrity::witness::{
-    open_with, proof_needed, witness, Accepted, Refusal, WitnessState,
-};
-use audit_domain::integrity::{KeyRing, PublicKey};
+use audit_domain::integrity::merkle::{consistency_ranges, path_from_hex, Hash};
+use audit_domain::integrity::witness::{proof_needed, witness, Accepted, Refusal, WitnessState};
+use audit_domain::integrity::{Checkpoint, KeyRing, PublicKey};
 use serde::Deserialize;
 
 /// `auditctl witness`'s arguments.
@@ -138,15 +136,7 @@ impl Source {
                 }
                 let a: ConsistencyAnswer = serde_json::from_str(&body)
                     .map_err(|e| format!("the consistency answer: {e}"))?;
-                a.consistency_path
-                    .iter()
-                    .map(|h| {
-                        hex::decode(h)
-                            .ok()
-                            .and_then(|b| <Hash>::try_from(b).ok())
-                            .ok_or_else(|| format!("consistency_path: {h} is not 32 bytes of hex"))
-                    })
-                    .collect()
+                path_from_hex("consistency_path", &a.consistency_path)
             }
         }
     }
@@ -192,7 +182,7 @@ pub async fn witness_once(
     };
     // The proof is asked for only once the note opens with a pinned key;
     // a note that does not is refused by `witness` below.
-    let proof = match open_with(&note, keys) {
+    let proof = match Checkpoint::open_any(&note, keys) {
         Ok(now) => match proof_needed(seen.as_ref(), &now) {
             Some((from, to)) => source.consistency(from, to).await?,
             None => Vec::new(),

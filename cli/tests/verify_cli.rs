@@ -5,11 +5,18 @@
 use std::process::Command;
 
 fn auditctl(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_auditctl"))
-        .args(args)
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .expect("run auditctl");
+    auditctl_with(args, None)
+}
+
+/// Runs auditctl with `AUDIT_API_KEY` set to `api_key` (or unset).
+fn auditctl_with(args: &[&str], api_key: Option<&str>) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_auditctl"));
+    cmd.args(args).env("AWS_REGION", "us-east-1");
+    match api_key {
+        Some(k) => cmd.env("AUDIT_API_KEY", k),
+        None => cmd.env_remove("AUDIT_API_KEY"),
+    };
+    let out = cmd.output().expect("run auditctl");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -44,20 +51,71 @@ fn a_witness_pins_its_keys() {
     assert!(stderr.contains("--public-key"), "{stderr}");
 }
 
+fn pinned_key() -> String {
+    audit_domain::integrity::Signer::from_seed([1; 32])
+        .public_key()
+        .to_base64()
+}
+
+fn temp_path(name: &str) -> String {
+    std::env::temp_dir().join(name).display().to_string()
+}
+
 #[test]
 fn a_witness_over_the_api_needs_the_key_in_the_environment() {
-    let key = audit_domain::integrity::Signer::from_seed([1; 32])
-        .public_key()
-        .to_base64();
-    let out = Command::new(env!("CARGO_BIN_EXE_auditctl"))
-        .args(["witness", "--url", "http://127.0.0.1:9", "--state"])
-        .arg(std::env::temp_dir().join("auditctl-witness-no-key.json"))
-        .args(["--public-key", &key])
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AUDIT_API_KEY")
-        .output()
-        .expect("run auditctl");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let state = temp_path("auditctl-witness-no-key.json");
+    let key = pinned_key();
+    let args = [
+        "witness",
+        "--url",
+        "http://127.0.0.1:9",
+        "--state",
+        &state,
+        "--public-key",
+        &key,
+    ];
+    let (ok, stderr) = auditctl_with(&args, None);
+    assert!(!ok);
     assert!(stderr.contains("AUDIT_API_KEY"), "{stderr}");
+}
+
+#[test]
+fn a_witness_url_must_be_http() {
+    let state = temp_path("auditctl-witness-ftp.json");
+    let key = pinned_key();
+    let args = [
+        "witness",
+        "--url",
+        "ftp://audit.example.com",
+        "--state",
+        &state,
+        "--public-key",
+        &key,
+    ];
+    let (ok, stderr) = auditctl_with(&args, Some("ak_test"));
+    assert!(!ok);
+    assert!(stderr.contains("--url must be an http(s) URL"), "{stderr}");
+}
+
+#[test]
+fn a_corrupt_state_file_is_refused_before_anything_is_fetched() {
+    let state = temp_path("auditctl-witness-corrupt.json");
+    std::fs::write(&state, "{not json").expect("write state");
+    let key = pinned_key();
+    // Port 9 (discard) is never asked: the state is read first.
+    let args = [
+        "witness",
+        "--url",
+        "http://127.0.0.1:9",
+        "--state",
+        &state,
+        "--public-key",
+        &key,
+    ];
+    let (ok, stderr) = auditctl_with(&args, Some("ak_test"));
+    assert!(!ok);
+    assert!(
+        stderr.contains("--state") && stderr.contains("not a witness state"),
+        "{stderr}"
+    );
 }

@@ -5,6 +5,7 @@
 pub mod load;
 pub mod logs;
 pub mod receivers;
+pub mod tamper;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -168,8 +168,9 @@ impl DigestChain<'_> {
 }
 
 impl Stack {
-    /// A DynamoDB client for bulk loads (the store keeps its own private).
-    async fn ddb(&self) -> aws_sdk_dynamodb::Client {
+    /// A DynamoDB client for bulk loads and tampering (the store keeps its
+    /// own private).
+    pub(crate) async fn ddb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await)
     }
 

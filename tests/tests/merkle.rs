@@ -15,7 +15,6 @@ use audit_domain::integrity::tiles::{locate, subtree_hash, TileId, TreeBuilder};
 use audit_domain::integrity::KeyRing;
 use audit_domain::time::Timestamp;
 use audit_log_tests::{event, Stack};
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -401,40 +400,10 @@ async fn receipts_and_consistency_proofs_from_the_api_verify_independently() {
         .iter()
         .position(|(d, _)| d.tree_size < Some(257))
         .expect("an older digest");
-    let digests = [all_digests[0].clone(), all_digests[back].clone()];
-    let ddb = aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await);
-    let control = &s.store.tables().control;
-    let last = &digests[0].0;
-    let sk = format!("DIGEST#{}", last.period_start.sort_key());
-    ddb.delete_item()
-        .table_name(control)
-        .key("PK", AttributeValue::S(format!("DIGESTS#{}", o.id)))
-        .key("SK", AttributeValue::S(sk))
-        .send()
-        .await
-        .expect("delete digest");
-    let mut head = ddb
-        .get_item()
-        .table_name(control)
-        .key("PK", AttributeValue::S(format!("DIGESTS#{}", o.id)))
-        .key(
-            "SK",
-            AttributeValue::S(format!("DIGEST#{}", digests[1].0.period_start.sort_key())),
-        )
-        .send()
-        .await
-        .expect("get")
-        .item
-        .expect("previous digest");
-    head.insert("PK".into(), AttributeValue::S(format!("ORG#{}", o.id)));
-    head.insert("SK".into(), AttributeValue::S("DIGEST_HEAD".into()));
-    head.remove("expires_at");
-    ddb.put_item()
-        .table_name(control)
-        .set_item(Some(head))
-        .send()
-        .await
-        .expect("reset head");
+    s.tamper_delete_digest(&o.id, all_digests[0].0.period_start)
+        .await;
+    s.tamper_move_head_to(&o.id, all_digests[back].0.period_start)
+        .await;
     let report = export::seal(&app, Timestamp::now()).await;
     assert_eq!((report.digests, report.errors), (0, 1), "{report:?}");
     let after = s

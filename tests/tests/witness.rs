@@ -114,53 +114,36 @@ async fn a_witness_accepts_extensions_and_refuses_a_rollback_or_a_rewrite() {
     );
     assert_eq!(saved(&path), good);
 
-    // Someone with the key signs a rewritten history that grew (event 2
-    // replaced): the log's own consistency proof cannot join it to the
-    // tree the witness saw.
-    let ddb = aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await);
-    let control = s.store.tables().control.clone();
-    let forged_leaves: Vec<[u8; 32]> = (0..9u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    // Someone with the key signs a rewritten history that grew: the log
+    // grows to 10 for real, then its checkpoint at 10 is replaced by one
+    // over other leaves. The consistency proof 8 → 10 the API serves from
+    // the real tiles cannot join it to the tree the witness saw.
+    ingest_and_seal("c", 2).await;
+    let forged_leaves: Vec<[u8; 32]> = (0..10u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
     let forged = Checkpoint {
         origin: good.origin.clone(),
-        size: 9,
+        size: 10,
         root: root_of(&forged_leaves),
     }
     .sign(&signer);
-    ddb.put_item()
-        .table_name(&control)
-        .item("PK", AttributeValue::S(format!("DIGESTS#{}", o.id)))
-        .item("SK", AttributeValue::S(format!("CHECKPOINT#{:020}", 9)))
-        .item("note", AttributeValue::S(forged))
-        .send()
-        .await
-        .expect("forge");
-    // Its tiles are the real ones: the proof the API serves for 8 → 9 is
-    // refused by the API (9 is its latest size, but tiles hold only 8
-    // leaves) or by the witness; either way nothing is accepted.
-    let r = witness_once(&api(), &path, &keys).await;
+    s.tamper_put_checkpoint(&o.id, 10, forged).await;
+    let r = witness_once(&api(), &path, &keys).await.expect("run");
     assert!(
         matches!(
             r,
-            Err(_)
-                | Ok(Outcome::Refused {
-                    why: Refusal::NotExtended {
-                        seen: 8,
-                        now: 9,
-                        ..
-                    },
+            Outcome::Refused {
+                why: Refusal::NotExtended {
+                    seen: 8,
+                    now: 10,
                     ..
-                })
+                },
+                ..
+            }
         ),
         "{r:?}"
     );
     assert_eq!(saved(&path), good);
-    ddb.delete_item()
-        .table_name(&control)
-        .key("PK", AttributeValue::S(format!("DIGESTS#{}", o.id)))
-        .key("SK", AttributeValue::S(format!("CHECKPOINT#{:020}", 9)))
-        .send()
-        .await
-        .expect("unforge");
+    s.tamper_delete_checkpoint(&o.id, 10).await;
 
     // The same size with another root: a fork.
     let fork = Checkpoint {
@@ -169,14 +152,7 @@ async fn a_witness_accepts_extensions_and_refuses_a_rollback_or_a_rewrite() {
         root: root_of(&forged_leaves[..8]),
     }
     .sign(&signer);
-    ddb.put_item()
-        .table_name(&control)
-        .item("PK", AttributeValue::S(format!("DIGESTS#{}", o.id)))
-        .item("SK", AttributeValue::S(format!("CHECKPOINT#{:020}", 8)))
-        .item("note", AttributeValue::S(fork))
-        .send()
-        .await
-        .expect("fork");
+    s.tamper_put_checkpoint(&o.id, 8, fork).await;
     let r = witness_once(&api(), &path, &keys).await.expect("run");
     assert!(
         matches!(
@@ -192,13 +168,7 @@ async fn a_witness_accepts_extensions_and_refuses_a_rollback_or_a_rewrite() {
 
     // Rolled back: the insider deletes the checkpoint at 8, so the latest
     // is the one at 3 again.
-    ddb.delete_item()
-        .table_name(&control)
-        .key("PK", AttributeValue::S(format!("DIGESTS#{}", o.id)))
-        .key("SK", AttributeValue::S(format!("CHECKPOINT#{:020}", 8)))
-        .send()
-        .await
-        .expect("delete");
+    s.tamper_delete_checkpoint(&o.id, 8).await;
     let r = witness_once(&store, &path, &keys).await.expect("run");
     assert!(
         matches!(
@@ -259,19 +229,10 @@ async fn verify_names_what_an_insider_with_table_access_did() {
         .public_key();
     let pinned = KeyRing::from(key.clone());
     let check = || async {
-        let mut report = auditctl::verify::verify_store(&s.store, &pinned, &o.id, None, None)
+        let sealed_by = Timestamp::now().plus_millis(-PERIOD_MS);
+        auditctl::verify::verify_store_sealed_by(&s.store, &pinned, &o.id, None, sealed_by)
             .await
-            .expect("verify");
-        let late = auditctl::verify::unsealed(
-            &s.store,
-            &o.id,
-            report.last_sealed,
-            Timestamp::now().plus_millis(-PERIOD_MS),
-        )
-        .await
-        .expect("unsealed");
-        report.findings.extend(late);
-        report
+            .expect("verify")
     };
     let clean = check().await;
     assert!(clean.is_ok(), "{:?}", clean.lines());
@@ -287,46 +248,12 @@ async fn verify_names_what_an_insider_with_table_access_did() {
         .iter()
         .position(|(d, _)| d.tree_size == Some(7) && d.event_count > 0)
         .expect("the period of batch b");
-    let ddb = aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await);
-    let control = s.store.tables().control.clone();
-    let pk = AttributeValue::S(format!("DIGESTS#{}", o.id));
     for (d, _) in &digests[p..] {
-        ddb.delete_item()
-            .table_name(&control)
-            .key("PK", pk.clone())
-            .key(
-                "SK",
-                AttributeValue::S(format!("DIGEST#{}", d.period_start.sort_key())),
-            )
-            .send()
-            .await
-            .expect("delete digest");
+        s.tamper_delete_digest(&o.id, d.period_start).await;
     }
-    let mut head = ddb
-        .get_item()
-        .table_name(&control)
-        .key("PK", pk.clone())
-        .key(
-            "SK",
-            AttributeValue::S(format!(
-                "DIGEST#{}",
-                digests[p - 1].0.period_start.sort_key()
-            )),
-        )
-        .send()
-        .await
-        .expect("get")
-        .item
-        .expect("digest P-1");
-    head.insert("PK".into(), AttributeValue::S(format!("ORG#{}", o.id)));
-    head.insert("SK".into(), AttributeValue::S("DIGEST_HEAD".into()));
-    head.remove("expires_at");
-    ddb.put_item()
-        .table_name(&control)
-        .set_item(Some(head))
-        .send()
-        .await
-        .expect("reset head");
+    s.tamper_move_head_to(&o.id, digests[p - 1].0.period_start)
+        .await;
+    let ddb = aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await);
     ddb.delete_item()
         .table_name(&s.store.tables().events)
         .key("PK", AttributeValue::S(format!("ORG#{}", o.id)))
@@ -350,24 +277,9 @@ async fn verify_names_what_an_insider_with_table_access_did() {
 
     // Every digest and the head deleted: no "OK, 0 periods".
     for (d, _) in &digests[..p] {
-        ddb.delete_item()
-            .table_name(&control)
-            .key("PK", pk.clone())
-            .key(
-                "SK",
-                AttributeValue::S(format!("DIGEST#{}", d.period_start.sort_key())),
-            )
-            .send()
-            .await
-            .expect("delete digest");
+        s.tamper_delete_digest(&o.id, d.period_start).await;
     }
-    ddb.delete_item()
-        .table_name(&control)
-        .key("PK", AttributeValue::S(format!("ORG#{}", o.id)))
-        .key("SK", AttributeValue::S("DIGEST_HEAD".into()))
-        .send()
-        .await
-        .expect("delete head");
+    s.tamper_delete_head(&o.id).await;
     let none = check().await;
     assert_eq!(none.periods, 0);
     let lines = none.lines().join("\n");

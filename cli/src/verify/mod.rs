@@ -127,12 +127,25 @@ pub async fn verify_store(
     Ok(report)
 }
 
-/// Coverage and freshness: every event recorded before `sealed_by` must be
-/// in a digest, so events after the last digest (`last_sealed`, `None`
-/// when there is none) and before `sealed_by` mean the digests that held
-/// them were deleted, or sealing stalled. One read of at most one event:
-/// normally there is none.
-pub async fn unsealed(
+/// `verify_store` from `from` up to now, plus coverage and freshness:
+/// every event recorded before `sealed_by` must be in a digest.
+pub async fn verify_store_sealed_by(
+    store: &Store,
+    keys: &KeyRing,
+    org: &OrgId,
+    from: Option<Timestamp>,
+    sealed_by: Timestamp,
+) -> Result<Report, String> {
+    let mut report = verify_store(store, keys, org, from, None).await?;
+    let late = unsealed(store, org, report.last_sealed, sealed_by).await?;
+    report.findings.extend(late);
+    Ok(report)
+}
+
+/// Events after the last digest (`last_sealed`, `None` when there is none)
+/// and before `sealed_by` mean the digests that held them were deleted, or
+/// sealing stalled. One read of at most one event: normally there is none.
+async fn unsealed(
     store: &Store,
     org: &OrgId,
     last_sealed: Option<Timestamp>,
@@ -259,11 +272,10 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
                     audit_aws::signing::ring(&crate::signing_key::list(store).await?)
                 }
             };
-            let mut report = verify_store(store, &ring, &org, from, to).await?;
-            if to.is_none() {
-                let late = unsealed(store, &org, report.last_sealed, sealed_by_now()).await?;
-                report.findings.extend(late);
-            }
+            let report = match to {
+                Some(_) => verify_store(store, &ring, &org, from, to).await?,
+                None => verify_store_sealed_by(store, &ring, &org, from, sealed_by_now()).await?,
+            };
             vec![(org.clone(), report)]
         }
         (None, None) => return Err("give --org ORG, or --s3 s3://bucket/prefix".into()),

@@ -3,7 +3,7 @@
 //! checkpoint's signature by one of the pinned keys, then the inclusion of
 //! the event's hash as leaf `leaf_index` of the tree the checkpoint signs.
 
-use audit_domain::integrity::merkle::{event_leaf, verify_inclusion, Hash};
+use audit_domain::integrity::merkle::{event_leaf, path_from_hex, verify_inclusion};
 use audit_domain::integrity::{Checkpoint, KeyRing};
 use serde::Deserialize;
 
@@ -28,19 +28,7 @@ pub struct Proven {
 /// Checks a receipt's JSON text against `keys`; the error says what failed.
 pub fn check(text: &str, keys: &KeyRing) -> Result<Proven, String> {
     let r: Receipt = serde_json::from_str(text).map_err(|e| format!("not a receipt: {e}"))?;
-    let mut why = String::from("no key given");
-    let mut opened = None;
-    for id in keys.key_ids() {
-        let Some(key) = keys.get(id) else { continue };
-        match Checkpoint::open(&r.checkpoint, key) {
-            Ok(c) => {
-                opened = Some(c);
-                break;
-            }
-            Err(e) => why = e.to_string(),
-        }
-    }
-    let c = opened.ok_or_else(|| format!("checkpoint: {why}"))?;
+    let c = Checkpoint::open_any(&r.checkpoint, keys).map_err(|e| format!("checkpoint: {e}"))?;
     if c.size != r.tree_size {
         return Err(format!(
             "the receipt says tree size {}, its checkpoint {}",
@@ -48,16 +36,7 @@ pub fn check(text: &str, keys: &KeyRing) -> Result<Proven, String> {
         ));
     }
     let leaf = event_leaf(&r.event_hash).ok_or("event_hash: not 64 hex digits")?;
-    let path: Vec<Hash> = r
-        .inclusion_path
-        .iter()
-        .map(|h| {
-            hex::decode(h)
-                .ok()
-                .and_then(|b| <Hash>::try_from(b).ok())
-                .ok_or_else(|| format!("inclusion_path: {h} is not 32 bytes of hex"))
-        })
-        .collect::<Result<_, _>>()?;
+    let path = path_from_hex("inclusion_path", &r.inclusion_path)?;
     verify_inclusion(r.leaf_index, c.size, &leaf, &path, &c.root)
         .map_err(|e| format!("inclusion: {e}"))?;
     Ok(Proven {

@@ -80,15 +80,12 @@ async fn latest(app: &App, org: &OrgId) -> Result<(String, u64), ApiError> {
     Ok((note, size))
 }
 
-async fn proof(
-    State(app): State<Arc<App>>,
-    EventReader(caller): EventReader,
-    PathId(id): PathId,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
+/// The optional `tree_size` parameter, the only one the checkpoint and
+/// proof routes take.
+fn tree_size_query(query: Option<&str>) -> Result<Option<u64>, Vec<FieldError>> {
     let mut tree_size = None;
     let mut errors = Vec::new();
-    for (name, value) in edge::query_pairs(query.as_deref()) {
+    for (name, value) in edge::query_pairs(query) {
         match name.as_str() {
             "tree_size" => match size_param("tree_size", &value) {
                 Ok(n) => tree_size = Some(n),
@@ -97,9 +94,33 @@ async fn proof(
             other => errors.push(FieldError::new(other, "is not a parameter of this route")),
         }
     }
-    if !errors.is_empty() {
-        return Err(errors.into());
+    if errors.is_empty() {
+        Ok(tree_size)
+    } else {
+        Err(errors)
     }
+}
+
+/// The checkpoint signed at `tree_size` (`None` when none was), or the
+/// latest (409 `not-sealed` when there is none yet).
+async fn checkpoint_or_latest(
+    app: &App,
+    org: &OrgId,
+    tree_size: Option<u64>,
+) -> Result<Option<(String, u64)>, ApiError> {
+    match tree_size {
+        None => latest(app, org).await.map(Some),
+        Some(n) => Ok(app.store.checkpoint_at(org, n).await?.map(|note| (note, n))),
+    }
+}
+
+async fn proof(
+    State(app): State<Arc<App>>,
+    EventReader(caller): EventReader,
+    PathId(id): PathId,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let tree_size = tree_size_query(query.as_deref())?;
     let org = &caller.principal.org_id;
     let not_found = || ApiError::not_found("No event with that id in your organization.");
     let id = EventId::parse(&id).map_err(|_| not_found())?;
@@ -147,18 +168,14 @@ async fn proof(
         .into());
     }
     let leaf_index = first + in_period;
-    let (note, size) = match tree_size {
-        None => latest(&app, org).await?,
-        Some(n) => {
-            let note = app.store.checkpoint_at(org, n).await?.ok_or_else(|| {
-                ApiError::from(vec![FieldError::new(
-                    "tree_size",
-                    "no checkpoint was signed at this tree size",
-                )])
-            })?;
-            (note, n)
-        }
-    };
+    let (note, size) = checkpoint_or_latest(&app, org, tree_size)
+        .await?
+        .ok_or_else(|| {
+            ApiError::from(vec![FieldError::new(
+                "tree_size",
+                "no checkpoint was signed at this tree size",
+            )])
+        })?;
     if leaf_index >= size {
         return Err(vec![FieldError::new(
             "tree_size",
@@ -239,30 +256,12 @@ async fn checkpoint(
     EventReader(caller): EventReader,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut tree_size = None;
-    let mut errors = Vec::new();
-    for (name, value) in edge::query_pairs(query.as_deref()) {
-        match name.as_str() {
-            "tree_size" => match size_param("tree_size", &value) {
-                Ok(n) => tree_size = Some(n),
-                Err(e) => errors.push(e),
-            },
-            other => errors.push(FieldError::new(other, "is not a parameter of this route")),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors.into());
-    }
+    let tree_size = tree_size_query(query.as_deref())?;
     let org = &caller.principal.org_id;
-    let (note, size) = match tree_size {
-        None => latest(&app, org).await?,
-        Some(n) => {
-            let note = app.store.checkpoint_at(org, n).await?.ok_or_else(|| {
-                ApiError::not_found("No checkpoint was signed at this tree size.")
-            })?;
-            (note, n)
-        }
-    };
+    // Here the checkpoint is the resource asked for: none at that size is a 404.
+    let (note, size) = checkpoint_or_latest(&app, org, tree_size)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No checkpoint was signed at this tree size."))?;
     Ok(edge::json(
         StatusCode::OK,
         &json!({ "tree_size": size, "checkpoint": note }),

@@ -277,7 +277,6 @@ pub(crate) async fn record_download(
     if caller.principal.viewer.is_none() {
         return;
     }
-    let org = &caller.principal.org_id;
     let mut metadata = Map::new();
     metadata.insert("format".into(), format_name(format).into());
     let filter: String = filter.chars().take(MAX_RECORDED_FILTER).collect();
@@ -286,18 +285,25 @@ pub(crate) async fn record_download(
     }
     metadata.insert("rows".into(), rows.to_string().into());
     metadata.insert("continued".into(), continued.to_string().into());
+    record_on_activity_log(app, caller, Action::AuditLogExported, metadata).await;
+}
+
+/// Records `action` on the org's activity log itself (the resource), with
+/// the caller as actor. A failure is logged, not answered: the download or
+/// the change it records has already happened.
+async fn record_on_activity_log(
+    app: &App,
+    caller: &Caller,
+    action: Action,
+    metadata: Map<String, Value>,
+) {
+    let org = &caller.principal.org_id;
     let resource = ("audit_log", org.as_str(), Some("activity log"));
-    if let Err(e) = audit_aws::self_audit::record(
-        &app.store,
-        org,
-        Action::AuditLogExported,
-        actor(caller),
-        resource,
-        metadata,
-    )
-    .await
+    if let Err(e) =
+        audit_aws::self_audit::record(&app.store, org, action, actor(caller), resource, metadata)
+            .await
     {
-        tracing::error!(error = %e, org = %org, "recording the download in the org's log failed");
+        tracing::error!(error = %e, org = %org, action = action.as_str(), "recording in the org's log failed");
     }
 }
 
@@ -390,8 +396,7 @@ async fn set_embedding(
         return Err(errors.into());
     }
     let org = &caller.principal.org_id;
-    let previous = app.store.frame_ancestors(org).await?;
-    app.store.set_frame_ancestors(org, &origins).await?;
+    let previous = app.store.set_frame_ancestors(org, &origins).await?;
     tracing::info!(org = %org, origins = origins.len(), "frame ancestors set");
     if previous != origins {
         // Who may frame the page decides where the org's log can be shown:
@@ -403,19 +408,7 @@ async fn set_embedding(
         if !previous.is_empty() {
             metadata.insert("previous".into(), previous.join(" ").into());
         }
-        let resource = ("audit_log", org.as_str(), Some("activity log"));
-        if let Err(e) = audit_aws::self_audit::record(
-            &app.store,
-            org,
-            Action::AuditLogEmbeddingChanged,
-            actor(&caller),
-            resource,
-            metadata,
-        )
-        .await
-        {
-            tracing::error!(error = %e, org = %org, "recording the embedding change in the org's log failed");
-        }
+        record_on_activity_log(&app, &caller, Action::AuditLogEmbeddingChanged, metadata).await;
     }
     Ok(edge::json(
         StatusCode::OK,

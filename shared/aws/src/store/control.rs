@@ -261,18 +261,25 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// Replaces the origins that may frame the org's Activity page.
+    /// Replaces the origins that may frame the org's Activity page and
+    /// returns those it replaced.
     pub async fn set_frame_ancestors(
         &self,
         org: &OrgId,
         origins: &[String],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let item = to_item(EmbedItem {
             pk: keys::org(org),
             sk: EMBED_SK.into(),
             frame_ancestors: origins.to_vec(),
         })?;
-        self.put_control(item).await
+        Ok(self
+            .replace_control(item)
+            .await?
+            .map(from_item::<EmbedItem>)
+            .transpose()?
+            .map(|i| i.frame_ancestors)
+            .unwrap_or_default())
     }
 
     pub async fn list_keys(&self, org: &OrgId) -> Result<Vec<ApiKeyRecord>, StoreError> {

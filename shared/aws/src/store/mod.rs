@@ -17,7 +17,7 @@ mod tiles;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -221,14 +221,30 @@ impl Store {
 
     /// Writes an item to the control table, unconditionally.
     pub(crate) async fn put_control(&self, item: Item) -> Result<(), StoreError> {
-        self.ddb
+        self.write_control(item, ReturnValue::None).await.map(drop)
+    }
+
+    /// Like `put_control`, and returns the item it replaced (in the same
+    /// write: no read before it, no other writer between the two).
+    pub(crate) async fn replace_control(&self, item: Item) -> Result<Option<Item>, StoreError> {
+        self.write_control(item, ReturnValue::AllOld).await
+    }
+
+    async fn write_control(
+        &self,
+        item: Item,
+        returned: ReturnValue,
+    ) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .ddb
             .put_item()
             .table_name(&self.tables.control)
             .set_item(Some(item))
+            .return_values(returned)
             .send()
             .await
             .map_err(|e| dynamo_error("PutItem", e))?;
-        Ok(())
+        Ok(out.attributes)
     }
 
     /// Every control-table item under `pk` whose sort key starts with

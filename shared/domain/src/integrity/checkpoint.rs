@@ -20,7 +20,7 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
 use super::merkle::Hash;
-use super::signing::{PublicKey, Signer};
+use super::signing::{KeyRing, PublicKey, Signer};
 use crate::ids::OrgId;
 
 /// Default deployment name in checkpoint origins (`AUDIT_LOG_ORIGIN`).
@@ -166,6 +166,20 @@ impl Checkpoint {
         } else {
             Err(NoteError::NotSigned(name.to_string()))
         }
+    }
+
+    /// Opens `note` with whichever key of `keys` signed it; the error is
+    /// the last key's when none did.
+    pub fn open_any(note: &str, keys: &KeyRing) -> Result<Self, NoteError> {
+        let mut last = NoteError::NotSigned("(none pinned)".into());
+        for id in keys.key_ids() {
+            let Some(key) = keys.get(id) else { continue };
+            match Self::open(note, key) {
+                Ok(c) => return Ok(c),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     /// `open`, and the origin must be `expected`.

@@ -42,8 +42,20 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 /// The leaf hash of an event from its hex `hash`; `None` when it is not 64
 /// hex digits.
 pub fn event_leaf(event_hash_hex: &str) -> Option<Hash> {
-    let bytes: [u8; 32] = hex::decode(event_hash_hex).ok()?.try_into().ok()?;
-    Some(leaf_hash(&bytes))
+    Some(leaf_hash(&hash_from_hex(event_hash_hex)?))
+}
+
+/// 32 bytes from 64 hex digits (a proof's hashes, an event's `hash`).
+pub fn hash_from_hex(hex_digits: &str) -> Option<Hash> {
+    hex::decode(hex_digits).ok()?.try_into().ok()
+}
+
+/// A proof's path as the API writes it (hex strings); the error names the
+/// `field` and the hash that is not 32 bytes of hex.
+pub fn path_from_hex(field: &str, path: &[String]) -> Result<Vec<Hash>, String> {
+    path.iter()
+        .map(|h| hash_from_hex(h).ok_or_else(|| format!("{field}: {h} is not 32 bytes of hex")))
+        .collect()
 }
 
 /// Largest power of two strictly below `n` (n ≥ 2).

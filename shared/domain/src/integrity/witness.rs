@@ -64,19 +64,6 @@ impl Accepted {
     }
 }
 
-/// Opens `note` with any key of `keys`.
-pub fn open_with(note: &str, keys: &KeyRing) -> Result<Checkpoint, NoteError> {
-    let mut last = NoteError::NotSigned("no key pinned".into());
-    for id in keys.key_ids() {
-        let Some(key) = keys.get(id) else { continue };
-        match Checkpoint::open(note, key) {
-            Ok(c) => return Ok(c),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
 /// The sizes a consistency proof is needed between, if any: the witness
 /// asks the log for it before calling [`witness`].
 pub fn proof_needed(seen: Option<&WitnessState>, now: &Checkpoint) -> Option<(u64, u64)> {
@@ -93,7 +80,7 @@ pub fn witness(
     keys: &KeyRing,
     consistency: &[Hash],
 ) -> Result<Accepted, Refusal> {
-    let now = open_with(note, keys).map_err(Refusal::Signature)?;
+    let now = Checkpoint::open_any(note, keys).map_err(Refusal::Signature)?;
     let state = WitnessState {
         origin: now.origin.clone(),
         tree_size: now.size,
@@ -192,7 +179,7 @@ mod tests {
         let all = leaves(300);
         let seen = witness(None, &note(&signer, "log/o1", &all[..7]), &keys, &[]).unwrap();
         let next = note(&signer, "log/o1", &all);
-        let c = open_with(&next, &keys).unwrap();
+        let c = Checkpoint::open_any(&next, &keys).unwrap();
         assert_eq!(proof_needed(Some(seen.state()), &c), Some((7, 300)));
         let a = witness(Some(seen.state()), &next, &keys, &proof(7, &all)).unwrap();
         assert_eq!(a.state().tree_size, 300);
@@ -266,6 +253,17 @@ mod tests {
             witness(None, &n, &keys, &[]),
             Err(Refusal::Signature(_))
         ));
+    }
+
+    #[test]
+    fn a_state_whose_root_is_not_a_hash_is_refused() {
+        let (signer, keys) = setup();
+        let all = leaves(4);
+        let seen = witness(None, &note(&signer, "log/o1", &all[..2]), &keys, &[]).unwrap();
+        let mut state = seen.state().clone();
+        state.root = "not base64!".into();
+        let r = witness(Some(&state), &note(&signer, "log/o1", &all), &keys, &[]);
+        assert_eq!(r, Err(Refusal::BadState));
     }
 
     #[test]

@@ -152,6 +152,19 @@ async function run(context) {
   log(step);
 
   step = "send a test event and show its outcome";
+  // The refresh after the test event is held at its status read until the
+  // destination has been disabled and drawn: an older read must not paint
+  // over a newer state (the page's refreshes overlap when an admin clicks on).
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  let holding = true;
+  await page.route(/\/destinations\/[^/]+\/status$/, async (route) => {
+    if (!holding) return route.continue();
+    holding = false;
+    const response = await route.fetch();
+    await held;
+    await route.fulfill({ response });
+  });
   await frame.click("#export-rows button[data-act=test]");
   await frame.waitForFunction(() => /Test event/.test(document.getElementById("export-result").textContent), null, {
     timeout: TIMEOUT,
@@ -167,6 +180,13 @@ async function run(context) {
     { timeout: TIMEOUT },
   );
   assert.match(await frame.textContent("#export-result"), /is disabled/);
+  assert.equal(holding, false, "the test event's refresh was held");
+  release();
+  await frame.waitForFunction(() => document.getElementById("export-panel").dataset.pending === "0", null, {
+    timeout: TIMEOUT,
+  });
+  await page.unroute(/\/destinations\/[^/]+\/status$/);
+  assert.equal(await frame.textContent("#export-rows [data-role=state]"), "disabled", "the older refresh drew nothing");
   log(step);
 
   step = "a member token sees no export settings";

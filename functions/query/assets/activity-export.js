@@ -82,22 +82,36 @@ function row(d, status) {
 
 let destinations = new Map();
 
+// Refreshes can overlap (a test event's refresh is still reading when the
+// admin disables the destination); only the one started last may draw, or
+// an older read would paint the state from before the change.
+let generation = 0;
+
 async function refresh() {
+  const mine = ++generation;
+  const panel = $("export-panel");
+  panel.dataset.pending = String(Number(panel.dataset.pending || 0) + 1);
+  try {
+    return await draw(mine);
+  } finally {
+    panel.dataset.pending = String(Number(panel.dataset.pending) - 1);
+  }
+}
+
+async function draw(mine) {
   const list = await call("GET", "/destinations");
   if (!list.ok) return list.status;
-  destinations = new Map();
-  const rows = [];
-  const replayTo = $("replay-destination");
-  replayTo.replaceChildren();
+  const read = [];
   // One status read per destination: an org has few (the API caps them).
   for (const d of list.body.destinations || []) {
-    destinations.set(d.id, d);
     const status = await call("GET", `/destinations/${encodeURIComponent(d.id)}/status`);
-    rows.push(row(d, status.ok ? status.body : null));
-    replayTo.append(node("option", { value: d.id, text: d.name }));
+    read.push([d, status.ok ? status.body : null]);
   }
-  $("export-rows").replaceChildren(...rows);
-  $("export-empty").hidden = rows.length > 0;
+  if (mine !== generation) return 200;
+  destinations = new Map(read.map(([d]) => [d.id, d]));
+  $("export-rows").replaceChildren(...read.map(([d, status]) => row(d, status)));
+  $("replay-destination").replaceChildren(...read.map(([d]) => node("option", { value: d.id, text: d.name })));
+  $("export-empty").hidden = read.length > 0;
   return 200;
 }
 

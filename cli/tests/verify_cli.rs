@@ -61,58 +61,50 @@ fn temp_path(name: &str) -> String {
     std::env::temp_dir().join(name).display().to_string()
 }
 
-#[test]
-fn a_witness_over_the_api_needs_the_key_in_the_environment() {
-    let state = temp_path("auditctl-witness-no-key.json");
+/// `auditctl witness --url URL` with a state file named `state` in the
+/// temporary directory and the pinned key, `AUDIT_API_KEY` set to `api_key`.
+fn witness_over_api(url: &str, state: &str, api_key: Option<&str>) -> (bool, String) {
+    let state = temp_path(state);
     let key = pinned_key();
     let args = [
         "witness",
         "--url",
-        "http://127.0.0.1:9",
+        url,
         "--state",
         &state,
         "--public-key",
         &key,
     ];
-    let (ok, stderr) = auditctl_with(&args, None);
+    auditctl_with(&args, api_key)
+}
+
+#[test]
+fn a_witness_over_the_api_needs_the_key_in_the_environment() {
+    let (ok, stderr) = witness_over_api("http://127.0.0.1:9", "auditctl-witness-no-key.json", None);
     assert!(!ok);
     assert!(stderr.contains("AUDIT_API_KEY"), "{stderr}");
 }
 
 #[test]
 fn a_witness_url_must_be_http() {
-    let state = temp_path("auditctl-witness-ftp.json");
-    let key = pinned_key();
-    let args = [
-        "witness",
-        "--url",
+    let (ok, stderr) = witness_over_api(
         "ftp://audit.example.com",
-        "--state",
-        &state,
-        "--public-key",
-        &key,
-    ];
-    let (ok, stderr) = auditctl_with(&args, Some("ak_test"));
+        "auditctl-witness-ftp.json",
+        Some("ak_test"),
+    );
     assert!(!ok);
     assert!(stderr.contains("--url must be an http(s) URL"), "{stderr}");
 }
 
 #[test]
 fn a_corrupt_state_file_is_refused_before_anything_is_fetched() {
-    let state = temp_path("auditctl-witness-corrupt.json");
-    std::fs::write(&state, "{not json").expect("write state");
-    let key = pinned_key();
+    std::fs::write(temp_path("auditctl-witness-corrupt.json"), "{not json").expect("write state");
     // Port 9 (discard) is never asked: the state is read first.
-    let args = [
-        "witness",
-        "--url",
+    let (ok, stderr) = witness_over_api(
         "http://127.0.0.1:9",
-        "--state",
-        &state,
-        "--public-key",
-        &key,
-    ];
-    let (ok, stderr) = auditctl_with(&args, Some("ak_test"));
+        "auditctl-witness-corrupt.json",
+        Some("ak_test"),
+    );
     assert!(!ok);
     assert!(
         stderr.contains("--state") && stderr.contains("not a witness state"),

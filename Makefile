@@ -30,7 +30,7 @@ test: ## template lints, fmt check, cargo machete, clippy and cargo test (with t
 build: ## sam build (rust-cargolambda, arm64) into .aws-sam/build; checks each function's bootstrap is an arm64 ELF
 	bash scripts/lambda.sh sam-build
 
-zips: ## cargo lambda build --release --arm64 alone: target/lambda/{ingest,query,export,scheduler}/bootstrap.zip, with sizes
+zips: ## cargo lambda build --release --arm64 alone: target/lambda/{ingest,query,export,scheduler,arrivals}/bootstrap.zip, with sizes
 	bash scripts/lambda.sh build
 
 validate: ## cfn-lint and sam validate --lint on template.yaml (tools installed into .venv, .tools/sam)

@@ -52,6 +52,7 @@ FLOWS = {
     "IngestFunction": ["ingest_flow"],
     "QueryFunction": ["query_flow", "query_test_delivery_flow", "query_destination_changes_flow"],
     "SchedulerFunction": ["scheduler_flow"],
+    "ArrivalsFunction": ["arrivals_flow"],
 }
 # Grants no flow can call because Lambda itself uses them with the function's
 # role: reported as such, not as unused.
@@ -60,6 +61,14 @@ USED_BY_LAMBDA = {
     # ReceiveMessage, DeleteMessage and GetQueueAttributes (its documented
     # minimum); the flows do the receive and delete, not the attribute read.
     "ExportFunction": {"sqs:GetQueueAttributes": "the SQS event source mapping reads the queue's attributes"},
+    # Lambda's DynamoDB event source mapping reads the events stream with the
+    # function's role (its documented four actions); the flow gets the batch.
+    "ArrivalsFunction": {
+        "dynamodb:DescribeStream": "the DynamoDB event source mapping describes the stream",
+        "dynamodb:GetRecords": "the DynamoDB event source mapping reads the stream",
+        "dynamodb:GetShardIterator": "the DynamoDB event source mapping reads the stream",
+        "dynamodb:ListStreams": "the DynamoDB event source mapping lists the streams",
+    },
 }
 # Functions known to have no flow yet: reported loudly, not checked.
 PENDING = {

@@ -9,7 +9,7 @@
 #   install [build|validate]  install what the command needs (both by default):
 #                             build: cargo-lambda (brings Zig through the ziglang package);
 #                             validate: cfn-lint and aws-sam-cli. A quick no-op when present.
-#   build                     cargo lambda build --release for ingest, query, export and scheduler as
+#   build                     cargo lambda build --release for ingest, query, export, scheduler and arrivals as
 #                             zips in target/lambda/<name>/bootstrap.zip; prints each size
 #   sam-build                 sam build (BuildMethod rust-cargolambda: cargo lambda per function, for
 #                             the template's architecture) into .aws-sam/build, then checks that every
@@ -29,7 +29,7 @@ LOCAL_DIR="$ROOT/.local"
 CARGO_LAMBDA_VERSION="1.9.2"
 SAM_VERSION="1.170.0"
 CFN_LINT_VERSION="1.58.0"
-FUNCTIONS=(ingest query export scheduler)
+FUNCTIONS=(ingest query export scheduler arrivals)
 
 log() { printf 'lambda: %s\n' "$*" >&2; }
 die() {

@@ -323,8 +323,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                     std::time::Duration::from_secs(60),
                     std::time::Duration::from_secs,
                 );
-            tokio::spawn(auditctl::export_runner::run(exporter, interval));
             let config = audit_aws::aws_config().await;
+            let late_after = export::late_after_ms(exporter.config.lag_ms);
+            let arrivals =
+                auditctl::export_runner::ArrivalsPoller::start(&config, &store, late_after).await?;
+            if arrivals.is_none() {
+                eprintln!("the events table has no stream: late arrivals are not watched (run auditctl init)");
+            }
+            tokio::spawn(auditctl::export_runner::run(exporter, interval, arrivals));
             let urls = audit_destinations::UrlPolicy::from_env();
             let apps = auditctl::apps(
                 store,

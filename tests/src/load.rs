@@ -170,7 +170,7 @@ impl DigestChain<'_> {
 impl Stack {
     /// A DynamoDB client for bulk loads and tampering (the store keeps its
     /// own private).
-    pub(crate) async fn ddb(&self) -> aws_sdk_dynamodb::Client {
+    pub async fn ddb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await)
     }
 

@@ -10,11 +10,11 @@
 //! (`IAMCHECK_S3_ROLE_ARN`, allowed `s3:PutObject` into that bucket only);
 //! the function's role assumes it through moto's STS, as in a deployment.
 
-use audit_aws::store::{ApiKeyRecord, OrgSettings, Store, Tables};
+use audit_aws::store::{ApiKeyRecord, LateMark, OrgSettings, Store, Tables};
 use audit_domain::auth::{generate_key, key_hash, Role};
 use audit_domain::catalog::Action;
 use audit_domain::export::retry::RetryPolicy;
-use audit_domain::ids::OrgId;
+use audit_domain::ids::{EventId, OrgId};
 use audit_domain::time::Timestamp;
 use std::time::Duration;
 
@@ -392,11 +392,44 @@ async fn scheduler_flow() {
     )
     .await
     .expect("rotate the signing key (operator)");
+    // A late write (straight into the table) and its mark, as the arrivals
+    // function puts it: the next tick settles it by re-stamping the event.
+    let admin = admin_store().await;
+    let on_time = admin
+        .get_event(&org, &EventId::parse("evt_iam_x0").expect("id"))
+        .await
+        .expect("read an event (admin)")
+        .expect("stored");
+    let late = audit_domain::event::Event {
+        id: EventId::parse("evt_iam_late").expect("id"),
+        recorded_at: on_time.recorded_at.plus_millis(1),
+        ..on_time
+    };
+    admin
+        .put_event(&late, audit_domain::retention::RetentionDays::DEFAULT)
+        .await
+        .expect("a late write (admin)");
+    admin
+        .put_late_mark(&LateMark {
+            org: org.clone(),
+            id: late.id.clone(),
+            rts: format!("{}#{}", late.recorded_at.sort_key(), late.id),
+            written_at: Timestamp::now(),
+        })
+        .await
+        .expect("its mark (admin)");
     operator.restore();
-    // ... and the next tick, a fresh process, reads and signs with the new one.
+    // ... and the next tick, a fresh process, reads and signs with the new
+    // one, and settles the late write.
     let app = export_app(&queue, &dlq, tick_config()).await;
     let scheduled = export::schedule(&app, t0.plus_millis(600_000)).await;
     assert_eq!(scheduled.errors, 0, "{scheduled:?}");
+    assert_eq!(
+        (scheduled.late.restamped, scheduled.late.errors),
+        (1, 0),
+        "{:?}",
+        scheduled.late
+    );
     assert_eq!(scheduled.seal.errors, 0, "{:?}", scheduled.seal);
     assert!(scheduled.seal.digests >= 1, "{:?}", scheduled.seal);
     let written = bucket_keys(&bucket).await;
@@ -407,6 +440,55 @@ async fn scheduler_flow() {
             "the {what} key's public key {key} beside the digests: {written:?}"
         );
     }
+}
+
+/// The arrivals function's flow: a batch of the events stream's inserts
+/// (`export::handle_stream_event`) with one late write, which gets its mark
+/// (one PutItem). The stream's own reads are Lambda's, with this role.
+#[tokio::test]
+#[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
+async fn arrivals_flow() {
+    let admin = admin_store().await;
+    let (org, _) = org_and_key(&admin, Role::Admin).await;
+    let store = auditctl::store_from_env().await.expect("store");
+    let stamped = Timestamp::now().plus_millis(-3_600_000);
+    let record = |id: &str, written_at: Timestamp| {
+        json!({
+            "eventID": id,
+            "eventName": "INSERT",
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": {
+                "ApproximateCreationDateTime": written_at.epoch_seconds(),
+                "Keys": {"PK": {"S": format!("ORG#{org}")}, "SK": {"S": format!("EVT#{id}")}},
+                "NewImage": {
+                    "PK": {"S": format!("ORG#{org}")},
+                    "SK": {"S": format!("EVT#{id}")},
+                    "rts": {"S": format!("{}#{id}", stamped.sort_key())},
+                },
+                "SequenceNumber": "1",
+                "SizeBytes": 100,
+                "StreamViewType": "NEW_IMAGE",
+            },
+        })
+    };
+    let batch = json!({"Records": [
+        record("evt_iam_on_time", stamped.plus_millis(1_000)),
+        record("evt_iam_late", Timestamp::now()),
+    ]});
+    let late_after = export::late_after_ms(export::LAG_FLOOR_MS);
+    let handled = export::handle_stream_event(&store, batch, late_after)
+        .await
+        .expect("the stream batch, with the arrivals role");
+    assert_eq!(handled, json!({"records": 2, "late": 1}));
+    let marks = admin.late_marks(1000).await.expect("marks (admin)");
+    assert!(
+        marks
+            .iter()
+            .any(|m| m.org == org && m.id.as_str() == "evt_iam_late"),
+        "{marks:?}"
+    );
 }
 
 /// An SQS client with the admin credentials set explicitly: it stays admin

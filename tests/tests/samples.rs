@@ -129,6 +129,7 @@ async fn every_sample_event_runs_through_its_handler() {
         json!({
             "destinations": 0, "windows": 0, "errors": 0, "max_lag_secs": 0,
             "seal": {"orgs": 0, "digests": 0, "errors": 0},
+            "late": {"marks": 0, "restamped": 0, "redelivered": 0, "errors": 0},
         }),
         "a tick over empty tables"
     );
@@ -140,9 +141,26 @@ async fn every_sample_event_runs_through_its_handler() {
         .await
         .expect("the job batch is handled");
     assert_eq!(acked, json!({"batchItemFailures": []}));
+    // The arrivals sample: two inserts from the events table's stream, one
+    // written a second after its stamp, one an hour after: that one is marked.
+    let late_after = export::late_after_ms(export::ExportConfig::default().lag_ms);
+    let arrivals =
+        export::handle_stream_event(&isolated.store, sample("export-arrivals.json"), late_after)
+            .await
+            .expect("the stream batch is handled");
+    assert_eq!(arrivals, json!({"records": 2, "late": 1}));
+    let marks = isolated.store.late_marks(10).await.expect("marks");
+    assert_eq!(
+        marks.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        ["evt_sample_late"]
+    );
     // Each function takes its own trigger only: the scheduler never works
-    // jobs, the worker never ticks, and nothing else is taken for either.
+    // jobs, the worker never ticks, the arrivals function
+    // takes stream batches only, and nothing else is taken for any.
     let refused = [
+        export::handle_stream_event(&isolated.store, jobs.clone(), late_after).await,
+        export::handle_stream_event(&isolated.store, sample("export-schedule.json"), late_after)
+            .await,
         export::handle_tick_event(&exporter, jobs).await,
         export::handle_jobs_event(&exporter, sample("export-schedule.json")).await,
         export::handle_tick_event(&exporter, json!({"detail-type": "Object Created"})).await,
@@ -155,6 +173,7 @@ async fn every_sample_event_runs_through_its_handler() {
     }
 
     let exercised = [
+        "export-arrivals.json",
         "export-jobs.json",
         "export-schedule.json",
         "ingest-batch.json",

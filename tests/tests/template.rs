@@ -166,6 +166,8 @@ struct Table {
     indexes: BTreeSet<(String, KeySchema, String)>,
     local_indexes: usize,
     ttl: Option<String>,
+    /// The stream's view type, if the table has a stream.
+    stream: Option<String>,
 }
 
 fn spec_keys(partition: &str, sort: &str) -> KeySchema {
@@ -195,6 +197,7 @@ fn table_from_spec(spec: &TableSpec) -> Table {
             .collect(),
         local_indexes: 0,
         ttl: spec.ttl_attribute.map(str::to_owned),
+        stream: spec.stream_new_images.then(|| "NEW_IMAGE".to_owned()),
     }
 }
 
@@ -233,6 +236,9 @@ fn table_from_template(t: &Value, name: &str) -> Table {
             .collect(),
         local_indexes: one_or_many(&p["LocalSecondaryIndexes"]).len(),
         ttl: (ttl["Enabled"].as_bool() == Some(true)).then(|| text(&ttl["AttributeName"])),
+        stream: p["StreamSpecification"]["StreamViewType"]
+            .as_str()
+            .map(str::to_owned),
     }
 }
 
@@ -272,6 +278,12 @@ fn table_differences(name: &str, template: &Table, code: &Table) -> Vec<String> 
         out.push(format!(
             "{name} TTL attribute: template.yaml {:?}, schema.rs {:?}",
             template.ttl, code.ttl
+        ));
+    }
+    if template.stream != code.stream {
+        out.push(format!(
+            "{name} stream: template.yaml {:?}, schema.rs {:?}",
+            template.stream, code.stream
         ));
     }
     out
@@ -320,6 +332,8 @@ const FUNCTION_ROLES: &[(&str, &str)] = &[
     // the worker alone needs (receiving, backing off, dead-lettering jobs,
     // destination secrets), and the worker nothing of the tick's.
     ("SchedulerFunction", "SchedulerRole"),
+    // The stream's consumer: reads the stream, puts marks, nothing else.
+    ("ArrivalsFunction", "ArrivalsRole"),
 ];
 
 const LOGS: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
@@ -410,6 +424,8 @@ const ALLOWED: &[(&str, Grants)] = &[
         &[
             // Sealing hashes each period's events by recording time.
             ("EventsTable/index/by_recorded", &["dynamodb:Query"]),
+            // Settling a late arrival re-stamps its rts (conditionally).
+            ("EventsTable", &["dynamodb:UpdateItem"]),
             (
                 "ControlTable",
                 &[
@@ -431,6 +447,25 @@ const ALLOWED: &[(&str, Grants)] = &[
             // destination's role.
             ("ExportRoleArns", &["sts:AssumeRole"]),
             ("SchedulerLogGroup", LOGS),
+        ],
+    ),
+    (
+        "ArrivalsRole",
+        &[
+            // Lambda's DynamoDB event source mapping reads the stream with
+            // the function's role (its documented four actions).
+            (
+                "EventsTable.StreamArn",
+                &[
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                    "dynamodb:ListStreams",
+                ],
+            ),
+            // One mark per late write.
+            ("ControlTable", &["dynamodb:PutItem"]),
+            ("ArrivalsLogGroup", LOGS),
         ],
     ),
 ];
@@ -554,11 +589,16 @@ fn grant_violation(role: &str, action: &str, resource: &str) -> Option<String> {
     }
     let on_events = resource == "EventsTable" || resource.starts_with("EventsTable/");
     // Events are only ever added: conditional puts by ingest, and by query for
-    // the log's own events (group audit_log). Nothing updates or deletes one.
+    // the log's own events (group audit_log). Nothing deletes one.
     let adds_events = resource == "EventsTable"
         && action == "dynamodb:PutItem"
         && matches!(role, "IngestRole" | "QueryRole");
-    if on_events && EVENT_WRITES.contains(&action) && !adds_events {
+    // The one change to a stored event: settling a late arrival moves its
+    // `rts` (conditional on the one it was written with, keeping it in
+    // `late_rts`; the content and its hash's other fields never change).
+    let restamps =
+        resource == "EventsTable" && action == "dynamodb:UpdateItem" && role == "SchedulerRole";
+    if on_events && EVENT_WRITES.contains(&action) && !adds_events && !restamps {
         return Some(format!(
             "{grant}: the events table is append-only; only ingest and the log's own events put"
         ));

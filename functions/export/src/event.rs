@@ -25,6 +25,8 @@ pub enum ExportEventError {
     UnknownTrigger(String),
     #[error("encoding the response failed: {0}")]
     Response(#[source] serde_json::Error),
+    #[error("recording late arrivals failed: {0}")]
+    Store(#[source] audit_aws::store::StoreError),
 }
 
 /// The worker function's handler: SQS records are jobs, answered with a
@@ -85,6 +87,12 @@ pub async fn handle_tick_event(app: &ExportApp, payload: Value) -> Result<Value,
             "orgs": report.seal.orgs,
             "digests": report.seal.digests,
             "errors": report.seal.errors,
+        },
+        "late": {
+            "marks": report.late.marks,
+            "restamped": report.late.restamped,
+            "redelivered": report.late.redelivered,
+            "errors": report.late.errors,
         },
     }))
 }

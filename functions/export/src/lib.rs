@@ -1,4 +1,4 @@
-//! The export functions, one crate, two binaries (two Lambda functions):
+//! The export functions, one crate, three binaries (three Lambda functions):
 //!
 //! * the **scheduler** (`bin/scheduler.rs`, EventBridge, every minute, one
 //!   instance at a time): for each enabled
@@ -8,11 +8,15 @@
 //!   deliver it, and on failure retry with backoff, dead-letter after the
 //!   deadline, or dead-letter at once when the failure is permanent;
 //! * at the end of each scheduler tick, **sealing**: signed integrity
-//!   digests of every closed period, per org (see `seal`).
+//!   digests of every closed period, per org (see `seal`), then the
+//!   settling of late arrivals;
+//! * the **arrivals** consumer (`bin/arrivals.rs`, the events table's
+//!   stream): marks writes that landed late (see `arrivals`).
 //!
 //! Both are plain async functions over typed inputs, so `auditctl serve` and
 //! the tests run exactly what Lambda runs.
 
+mod arrivals;
 mod config;
 mod event;
 mod scheduler;
@@ -20,6 +24,10 @@ mod seal;
 mod tree;
 mod worker;
 
+pub use arrivals::{
+    handle_stream_event, late_after_ms, record_arrivals, settle_late, Arrival, ArrivalsReport,
+    LateReport, MAX_MARKS_PER_TICK, SETTLE_BUDGET,
+};
 pub use config::{lag_at_least_the_floor, ExportConfig, DEFAULT_LEASE_MS, LAG_FLOOR_MS};
 pub use event::{handle_jobs_event, handle_jobs_event_until, handle_tick_event, ExportEventError};
 pub use scheduler::{schedule, ScheduleReport};

@@ -20,8 +20,10 @@ pub struct ScheduleReport {
     /// destinations could not be listed, so no value is reported rather than
     /// a healthy-looking 0.
     pub max_lag_secs: Option<i64>,
-    /// The integrity sealing pass that ends every tick.
+    /// The integrity sealing pass near the end of every tick.
     pub seal: crate::SealReport,
+    /// Late arrivals settled after sealing.
+    pub late: crate::LateReport,
 }
 
 /// One tick. For each destination with no job in flight: one window, full
@@ -65,6 +67,10 @@ pub async fn schedule(app: &ExportApp, now: Timestamp) -> ScheduleReport {
         "scheduled"
     );
     report.seal = crate::seal(app, now).await;
+    // After sealing, never during it: a late event's period is then either
+    // sealed or untouched by this tick.
+    let deadline = std::time::Instant::now() + crate::SETTLE_BUDGET;
+    report.late = crate::settle_late(app, now, deadline).await;
     report
 }
 

@@ -30,7 +30,7 @@ const SEALING_SK: &str = "SEALING";
 pub const MANIFEST_PART_LEN: usize = 1000;
 
 /// The partition of an org's digests, manifests and sealing progress.
-fn digests_pk(org: &OrgId) -> String {
+pub(crate) fn digests_pk(org: &OrgId) -> String {
     format!("DIGESTS#{org}")
 }
 

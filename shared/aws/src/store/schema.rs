@@ -3,7 +3,8 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -23,9 +24,13 @@ pub struct TableSpec {
     pub sort: &'static str,
     pub indexes: &'static [IndexSpec],
     pub ttl_attribute: Option<&'static str>,
+    /// Whether the table has a stream of new images (the events table's
+    /// feeds the arrivals function).
+    pub stream_new_images: bool,
 }
 
-/// `events`: append-only, five GSIs projecting the full item, TTL.
+/// `events`: append-only, five GSIs projecting the full item, TTL, and a
+/// stream of new images (late arrivals are found there).
 pub const EVENTS: TableSpec = TableSpec {
     partition: "PK",
     sort: "SK",
@@ -57,6 +62,7 @@ pub const EVENTS: TableSpec = TableSpec {
         },
     ],
     ttl_attribute: Some("expires_at"),
+    stream_new_images: true,
 };
 
 /// The control table's sparse index: only what a scheduler tick acts on
@@ -75,6 +81,7 @@ pub const CONTROL: TableSpec = TableSpec {
     sort: "SK",
     indexes: &[BY_TICK],
     ttl_attribute: Some("expires_at"),
+    stream_new_images: false,
 };
 
 impl TableSpec {
@@ -119,6 +126,9 @@ pub async fn ensure_table(ddb: &Client, name: &str, spec: &TableSpec) -> Result<
     for i in spec.indexes {
         req = req.global_secondary_indexes(index(i)?);
     }
+    if spec.stream_new_images {
+        req = req.stream_specification(new_images()?);
+    }
     match req.send().await {
         Ok(_) => {}
         // Another process created it between our describe and create.
@@ -148,6 +158,28 @@ fn index(index: &IndexSpec) -> Result<GlobalSecondaryIndex, StoreError> {
         .map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
+fn new_images() -> Result<StreamSpecification, StoreError> {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewImage)
+        .build()
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// The ARN of the events table's stream, if it has one.
+impl super::Store {
+    pub async fn events_stream_arn(&self) -> Result<Option<String>, StoreError> {
+        let out = self
+            .ddb
+            .describe_table()
+            .table_name(&self.tables.events)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("DescribeTable", e))?;
+        Ok(out.table.and_then(|t| t.latest_stream_arn))
+    }
+}
+
 fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
     AttributeDefinition::builder()
         .attribute_name(name)
@@ -157,13 +189,26 @@ fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
 }
 
 /// Adds each index the spec has and the table lacks (one per call, as
-/// DynamoDB allows), then TTL: what a stage created before `by_tick` needs.
+/// DynamoDB allows), then TTL, and the stream if the spec has one: what a
+/// stage created before `by_tick` or the arrivals stream needs.
 async fn upgrade_table(
     ddb: &Client,
     name: &str,
     spec: &TableSpec,
     existing: Option<aws_sdk_dynamodb::types::TableDescription>,
 ) -> Result<(), StoreError> {
+    let streaming = existing
+        .as_ref()
+        .and_then(|t| t.stream_specification.as_ref())
+        .is_some_and(|s| s.stream_enabled);
+    if spec.stream_new_images && !streaming {
+        ddb.update_table()
+            .table_name(name)
+            .stream_specification(new_images()?)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateTable", e))?;
+    }
     let have: Vec<String> = existing
         .and_then(|t| t.global_secondary_indexes)
         .unwrap_or_default()

@@ -6,6 +6,7 @@
 
 pub mod destination;
 pub mod job;
+pub mod late;
 pub mod outcome;
 pub mod retry;
 

@@ -211,11 +211,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             let app = auditctl::export_app(store).await?;
             match command {
                 ExportCommand::Redrive { destination } => {
-                    let moved = app
-                        .queue
-                        .redrive(destination.as_deref(), Timestamp::now())
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let redriven =
+                        export::redrive_dlq(&app, destination.as_deref(), Timestamp::now()).await?;
+                    if redriven.dropped > 0 {
+                        eprintln!(
+                            "dropped {} job(s) their org's admin had redriven already",
+                            redriven.dropped
+                        );
+                    }
+                    let moved = redriven.moved;
                     for job in &moved {
                         let _ = app
                             .store

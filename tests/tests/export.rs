@@ -638,3 +638,119 @@ async fn replay_through_the_api_and_every_destination_change_are_recorded_in_the
         (400, Some("action"))
     );
 }
+
+/// `POST /v1/destinations/{id}/redrive` as `key`.
+async fn redrive_via_api(s: &Stack, id: &str, key: &str) -> (u16, Value) {
+    let r = s
+        .http
+        .post(format!("{}/v1/destinations/{id}/redrive", s.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("POST redrive");
+    (
+        r.status().as_u16(),
+        r.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn an_admin_redrives_from_the_api_and_an_operator_redrive_then_sends_nothing_twice() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let other = s.org_with_keys("export-other").await;
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    let id = create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let ids = ingest(&s, &o, "evt_redrive", 12, Action::ALL).await;
+    hook.fail_until(Instant::now() + Duration::from_secs(3600), 503);
+
+    let app = s.exporter(fast(2)).await;
+    export::schedule(&app, Timestamp::now()).await;
+    let started = Instant::now();
+    while app.queue.dlq_depth().await.expect("depth") < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the job never reached the DLQ"
+        );
+        auditctl::export_runner::poll_once(&app, 1)
+            .await
+            .expect("poll");
+    }
+    assert_eq!(status(&s, &o, &id).await["jobs_in_dlq"], 1);
+    let dead = s.store.dead_jobs(&o.id, &id, 10).await.expect("records");
+    assert_eq!(dead.len(), 1, "the org's own record of its dead job");
+    assert!(dead[0].reason.contains("503"), "{dead:?}");
+
+    // Who may: the org's admin only; another org's admin does not find it.
+    let (member, _) = s.key(&o.id, Role::Member).await;
+    assert_eq!(redrive_via_api(&s, &id, &member).await.0, 403);
+    assert_eq!(redrive_via_api(&s, &id, &other.admin).await.0, 404);
+    assert_eq!(
+        s.store
+            .dead_jobs(&o.id, &id, 10)
+            .await
+            .expect("records")
+            .len(),
+        1,
+        "refused calls take nothing"
+    );
+
+    hook.fail_until(Instant::now(), 503);
+    let (code, body) = redrive_via_api(&s, &id, &o.admin).await;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(
+        (body["jobs"].as_u64(), body["more"].as_bool()),
+        (Some(1), Some(false)),
+        "{body}"
+    );
+    assert_eq!(status(&s, &o, &id).await["jobs_in_dlq"], 0);
+    let (_, again) = redrive_via_api(&s, &id, &o.admin).await;
+    assert_eq!(again["jobs"], 0, "taken once: {again}");
+
+    // The DLQ still holds its copy; the operator's redrive drops it unsent.
+    let operator = export::redrive_dlq(&app, None, Timestamp::now())
+        .await
+        .expect("operator redrive");
+    assert_eq!(
+        (operator.moved.len(), operator.dropped),
+        (0, 1),
+        "{operator:?}"
+    );
+    assert_eq!(app.queue.dlq_depth().await.expect("depth"), 0);
+
+    work_until(&app, Duration::from_secs(30), "the redriven window", || {
+        ours(&hook.accepted_ids(), "evt_redrive").len() >= 12
+    })
+    .await;
+    drain(&app).await;
+    let delivered: Vec<String> = hook
+        .accepted_ids()
+        .into_iter()
+        .filter(|i| i.starts_with("evt_redrive"))
+        .collect();
+    assert_eq!(delivered.len(), 12, "each event once: {delivered:?}");
+    assert_eq!(unique(&delivered), unique(&ids));
+
+    // The redrive is in the org's log, with the admin's key as its actor.
+    let (code, log) = s
+        .get(
+            Some(&o.admin),
+            "/v1/events?action=EXPORT_REDRIVE_REQUESTED&limit=10",
+        )
+        .await;
+    assert_eq!(code, 200, "{log}");
+    let events = log["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{log}");
+    assert_eq!(events[0]["metadata"]["jobs"], "1", "{log}");
+    assert_eq!(events[0]["resource"]["id"], id.as_str(), "{log}");
+}
+
+/// Polls the worker until a poll receives nothing.
+async fn drain(app: &ExportApp) {
+    while auditctl::export_runner::poll_once(app, 1)
+        .await
+        .expect("poll")
+        > 0
+    {}
+}

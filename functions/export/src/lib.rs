@@ -73,6 +73,39 @@ impl ExportApp {
     }
 }
 
+/// An operator's redrive (`auditctl export redrive`): the DLQ's jobs back
+/// on the queue, optionally one destination's, each taking its org's
+/// record first; a job whose record an org's admin already took (redriven
+/// from the API) is dropped from the DLQ unsent. A job dead-lettered before
+/// the records existed has none and is sent.
+pub async fn redrive_dlq(
+    app: &ExportApp,
+    destination: Option<&str>,
+    now: audit_domain::time::Timestamp,
+) -> Result<audit_aws::queue::Redriven, String> {
+    use audit_aws::queue::Claim;
+    let store = &app.store;
+    app.queue
+        .redrive_with(destination, now, |job| async move {
+            let Some(key) = job.dead_key.as_deref() else {
+                return Claim::Send;
+            };
+            match store
+                .take_dead_job(&job.org_id, &job.destination_id, key)
+                .await
+            {
+                Ok(true) => Claim::Send,
+                Ok(false) => Claim::Drop,
+                Err(e) => {
+                    tracing::warn!(destination = %job.destination_id, error = %e, "taking a dead job's record failed; left in the DLQ");
+                    Claim::Leave
+                }
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Queues an explicit window for a destination, enabled or not: the only way
 /// events from before `enabled_at` are ever sent.
 pub async fn replay(

@@ -378,7 +378,11 @@ async fn retry(
             extend_lease(app, job, now, delay_secs).await;
             JobOutcome::RetryAfter { delay_secs, reason }
         }
-        Disposition::DeadLetter(why) => match app.queue.send_to_dlq(job, &why).await {
+        Disposition::DeadLetter(why) => match app
+            .queue
+            .send_to_dlq(&dead(app, job, &why, now).await, &why)
+            .await
+        {
             Ok(()) => {
                 let _ = app.store.count_jobs(org, id, JobCounter::Dead, 1).await;
                 // The window waits in the DLQ for a redrive; the destination
@@ -403,6 +407,20 @@ async fn retry(
             requests: 0,
         },
     }
+}
+
+/// The copy of `job` for the DLQ, naming the org's own record of it
+/// (written first, so an admin can redrive it from the API). Without the
+/// record (its write failed), only an operator's redrive reaches it.
+async fn dead(app: &ExportApp, job: &ExportJob, why: &str, now: Timestamp) -> ExportJob {
+    let mut dead = job.clone();
+    match app.store.put_dead_job(job, why, now).await {
+        Ok(key) => dead.dead_key = Some(key),
+        Err(e) => {
+            tracing::warn!(destination = %job.destination_id, error = %e, "recording the dead job for its org failed; only an operator's redrive reaches it");
+        }
+    }
+    dead
 }
 
 /// The job is still on its way (retried after `delay_secs`, or continued): its window's lease holds `lease_ms` past that.

@@ -1,7 +1,8 @@
 // Export settings on the Activity page, for Organization Admins: the org's
 // destinations with their delivery status, create and edit, enable and
-// disable, a test event, a replay. Every action is a call of the
-// destinations API with the page's credential, so its permissions and its
+// disable, a test event, a replay, a redrive of the dead-lettered jobs.
+// Every action is a call of the destinations API with the page's
+// credential, so its permissions and its
 // self-audit are the API's. A member (403 on the list) sees no section.
 // Text from the server is only written with textContent.
 
@@ -64,6 +65,7 @@ function row(d, status) {
     button(d.enabled ? "Disable" : "Enable", d.enabled ? "disable" : "enable"),
     button("Edit", "edit"),
   );
+  if ((s.jobs_in_dlq ?? 0) > 0) actions.append(button("Redrive DLQ", "redrive"));
   return node(
     "tr",
     { dataset: { destination: d.id } },
@@ -184,6 +186,14 @@ async function act(button) {
             ? `Test event delivered (${answer.body.outcome}): ${answer.body.detail}`
             : `Test event not delivered (${answer.body.outcome}): ${answer.body.detail}`,
           !answer.body.delivered,
+        );
+    } else if (what === "redrive") {
+      const answer = await call("POST", `${path}/redrive`);
+      if (!answer.ok) say(problemText(answer), true);
+      else
+        say(
+          `Sent ${answer.body.jobs} dead-lettered job(s) again${answer.body.more ? "; more remain, redrive again" : ""}.`,
+          false,
         );
     } else {
       const answer = await call("PATCH", path, { enabled: what === "enable" });

@@ -298,6 +298,7 @@ pub(crate) mod tests {
             ("POST", "/v1/destinations/dst_1/status", 405, "GET"),
             ("GET", "/v1/destinations/dst_1/test", 405, "POST"),
             ("GET", "/v1/destinations/dst_1/replay", 405, "POST"),
+            ("GET", "/v1/destinations/dst_1/redrive", 405, "POST"),
             ("GET", "/v1/destinations/dst_1/nope", 404, ""),
             ("GET", "/v1/destination", 404, ""),
             // The ingest function's POST: this function alone still names it.

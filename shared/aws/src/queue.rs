@@ -73,6 +73,26 @@ pub const DLQ_RETENTION_SECS: u32 = 14 * 86_400;
 /// Main queue retention: 4 days.
 pub const QUEUE_RETENTION_SECS: u32 = 4 * 86_400;
 
+/// What a redrive does with one dead job (`ExportQueue::redrive_with`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Send it again and remove it from the DLQ.
+    Send,
+    /// Remove it from the DLQ unsent: it was redriven another way.
+    Drop,
+    /// Leave it in the DLQ (its claim could not be decided).
+    Leave,
+}
+
+/// What a redrive did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redriven {
+    /// The jobs sent again, as sent.
+    pub moved: Vec<ExportJob>,
+    /// Messages removed unsent.
+    pub dropped: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct ExportQueue {
     sqs: Client,
@@ -306,13 +326,31 @@ impl ExportQueue {
         destination: Option<&str>,
         now: Timestamp,
     ) -> Result<Vec<ExportJob>, QueueError> {
-        let mut moved = Vec::new();
+        let redriven = self
+            .redrive_with(destination, now, |_| async { Claim::Send })
+            .await?;
+        Ok(redriven.moved)
+    }
+
+    /// `redrive`, asking `claim` about each job first: send it again, drop
+    /// its message (someone else redrove it), or leave it in the DLQ.
+    pub async fn redrive_with<F, Fut>(
+        &self,
+        destination: Option<&str>,
+        now: Timestamp,
+        mut claim: F,
+    ) -> Result<Redriven, QueueError>
+    where
+        F: FnMut(ExportJob) -> Fut,
+        Fut: std::future::Future<Output = Claim>,
+    {
+        let mut done = Redriven::default();
         loop {
             // Messages left alone stay hidden for the rest of this run, so
             // the loop ends when every visible message has been looked at.
             let batch = self.receive_from(&self.dlq_url, 10, 0, Some(60)).await?;
             if batch.is_empty() {
-                return Ok(moved);
+                return Ok(done);
             }
             for m in batch {
                 let job: ExportJob = match serde_json::from_str(&m.body) {
@@ -325,10 +363,19 @@ impl ExportQueue {
                 if destination.is_some_and(|d| d != job.destination_id) {
                     continue;
                 }
-                let again = job.redriven(now);
-                self.send(&again).await?;
-                self.delete_from(&self.dlq_url, &m.receipt_handle).await?;
-                moved.push(again);
+                match claim(job.clone()).await {
+                    Claim::Send => {
+                        let again = job.redriven(now);
+                        self.send(&again).await?;
+                        self.delete_from(&self.dlq_url, &m.receipt_handle).await?;
+                        done.moved.push(again);
+                    }
+                    Claim::Drop => {
+                        self.delete_from(&self.dlq_url, &m.receipt_handle).await?;
+                        done.dropped += 1;
+                    }
+                    Claim::Leave => {}
+                }
             }
         }
     }

@@ -8,6 +8,7 @@
 //! * `GET /v1/destinations/{id}/status` – delivery health
 //! * `POST /v1/destinations/{id}/test` – one synthetic event, sent now
 //! * `POST /v1/destinations/{id}/replay` – queue a past window again
+//! * `POST /v1/destinations/{id}/redrive` – send the dead-lettered jobs again
 //!
 //! The handlers here are thin: the caller and the body come from
 //! extractors, the use cases (`change`, `test_delivery`, `replay`) return
@@ -35,6 +36,7 @@ use crate::App;
 mod change;
 mod error;
 pub(crate) mod input;
+mod redrive;
 mod replay;
 mod self_audit;
 mod test_delivery;
@@ -64,6 +66,10 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route(
             "/v1/destinations/{id}/replay",
             edge::only(&["POST"], post(replay)),
+        )
+        .route(
+            "/v1/destinations/{id}/redrive",
+            edge::only(&["POST"], post(redrive)),
         )
 }
 
@@ -194,6 +200,20 @@ async fn replay(
     Ok(edge::json(
         StatusCode::ACCEPTED,
         &json!({"destination_id": job.destination_id, "window": {"from": job.window.from, "to": job.window.to}, "status": "queued"}),
+    ))
+}
+
+/// Sends the destination's dead-lettered jobs again (no body).
+async fn redrive(
+    State(app): State<Arc<App>>,
+    ExportAdmin(caller): ExportAdmin,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    let d = load(&app, &caller.principal.org_id, &id).await?;
+    let done = redrive::redrive(&app, &caller, &d).await?;
+    Ok(edge::json(
+        StatusCode::ACCEPTED,
+        &json!({"destination_id": d.id, "jobs": done.jobs, "more": done.more, "status": "queued"}),
     ))
 }
 

@@ -3,6 +3,7 @@
 //! built anywhere outside this module.
 
 mod control;
+mod dead;
 mod destinations;
 mod digests;
 mod event_item;
@@ -26,6 +27,7 @@ use serde::Serialize;
 use audit_domain::retention::{RetentionDays, RetentionError};
 
 pub use control::{ApiKeyRecord, OrgSettings, OrgSettingsChange};
+pub use dead::DeadJob;
 pub use destinations::JobCounter;
 pub use digests::{encode_digest_item, encode_manifest_part_item, SealProgress, MANIFEST_PART_LEN};
 pub use event_item::{decode_event_item, encode_event_item, encode_full_event_item};

@@ -53,6 +53,11 @@ pub struct ExportJob {
     /// follow-up jobs of a window too large for one invocation.
     #[serde(default)]
     pub part: u32,
+    /// Set on the copy put on the DLQ: the key of the org's own record of
+    /// it (`ExportJob::dead_key`), which whoever redrives it first (the
+    /// org's admin, or an operator) takes, so it is sent again once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_key: Option<String>,
 }
 
 impl ExportJob {
@@ -72,7 +77,20 @@ impl ExportJob {
             resume_after: None,
             replay: false,
             part: 0,
+            dead_key: None,
         }
+    }
+
+    /// The key of this job's dead-letter record: one per window part (and
+    /// replay or not), so a part that dies again replaces its record.
+    pub fn dead_key(&self) -> String {
+        format!(
+            "{}#{}#{:05}#{}",
+            self.window.from.sort_key(),
+            self.window.to.sort_key(),
+            self.part,
+            if self.replay { "replay" } else { "window" }
+        )
     }
 
     /// The same job after a transient failure; the deadline keeps counting.
@@ -96,11 +114,12 @@ impl ExportJob {
     }
 
     /// The job as a redrive from the DLQ puts it back: a fresh retry budget,
-    /// same window, same continuation point.
+    /// same window, same continuation point, no longer dead.
     pub fn redriven(&self, now: Timestamp) -> Self {
         ExportJob {
             attempt: 1,
             first_attempt_at: now,
+            dead_key: None,
             ..self.clone()
         }
     }
@@ -214,6 +233,31 @@ mod tests {
     }
 
     #[test]
+    fn each_window_part_has_its_own_dead_key() {
+        let job = ExportJob::new(
+            "dst_1",
+            OrgId::parse("org_1").unwrap(),
+            ExportWindow {
+                from: at("2026-11-28T09:00:00Z"),
+                to: at("2026-11-28T09:01:00Z"),
+            },
+            at("2026-11-28T09:02:00Z"),
+        );
+        let next = job.continued("evt_500".into(), at("2026-11-28T09:03:00Z"));
+        let replay = ExportJob {
+            replay: true,
+            ..job.clone()
+        };
+        assert_ne!(job.dead_key(), next.dead_key());
+        assert_ne!(job.dead_key(), replay.dead_key());
+        assert_eq!(
+            job.retried().dead_key(),
+            job.dead_key(),
+            "the same part again"
+        );
+    }
+
+    #[test]
     fn job_without_resume_or_replay_fields_still_parses() {
         let job: ExportJob = serde_json::from_value(json!({
             "destination_id": "dst_1",
@@ -244,6 +288,15 @@ mod tests {
         assert_eq!((retried.attempt, retried.first_attempt_at), (3, start));
         let redriven = retried.redriven(later);
         assert_eq!((redriven.attempt, redriven.first_attempt_at), (1, later));
+        let dead = ExportJob {
+            dead_key: Some(job.dead_key()),
+            ..retried.clone()
+        };
+        assert_eq!(
+            dead.redriven(later).dead_key,
+            None,
+            "a redriven job is alive"
+        );
         let next = job.continued("evt_500".into(), later);
         assert_eq!(next.resume_after.as_deref(), Some("evt_500"));
         assert_eq!((next.window, next.first_attempt_at), (job.window, later));

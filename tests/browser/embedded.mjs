@@ -144,11 +144,17 @@ async function run(context) {
   await frame.fill("#export-settings", JSON.stringify({ url: want.webhook_url }));
   await frame.fill("#export-secret", want.webhook_secret);
   await frame.click("#export-submit");
-  await frame.waitForSelector("#export-rows tr", { timeout: TIMEOUT });
-  assert.match(await frame.textContent("#export-result"), /Created Local hook/);
-  const hint = await frame.textContent("#export-rows tr td:nth-child(9)");
+  await frame.waitForFunction(() => /Created Local hook/.test(document.getElementById("export-result").textContent), null, {
+    timeout: TIMEOUT,
+  });
+  const created = (await frame.textContent("#export-result")).match(/\((dst_[^)]+)\)/)[1];
+  // The org also has the destination with a dead-lettered job: every step
+  // below names its row.
+  const row = `#export-rows tr[data-destination="${created}"]`;
+  await frame.waitForSelector(row, { timeout: TIMEOUT });
+  const hint = await frame.textContent(`${row} td:nth-child(9)`);
   assert.equal(hint, `…${want.webhook_secret.slice(-4)}`, "the secret's hint, never the secret");
-  assert.equal(await frame.textContent("#export-rows [data-role=state]"), "active");
+  assert.equal(await frame.textContent(`${row} [data-role=state]`), "active");
   log(step);
 
   step = "send a test event and show its outcome";
@@ -165,7 +171,7 @@ async function run(context) {
     await held;
     await route.fulfill({ response });
   });
-  await frame.click("#export-rows button[data-act=test]");
+  await frame.click(`${row} button[data-act=test]`);
   await frame.waitForFunction(() => /Test event/.test(document.getElementById("export-result").textContent), null, {
     timeout: TIMEOUT,
   });
@@ -173,10 +179,10 @@ async function run(context) {
   log(step);
 
   step = "disable it and see the state change";
-  await frame.click("#export-rows button[data-act=disable]");
+  await frame.click(`${row} button[data-act=disable]`);
   await frame.waitForFunction(
-    () => document.querySelector("#export-rows [data-role=state]")?.textContent === "disabled",
-    null,
+    (sel) => document.querySelector(`${sel} [data-role=state]`)?.textContent === "disabled",
+    row,
     { timeout: TIMEOUT },
   );
   assert.match(await frame.textContent("#export-result"), /is disabled/);
@@ -186,7 +192,51 @@ async function run(context) {
     timeout: TIMEOUT,
   });
   await page.unroute(/\/destinations\/[^/]+\/status$/);
-  assert.equal(await frame.textContent("#export-rows [data-role=state]"), "disabled", "the older refresh drew nothing");
+  assert.equal(await frame.textContent(`${row} [data-role=state]`), "disabled", "the older refresh drew nothing");
+  log(step);
+
+  step = "edit it: a new name, the secret kept";
+  await frame.click(`${row} button[data-act=edit]`);
+  assert.equal(
+    await frame.textContent("#export-secret-hint"),
+    `Current secret: …${want.webhook_secret.slice(-4)}. Leave empty to keep it.`,
+  );
+  assert.equal(await frame.inputValue("#export-secret"), "", "the secret is never filled in");
+  await frame.fill("#export-name", "Local hook, renamed");
+  await frame.click("#export-submit");
+  await frame.waitForFunction(
+    (sel) => document.querySelector(`${sel} strong`)?.textContent === "Local hook, renamed",
+    row,
+    { timeout: TIMEOUT },
+  );
+  assert.match(await frame.textContent("#export-result"), /^Saved Local hook, renamed/);
+  assert.equal(await frame.textContent(`${row} td:nth-child(9)`), hint, "the same secret");
+  log(step);
+
+  step = "replay a window to it";
+  const day = (offset) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+  await frame.selectOption("#replay-destination", created);
+  await frame.fill("#replay-from", day(-1));
+  await frame.fill("#replay-to", day(0));
+  await frame.click("#replay-form button[type=submit]");
+  await frame.waitForFunction(() => /^Replay queued/.test(document.getElementById("export-result").textContent), null, {
+    timeout: TIMEOUT,
+  });
+  log(step);
+
+  step = "redrive the other destination's dead-lettered job";
+  const dead = `#export-rows tr[data-destination="${want.dead_destination}"]`;
+  assert.equal(await frame.textContent(`${dead} td:nth-child(8)`), "1", "one job in the DLQ");
+  assert.equal(await frame.$(`${row} button[data-act=redrive]`), null, "no redrive without dead jobs");
+  await frame.click(`${dead} button[data-act=redrive]`);
+  await frame.waitForFunction(
+    (sel) =>
+      /^Sent 1 dead-lettered job/.test(document.getElementById("export-result").textContent) &&
+      document.querySelector(`${sel} td:nth-child(8)`)?.textContent === "0" &&
+      !document.querySelector(`${sel} button[data-act=redrive]`),
+    dead,
+    { timeout: TIMEOUT },
+  );
   log(step);
 
   step = "a member token sees no export settings";

@@ -326,7 +326,8 @@ async fn activity_page_searches_filters_pages_and_shows_details_in_chromium() {
 
 /// The page embedded in a platform's page (an iframe on a second local
 /// origin) with viewer tokens: search, download (and its record), export
-/// settings as an admin (create a webhook, test, disable), none as a member.
+/// settings as an admin (create a webhook, test, disable, edit, replay, and
+/// redrive another destination's dead-lettered job), none as a member.
 /// The script is `tests/browser/embedded.mjs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_page_with_viewer_tokens_in_chromium() {
@@ -335,7 +336,8 @@ async fn embedded_page_with_viewer_tokens_in_chromium() {
 
     let root = root();
     require_tools(&root);
-    let stack = Stack::start().await;
+    // Tables and queues of its own: replays and redrives need the queue.
+    let stack = Stack::start_isolated().await;
     let org = stack.org("embedded", false).await;
     let (admin, _) = stack.key(&org, Role::Admin).await;
     let (ingest, _) = stack.key(&org, Role::Ingest).await;
@@ -362,6 +364,43 @@ async fn embedded_page_with_viewer_tokens_in_chromium() {
     );
     let secret = webhook::generate_secret();
     let receiver = Receiver::webhook(&secret).await;
+    // A destination whose window the worker dead-lettered (its record, as
+    // the worker writes it, and its counter).
+    let r = stack
+        .http
+        .post(format!("{}/v1/destinations", stack.base))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Dead hook", "type": "webhook", "settings": {"url": receiver.webhook_url()}, "secret": secret}))
+        .send()
+        .await
+        .expect("POST destination");
+    assert_eq!(r.status().as_u16(), 201);
+    let dead_destination = r.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let now = audit_domain::time::Timestamp::now();
+    let window = audit_domain::export::ExportWindow {
+        from: now.plus_millis(-3_600_000),
+        to: now.plus_millis(-3_300_000),
+    };
+    let job =
+        audit_domain::export::ExportJob::new(dead_destination.clone(), org.clone(), window, now);
+    stack
+        .store
+        .put_dead_job(&job, "HTTP 503 for 30 minutes", now)
+        .await
+        .expect("a dead job's record");
+    stack
+        .store
+        .count_jobs(
+            &org,
+            &dead_destination,
+            audit_aws::store::JobCounter::Dead,
+            1,
+        )
+        .await
+        .expect("its counter");
     let expected = json!({
         "base": stack.base,
         "org": org.as_str(),
@@ -371,6 +410,7 @@ async fn embedded_page_with_viewer_tokens_in_chromium() {
         "word_ids": word_ids,
         "webhook_url": receiver.webhook_url(),
         "webhook_secret": secret,
+        "dead_destination": dead_destination,
     })
     .to_string();
     let script = root.join("tests/browser/embedded.mjs");
@@ -404,7 +444,30 @@ async fn embedded_page_with_viewer_tokens_in_chromium() {
         .iter()
         .filter(|e| e["actor"]["id"] == "usr_ada" && e["actor"]["type"] == "user")
         .count();
-    assert_eq!(by_viewer, 1, "the disable, by the viewer: {created}");
+    assert_eq!(
+        by_viewer, 2,
+        "the disable and the rename, by the viewer: {created}"
+    );
+    // The replay and the redrive too, and the redrive took the record.
+    for action in ["EXPORT_REPLAY_REQUESTED", "EXPORT_REDRIVE_REQUESTED"] {
+        let (status, found) = stack
+            .get(Some(&admin), &format!("/v1/events?action={action}"))
+            .await;
+        assert_eq!(status, 200, "{found}");
+        let by_viewer = found["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["actor"]["id"] == "usr_ada")
+            .count();
+        assert_eq!(by_viewer, 1, "{action} by the viewer: {found}");
+    }
+    assert!(stack
+        .store
+        .dead_jobs(&org, &dead_destination, 10)
+        .await
+        .expect("records")
+        .is_empty());
     // The test event the page sent reached the receiver, signed.
     assert_eq!(
         receiver.webhook_ids().len(),

@@ -396,8 +396,9 @@ const ALLOWED: &[(&str, Grants)] = &[
         "ExportRole",
         &[
             ("EventsTable/index/by_recorded", &["dynamodb:Query"]),
-            // The job's destination (GetItem), its status and job counters
-            // (UpdateItem). No Query, Put or Delete: those are the tick's.
+            // The job's destination (GetItem), its status, job counters and
+            // the org's record of a dead-lettered job (UpdateItem). No Query,
+            // Put or Delete: those are the tick's.
             ("ControlTable", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
             (
                 "ExportQueue",

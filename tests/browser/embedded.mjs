@@ -121,6 +121,54 @@ async function run(context) {
   assert.deepEqual(ids.sort(), [...want.word_ids].sort(), "the search's rows");
   log(`${step} (${ids.length} rows)`);
 
+  step = "open an entry: its receipt is verified in the browser";
+  await frame.click("#rows tr:first-child .col-description button");
+  await frame.waitForSelector("#detail[open]", { timeout: TIMEOUT });
+  await frame.waitForFunction(
+    () => ["verified", "failed", "pending", "unavailable"].includes(document.getElementById("detail-receipt")?.dataset.receipt),
+    null,
+    { timeout: TIMEOUT },
+  );
+  const receiptText = await frame.textContent("#detail-receipt");
+  assert.match(receiptText, /^Included in checkpoint \d+ \(verified in your browser\)$/, receiptText);
+  await page.keyboard.press("Escape");
+  await frame.waitForSelector("#detail", { state: "hidden", timeout: TIMEOUT });
+  // The same check refuses a receipt changed anywhere: the event, a path
+  // hash, the leaf index, the signed root, the signature, the key.
+  const shown = JSON.parse(await frame.textContent("#detail-json")).id;
+  const receipt = (await api("GET", `/v1/events/${shown}/proof`, want.admin_key)).body;
+  const keys = (await api("GET", "/v1/integrity/public-keys", want.admin_key)).body.keys.map((k) => k.public_key);
+  assert.ok(receipt.inclusion_path.length > 0, `a tree of one leaf proves nothing here: ${JSON.stringify(receipt)}`);
+  const verdicts = await frame.evaluate(
+    async ({ receipt, keys }) => {
+      const { verifyReceipt } = await import("/activity/activity-receipt.js");
+      const flip = (h) => (h[0] === "0" ? "1" : "0") + h.slice(1);
+      const [body, sigs] = receipt.checkpoint.split("\n\n");
+      const lines = body.split("\n");
+      const otherRoot = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
+      const sig = sigs.replace(/ (\S)(\S*)\n$/, (_, c, rest) => ` ${c === "A" ? "B" : "A"}${rest}\n`);
+      const cases = {
+        served: [receipt, receipt.event_hash, keys],
+        event: [{ ...receipt, event_hash: flip(receipt.event_hash) }, flip(receipt.event_hash), keys],
+        path: [{ ...receipt, inclusion_path: [flip(receipt.inclusion_path[0]), ...receipt.inclusion_path.slice(1)] }, receipt.event_hash, keys],
+        index: [{ ...receipt, leaf_index: (receipt.leaf_index + 1) % receipt.tree_size }, receipt.event_hash, keys],
+        root: [{ ...receipt, checkpoint: `${[lines[0], lines[1], otherRoot, ...lines.slice(3)].join("\n")}\n\n${sigs}` }, receipt.event_hash, keys],
+        signature: [{ ...receipt, checkpoint: `${body}\n\n${sig}` }, receipt.event_hash, keys],
+        key: [receipt, receipt.event_hash, [btoa(String.fromCharCode(...new Uint8Array(32).fill(9)))]],
+      };
+      const out = {};
+      for (const [name, args] of Object.entries(cases)) out[name] = (await verifyReceipt(...args)).verified;
+      return out;
+    },
+    { receipt, keys },
+  );
+  assert.deepEqual(
+    verdicts,
+    { served: true, event: false, path: false, index: false, root: false, signature: false, key: false },
+    "only the receipt as served verifies",
+  );
+  log(`${step}: ${receiptText}`);
+
   step = "download, then find AUDIT_LOG_EXPORTED";
   const [download] = await Promise.all([
     page.waitForEvent("download", { timeout: TIMEOUT }),

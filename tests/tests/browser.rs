@@ -401,6 +401,11 @@ async fn embedded_page_with_viewer_tokens_in_chromium() {
         )
         .await
         .expect("its counter");
+    // Seal the events' periods (2 s periods, lag 0, "now" past them): the
+    // page shows each event's receipt, checked in the browser.
+    let sealer = stack.exporter(audit_log_tests::sealing_config(2_000)).await;
+    let sealed = export::seal(&sealer, Timestamp::now().plus_millis(6_000)).await;
+    assert!(sealed.digests >= 1 && sealed.errors == 0, "{sealed:?}");
     let expected = json!({
         "base": stack.base,
         "org": org.as_str(),

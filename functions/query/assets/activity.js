@@ -3,6 +3,7 @@
 // ever written with textContent: a producer's text can never become markup.
 
 import { showExportSettings, hideExportSettings } from "./activity-export.js";
+import { verifyReceipt } from "./activity-receipt.js";
 
 const PAGE_SIZE = 25;
 const KEY_STORAGE = "audit-log.api-key";
@@ -489,11 +490,54 @@ function openDetail(index, opener) {
     ...(context.ip ? fact("IP address", context.ip) : []),
     ...(context.user_agent ? fact("User agent", context.user_agent) : []),
     ...(context.request_id ? fact("Request id", context.request_id) : []),
+    ...fact("Receipt", el("span", { id: "detail-receipt" })),
   );
+  showReceipt(event, $("detail-receipt"));
   ui.detailJson.textContent = JSON.stringify(event, null, 2);
   ui.detailCopy.textContent = "Copy JSON";
   ui.detail.showModal();
   ui.detailClose.focus();
+}
+
+// The receipt shown in the detail: fetched, then checked here (proof and
+// signature, activity-receipt.js). Only the detail opened last may draw.
+let receiptGeneration = 0;
+
+async function showReceipt(event, out) {
+  const mine = ++receiptGeneration;
+  out.dataset.receipt = "checking";
+  out.textContent = "Checking its receipt…";
+  let text;
+  let outcome;
+  try {
+    const [receipt, keys] = await Promise.all([
+      api(`/events/${encodeURIComponent(event.id)}/proof`).then((r) => r.json()),
+      api("/integrity/public-keys").then((r) => r.json()),
+    ]);
+    const result = await verifyReceipt(
+      receipt,
+      event.hash,
+      (keys.keys || []).map((k) => k.public_key),
+    );
+    if (result.verified) {
+      text = `Included in checkpoint ${result.size} (verified in your browser)`;
+      outcome = "verified";
+    } else {
+      text = `Not verified: ${result.reason}`;
+      outcome = "failed";
+    }
+  } catch (err) {
+    if (err.status === 409) {
+      text = "Not in a checkpoint yet: its hour is sealed within minutes of its end";
+      outcome = "pending";
+    } else {
+      text = `No receipt: ${err.message}`;
+      outcome = "unavailable";
+    }
+  }
+  if (mine !== receiptGeneration) return;
+  out.textContent = text;
+  out.dataset.receipt = outcome;
 }
 
 ui.detail.addEventListener("close", () => {

@@ -23,6 +23,8 @@ const STYLE: &str = include_str!("../assets/activity.css");
 const SCRIPT: &str = include_str!("../assets/activity.js");
 /// The export settings section (admins only), its own module.
 const EXPORT_SCRIPT: &str = include_str!("../assets/activity-export.js");
+/// The receipt check in an event's detail (proof and signature, WebCrypto).
+const RECEIPT_SCRIPT: &str = include_str!("../assets/activity-receipt.js");
 
 use crate::App;
 
@@ -69,6 +71,7 @@ fn asset(path: &str) -> Option<(&'static str, &'static str)> {
         "/activity/activity.css" => Some(("text/css; charset=utf-8", STYLE)),
         "/activity/activity.js" => Some(("text/javascript; charset=utf-8", SCRIPT)),
         "/activity/activity-export.js" => Some(("text/javascript; charset=utf-8", EXPORT_SCRIPT)),
+        "/activity/activity-receipt.js" => Some(("text/javascript; charset=utf-8", RECEIPT_SCRIPT)),
         _ => None,
     }
 }
@@ -82,6 +85,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/activity/activity.css", file())
         .route("/activity/activity.js", file())
         .route("/activity/activity-export.js", file())
+        .route("/activity/activity-receipt.js", file())
         .route("/activity/{*rest}", any(other))
 }
 
@@ -190,6 +194,7 @@ mod tests {
             ("/activity/activity.js", "text/javascript"),
             ("/activity/activity.js/", "text/javascript"),
             ("/activity/activity-export.js", "text/javascript"),
+            ("/activity/activity-receipt.js", "text/javascript"),
         ] {
             let r = serve(&Method::GET, path).await;
             assert_eq!(r.status, 200, "{path}");

@@ -243,7 +243,7 @@ async fn load(s: &Stack, all: Vec<Item>) -> audit_log_tests::load::Loaded {
     s.load_items(&ddb_events_table(s), all.into_iter()).await
 }
 
-async fn create_destination(s: &Stack, admin: &str, body: Value) {
+async fn create_destination(s: &Stack, admin: &str, body: Value) -> String {
     let r = s
         .http
         .post(format!("{}/v1/destinations", s.base))
@@ -255,6 +255,8 @@ async fn create_destination(s: &Stack, admin: &str, body: Value) {
     let status = r.status().as_u16();
     let text = r.text().await.expect("body");
     assert_eq!(status, 201, "{text}");
+    let created: Value = serde_json::from_str(&text).expect("json");
+    created["id"].as_str().expect("id").to_string()
 }
 
 fn ours_count_in(ids: &[String], prefix: &str) -> usize {

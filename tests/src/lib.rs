@@ -439,6 +439,15 @@ pub async fn s3_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
 
 /// Export settings for integrity tests: no lag, and digest periods of
 /// `period_ms` so that a few sleeps span several.
+/// The public half of the signing key the export app seals with.
+pub async fn signing_public_key(app: &export::ExportApp) -> audit_domain::integrity::PublicKey {
+    let name = audit_domain::integrity::signing::secret_name_from_env();
+    audit_aws::signing::load(&app.secrets, &name)
+        .await
+        .expect("signing key")
+        .public_key()
+}
+
 pub fn sealing_config(period_ms: i64) -> export::ExportConfig {
     export::ExportConfig {
         lag_ms: 0,

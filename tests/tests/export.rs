@@ -296,19 +296,7 @@ async fn failing_past_the_deadline_dead_letters_and_redrive_delivers_every_event
 
     let app = s.exporter(fast(2)).await;
     export::schedule(&app, Timestamp::now()).await;
-    let started = Instant::now();
-    loop {
-        auditctl::export_runner::poll_once(&app, 1)
-            .await
-            .expect("poll");
-        if app.queue.dlq_depth().await.expect("depth") >= 1 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the job never reached the DLQ"
-        );
-    }
+    until_dead_lettered(&app).await;
     assert!(
         hook.requests() >= 2,
         "transient failures were retried before giving up"
@@ -667,16 +655,7 @@ async fn an_admin_redrives_from_the_api_and_an_operator_redrive_then_sends_nothi
 
     let app = s.exporter(fast(2)).await;
     export::schedule(&app, Timestamp::now()).await;
-    let started = Instant::now();
-    while app.queue.dlq_depth().await.expect("depth") < 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the job never reached the DLQ"
-        );
-        auditctl::export_runner::poll_once(&app, 1)
-            .await
-            .expect("poll");
-    }
+    until_dead_lettered(&app).await;
     assert_eq!(status(&s, &o, &id).await["jobs_in_dlq"], 1);
     let dead = s.store.dead_jobs(&o.id, &id, 10).await.expect("records");
     assert_eq!(dead.len(), 1, "the org's own record of its dead job");
@@ -744,6 +723,20 @@ async fn an_admin_redrives_from_the_api_and_an_operator_redrive_then_sends_nothi
     assert_eq!(events.len(), 1, "{log}");
     assert_eq!(events[0]["metadata"]["jobs"], "1", "{log}");
     assert_eq!(events[0]["resource"]["id"], id.as_str(), "{log}");
+}
+
+/// Runs the worker until a job is in the DLQ.
+async fn until_dead_lettered(app: &ExportApp) {
+    let started = Instant::now();
+    while app.queue.dlq_depth().await.expect("depth") < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the job never reached the DLQ"
+        );
+        auditctl::export_runner::poll_once(app, 1)
+            .await
+            .expect("poll");
+    }
 }
 
 /// Polls the worker until a poll receives nothing.

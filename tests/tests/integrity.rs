@@ -53,11 +53,7 @@ fn later() -> Timestamp {
 }
 
 async fn public_key(app: &ExportApp) -> PublicKey {
-    let name = audit_domain::integrity::signing::secret_name_from_env();
-    audit_aws::signing::load(&app.secrets, &name)
-        .await
-        .expect("signing key")
-        .public_key()
+    audit_log_tests::signing_public_key(app).await
 }
 
 async fn ddb() -> aws_sdk_dynamodb::Client {

@@ -28,11 +28,7 @@ const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 type Org = audit_log_tests::OrgKeys;
 
 async fn public_key(app: &ExportApp) -> PublicKey {
-    let name = audit_domain::integrity::signing::secret_name_from_env();
-    audit_aws::signing::load(&app.secrets, &name)
-        .await
-        .expect("signing key")
-        .public_key()
+    audit_log_tests::signing_public_key(app).await
 }
 
 /// In these tests a write is late 5 s after its stamp (the export lag is 0

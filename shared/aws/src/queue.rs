@@ -404,6 +404,26 @@ impl ExportQueue {
             + count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
     }
 
+    /// Approximate number of jobs on the export queue that are visible now
+    /// (not in flight, not hidden for a backoff).
+    pub async fn visible(&self) -> Result<u64, QueueError> {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| sqs_error("GetQueueAttributes", e))?;
+        Ok(out
+            .attributes
+            .and_then(|a| {
+                a.get(&QueueAttributeName::ApproximateNumberOfMessages)
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0))
+    }
+
     /// Approximate number of visible jobs in the DLQ.
     pub async fn dlq_depth(&self) -> Result<u64, QueueError> {
         let out = self

@@ -2,7 +2,7 @@
 //! and sealing a period streams it within a time budget. Against the local
 //! stack, on isolated tables (the tick reads every org of its table).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use audit_domain::catalog::Action;
 use audit_domain::export::ExportWindow;
@@ -201,6 +201,37 @@ async fn sealing_stops_at_the_ticks_deadline_and_says_so() {
     assert_eq!((past.digests, past.deferred), (0, 1), "{past:?}");
     let r = export::seal(&app, now).await;
     assert!(r.digests >= 1, "{r:?}");
+}
+
+/// The scheduler function's tick takes its invocation's deadline: with
+/// under the tick's margin left, it seals nothing (deferred) and answers at
+/// once, rather than run past the invocation; with time, it seals.
+#[tokio::test]
+async fn a_tick_stops_before_its_invocations_deadline() {
+    let s = Stack::start_isolated().await;
+    let o = s.org_with_keys("deadline").await;
+    let (status, answer) = s
+        .post(
+            &o.ingest,
+            &json!({ "events": [event("evt_deadline_1", Action::ALL[0], false)] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let app = s.exporter(audit_log_tests::sealing_config(HOUR)).await;
+    let now = Timestamp::now().plus_millis(2 * HOUR);
+    let started = Instant::now();
+    let short = export::schedule_until(&app, now, started + Duration::from_secs(1)).await;
+    assert_eq!(
+        (short.seal.digests, short.seal.deferred),
+        (0, 1),
+        "{short:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "it answered in time"
+    );
+    let long = export::schedule_until(&app, now, Instant::now() + Duration::from_secs(50)).await;
+    assert!(long.seal.digests >= 1, "{long:?}");
 }
 
 async fn ddb() -> aws_sdk_dynamodb::Client {

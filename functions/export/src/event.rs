@@ -61,7 +61,26 @@ pub async fn handle_jobs_event_until(
 
 /// The scheduler function's handler: a `Scheduled Event` is a tick, answered
 /// with its report. Anything else (an SQS batch included) is refused.
+/// Without a deadline of its own, the tick takes the configured budgets.
 pub async fn handle_tick_event(app: &ExportApp, payload: Value) -> Result<Value, ExportEventError> {
+    handle_tick_event_within(app, payload, None).await
+}
+
+/// `handle_tick_event` before the invocation's deadline (Lambda's
+/// `Context`): sealing and settling stop in time for the tick to answer.
+pub async fn handle_tick_event_until(
+    app: &ExportApp,
+    payload: Value,
+    deadline: std::time::Instant,
+) -> Result<Value, ExportEventError> {
+    handle_tick_event_within(app, payload, Some(deadline)).await
+}
+
+async fn handle_tick_event_within(
+    app: &ExportApp,
+    payload: Value,
+    deadline: Option<std::time::Instant>,
+) -> Result<Value, ExportEventError> {
     match serde_json::from_value::<EventBridgeEvent<Value>>(payload) {
         Ok(event) if event.detail_type == SCHEDULED_EVENT => {}
         Ok(event) => {
@@ -72,7 +91,10 @@ pub async fn handle_tick_event(app: &ExportApp, payload: Value) -> Result<Value,
         }
         Err(e) => return Err(ExportEventError::UnknownTrigger(e.to_string())),
     }
-    let report = crate::schedule(app, Timestamp::now()).await;
+    let report = match deadline {
+        Some(deadline) => crate::schedule_until(app, Timestamp::now(), deadline).await,
+        None => crate::schedule(app, Timestamp::now()).await,
+    };
     // No value when the destinations could not be listed: the lag alarm
     // treats missing data as breaching, where a 0 would look healthy.
     if let Some(lag) = report.max_lag_secs {

@@ -29,8 +29,11 @@ pub use arrivals::{
     LateReport, MAX_MARKS_PER_TICK, SETTLE_BUDGET,
 };
 pub use config::{lag_at_least_the_floor, ExportConfig, DEFAULT_LEASE_MS, LAG_FLOOR_MS};
-pub use event::{handle_jobs_event, handle_jobs_event_until, handle_tick_event, ExportEventError};
-pub use scheduler::{schedule, ScheduleReport};
+pub use event::{
+    handle_jobs_event, handle_jobs_event_until, handle_tick_event, handle_tick_event_until,
+    ExportEventError,
+};
+pub use scheduler::{schedule, schedule_until, ScheduleReport};
 pub use seal::{seal, seal_until, SealReport};
 pub use worker::{
     deadline_from_epoch_millis, handle_jobs, handle_jobs_until, process_job, process_job_within,

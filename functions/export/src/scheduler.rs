@@ -26,10 +26,46 @@ pub struct ScheduleReport {
     pub late: crate::LateReport,
 }
 
-/// One tick. For each destination with no job in flight: one window, full
-/// size (`max_window_ms`) when catching up; the worker releases its lease
-/// when the window is delivered or dead-lettered.
+/// Kept back at the end of a tick's invocation: its report and log line.
+const TICK_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One tick within the configured budgets from now (`auditctl serve` and
+/// the tests; Lambda passes its invocation's deadline to `schedule_until`).
 pub async fn schedule(app: &ExportApp, now: Timestamp) -> ScheduleReport {
+    let started = std::time::Instant::now();
+    let sealing = started + std::time::Duration::from_millis(app.config.seal_budget_ms);
+    schedule_within(app, now, sealing, sealing + crate::SETTLE_BUDGET).await
+}
+
+/// One tick that ends by `deadline` (the invocation's): sealing stops with
+/// time left for settling late arrivals, settling with time left to answer.
+pub async fn schedule_until(
+    app: &ExportApp,
+    now: Timestamp,
+    deadline: std::time::Instant,
+) -> ScheduleReport {
+    let end = deadline
+        .checked_sub(TICK_MARGIN)
+        .unwrap_or_else(std::time::Instant::now);
+    let budget =
+        std::time::Instant::now() + std::time::Duration::from_millis(app.config.seal_budget_ms);
+    let sealing = end
+        .checked_sub(crate::SETTLE_BUDGET)
+        .unwrap_or(end)
+        .min(budget);
+    schedule_within(app, now, sealing, end).await
+}
+
+/// For each destination with no job in flight: one window, full size
+/// (`max_window_ms`) when catching up; the worker releases its lease when
+/// the window is delivered or dead-lettered. Then sealing until `sealing`,
+/// then settling late arrivals until `settling`.
+async fn schedule_within(
+    app: &ExportApp,
+    now: Timestamp,
+    sealing: std::time::Instant,
+    settling: std::time::Instant,
+) -> ScheduleReport {
     let mut report = ScheduleReport::default();
     let destinations = match app.store.enabled_destinations::<DestinationSpec>().await {
         Ok(d) => d,
@@ -66,11 +102,10 @@ pub async fn schedule(app: &ExportApp, now: Timestamp) -> ScheduleReport {
         export_lag_seconds = report.max_lag_secs.unwrap_or(-1),
         "scheduled"
     );
-    report.seal = crate::seal(app, now).await;
+    report.seal = crate::seal_until(app, now, sealing).await;
     // After sealing, never during it: a late event's period is then either
     // sealed or untouched by this tick.
-    let deadline = std::time::Instant::now() + crate::SETTLE_BUDGET;
-    report.late = crate::settle_late(app, now, deadline).await;
+    report.late = crate::settle_late(app, now, settling).await;
     report
 }
 

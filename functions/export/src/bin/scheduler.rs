@@ -11,7 +11,9 @@ async fn main() -> Result<(), Error> {
     let app = export::ExportApp::from_env().await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        export::handle_tick_event(app, event.payload)
+        // Sealing and settling stop before the invocation's deadline.
+        let deadline = export::deadline_from_epoch_millis(event.context.deadline);
+        export::handle_tick_event_until(app, event.payload, deadline)
             .await
             .map_err(Error::from)
     }))

@@ -3,7 +3,7 @@
 # starts an in-memory local stack (scripts/stack.sh with-stack), runs every
 # figure against a baseline measured in the same run, writes bench/RESULTS.md
 # and prints it. QUICK=1 shrinks the data sets (see bench/README.md).
-# Arguments name figures to run (cpu ingest query export cold scale backpressure; default all).
+# Arguments name figures to run (cpu ingest query export cold scale backpressure proofs; default all).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,7 +1,7 @@
 //! `make bench`: runs the suite against the local stack that
 //! `scripts/stack.sh with-stack` started, writes bench/RESULTS.md and prints
 //! it. Arguments name the figures to run (cpu ingest query export cold scale
-//! backpressure; default all). `QUICK=1` shrinks every data set.
+//! backpressure proofs; default all). `QUICK=1` shrinks every data set.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,12 @@ async fn main() {
     if want("cpu") {
         step("figure 1: ingest CPU per event (criterion)");
         fig_cpu(&mut run);
+    }
+    if want("proofs") {
+        step(
+            "figure 8: receipts (proof size and verification time) and the tree's share of sealing",
+        );
+        figures::proofs::fig_proofs(&mut run);
     }
     let needs_stack = ["ingest", "query", "export", "cold", "scale", "backpressure"]
         .iter()

@@ -31,9 +31,10 @@ async fn public_key(app: &ExportApp) -> PublicKey {
     audit_log_tests::signing_public_key(app).await
 }
 
-/// In these tests a write is late 5 s after its stamp (the export lag is 0
-/// here; a deployment's is at least 30 s, and half of it counts).
-const LATE_AFTER_MS: i64 = 5_000;
+/// In these tests a write is late 8 s after its stamp (the export lag is 0
+/// here; a deployment's is at least 30 s, and half of it counts): room for
+/// a loaded machine to read the on-time writes well before that.
+const LATE_AFTER_MS: i64 = 8_000;
 
 /// An org with a webhook destination, the stream's poller started, and
 /// three events ingested. Returns the first event as stored.
@@ -65,7 +66,7 @@ async fn org_with_events(s: &Stack) -> (Org, Receiver, ExportApp, ArrivalsPoller
     let mut poller = poller;
     let mut read = 0;
     let started = Instant::now();
-    while read < 3 && started.elapsed() < Duration::from_secs(2) {
+    while read < 3 && started.elapsed() < Duration::from_secs(5) {
         read += poller.poll_once(&s.store).await.expect("stream poll");
     }
     assert_eq!(read, 3, "the three inserts are on the stream");

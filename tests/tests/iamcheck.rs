@@ -884,6 +884,23 @@ async fn query_destination_changes_flow() {
         "the list has it: {listed}"
     );
 
+    // A dead-lettered job (its record as the worker writes it, admin) is
+    // redriven from the API: the record taken, the job sent again.
+    let now = Timestamp::now();
+    let window = audit_domain::export::ExportWindow {
+        from: now.plus_millis(-120_000),
+        to: now.plus_millis(-60_000),
+    };
+    let dead = audit_domain::export::ExportJob::new(id.clone(), org.clone(), window, now);
+    admin
+        .put_dead_job(&dead, "HTTP 503 for 30 minutes", now)
+        .await
+        .expect("a dead job's record (admin)");
+    let (status, redriven) =
+        request(&s, "POST", &key, &format!("{path}/redrive"), &Value::Null).await;
+    assert_eq!(status, 202, "redrive: {redriven}");
+    assert_eq!(redriven["jobs"], 1, "{redriven}");
+
     let (status, patched) = request(&s, "PATCH", &key, &path, &json!({"enabled": false})).await;
     assert_eq!(status, 200, "disable: {patched}");
     assert_eq!(patched["enabled"], false, "{patched}");

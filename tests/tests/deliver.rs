@@ -473,7 +473,9 @@ async fn refused_connections_and_timeouts_are_transient() {
         timed_out.outcome,
         Outcome::Transient("Datadog did not answer within 1s".into())
     );
-    assert!(started.elapsed() < Duration::from_secs(3));
+    // Without the timeout the silent receiver would hold the request open
+    // for good; 10 s leaves room for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(10));
 
     let dest = destination(
         &org,

@@ -199,8 +199,11 @@ async fn slow_jobs_end_within_the_invocation_and_continue_without_resending() {
         poll(&app, &mut seen).await;
         slowest = slowest.max(polled.elapsed());
     }
+    // A batch that ignored its budget takes about 12 s here (six 1 s
+    // requests per job, the fifth job after the first four); 2 s past the
+    // budget leaves room for a loaded machine's queue calls.
     assert!(
-        slowest <= budget + Duration::from_millis(500),
+        slowest <= budget + Duration::from_secs(2),
         "a batch outlived its invocation: {slowest:?}"
     );
     for hook in &hooks {

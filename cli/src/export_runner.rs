@@ -79,8 +79,12 @@ pub async fn run(app: export::ExportApp, interval: Duration, arrivals: Option<Ar
 pub struct ArrivalsPoller {
     streams: aws_sdk_dynamodbstreams::Client,
     stream_arn: String,
-    /// Each open shard's next iterator; a closed shard's is dropped.
+    /// Each shard's next iterator; `None` once the shard is closed (kept,
+    /// so it is never read again from its start).
     iterators: std::collections::BTreeMap<String, Option<String>>,
+    /// A shard closed since the stream was last described: its children
+    /// (DynamoDB opens them as a shard closes) are to be found.
+    rediscover: bool,
     /// A write landing later than this after its stamp is late
     /// (`export::late_after_ms` of the export lag).
     late_after_ms: i64,
@@ -109,6 +113,7 @@ impl ArrivalsPoller {
             streams: aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
             stream_arn,
             iterators: Default::default(),
+            rediscover: false,
             late_after_ms,
         };
         poller
@@ -128,12 +133,7 @@ impl ArrivalsPoller {
             .stream_arn(&self.stream_arn)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "DescribeStream: {}",
-                    aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(streams_error("DescribeStream"))?;
         let shards = described
             .stream_description()
             .map(|d| d.shards().to_vec())
@@ -151,12 +151,7 @@ impl ArrivalsPoller {
                 .shard_iterator_type(from.clone())
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "GetShardIterator: {}",
-                        aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
-                    )
-                })?;
+                .map_err(streams_error("GetShardIterator"))?;
             self.iterators
                 .insert(id.to_string(), it.shard_iterator().map(str::to_string));
         }
@@ -166,9 +161,12 @@ impl ArrivalsPoller {
     /// Reads what every shard has now and records the late arrivals among
     /// it. Returns how many records were read.
     pub async fn poll_once(&mut self, store: &audit_aws::store::Store) -> Result<usize, String> {
-        // Shards that appeared since the last poll start at their beginning.
-        self.discover(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
-            .await?;
+        // A closed shard's children start at their beginning.
+        if self.rediscover {
+            self.discover(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+                .await?;
+            self.rediscover = false;
+        }
         let mut read = 0;
         let mut arrivals = Vec::new();
         for iterator in self.iterators.values_mut() {
@@ -180,16 +178,12 @@ impl ArrivalsPoller {
                 .limit(1000)
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "GetRecords: {}",
-                        aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
-                    )
-                })?;
+                .map_err(streams_error("GetRecords"))?;
             read += out.records().len();
             let read_at = Timestamp::now();
             arrivals.extend(out.records().iter().filter_map(|r| arrival(r, read_at)));
             *iterator = out.next_shard_iterator().map(str::to_string);
+            self.rediscover |= iterator.is_none();
         }
         if !arrivals.is_empty() {
             export::record_arrivals(store, &arrivals, self.late_after_ms)
@@ -197,6 +191,16 @@ impl ArrivalsPoller {
                 .map_err(|e| e.to_string())?;
         }
         Ok(read)
+    }
+}
+
+/// An SDK error of the streams API as text, naming the call.
+fn streams_error<E: std::error::Error + 'static>(op: &'static str) -> impl Fn(E) -> String {
+    move |e| {
+        format!(
+            "{op}: {}",
+            aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
+        )
     }
 }
 

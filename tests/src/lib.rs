@@ -439,6 +439,16 @@ pub async fn s3_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
 
 /// Export settings for integrity tests: no lag, and digest periods of
 /// `period_ms` so that a few sleeps span several.
+/// Runs the worker (`auditctl serve`'s poller) until a poll receives
+/// nothing, so no window's lease holds the next tick back.
+pub async fn drain_queue(app: &export::ExportApp) {
+    while auditctl::export_runner::poll_once(app, 1)
+        .await
+        .expect("poll")
+        > 0
+    {}
+}
+
 /// The public half of the signing key the export app seals with.
 pub async fn signing_public_key(app: &export::ExportApp) -> audit_domain::integrity::PublicKey {
     let name = audit_domain::integrity::signing::secret_name_from_env();

@@ -288,15 +288,7 @@ async fn a_receiver_failing_for_a_while_loses_nothing() {
 async fn failing_past_the_deadline_dead_letters_and_redrive_delivers_every_event() {
     let s = Stack::start_isolated().await;
     let o = org(&s).await;
-    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
-    let id = create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let ids = ingest(&s, &o, "evt_dead", 12, Action::ALL).await;
-    hook.fail_until(Instant::now() + Duration::from_secs(3600), 503);
-
-    let app = s.exporter(fast(2)).await;
-    export::schedule(&app, Timestamp::now()).await;
-    until_dead_lettered(&app).await;
+    let (hook, id, ids, app) = dead_lettered_webhook(&s, &o, "evt_dead").await;
     assert!(
         hook.requests() >= 2,
         "transient failures were retried before giving up"
@@ -315,12 +307,10 @@ async fn failing_past_the_deadline_dead_letters_and_redrive_delivers_every_event
 
     // The receiver recovers; an operator redrives.
     hook.fail_until(Instant::now(), 503);
-    let moved = app
-        .queue
-        .redrive(None, Timestamp::now())
+    let redriven = export::redrive_dlq(&app, None, Timestamp::now())
         .await
         .expect("redrive");
-    assert_eq!(moved.len(), 1);
+    assert_eq!((redriven.moved.len(), redriven.dropped), (1, 0));
     work_until(&app, Duration::from_secs(30), "redriven delivery", || {
         ours(&hook.accepted_ids(), "evt_dead").len() >= 12
     })
@@ -647,15 +637,7 @@ async fn an_admin_redrives_from_the_api_and_an_operator_redrive_then_sends_nothi
     let s = Stack::start_isolated().await;
     let o = org(&s).await;
     let other = s.org_with_keys("export-other").await;
-    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
-    let id = create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let ids = ingest(&s, &o, "evt_redrive", 12, Action::ALL).await;
-    hook.fail_until(Instant::now() + Duration::from_secs(3600), 503);
-
-    let app = s.exporter(fast(2)).await;
-    export::schedule(&app, Timestamp::now()).await;
-    until_dead_lettered(&app).await;
+    let (hook, id, ids, app) = dead_lettered_webhook(&s, &o, "evt_redrive").await;
     assert_eq!(status(&s, &o, &id).await["jobs_in_dlq"], 1);
     let dead = s.store.dead_jobs(&o.id, &id, 10).await.expect("records");
     assert_eq!(dead.len(), 1, "the org's own record of its dead job");
@@ -702,7 +684,7 @@ async fn an_admin_redrives_from_the_api_and_an_operator_redrive_then_sends_nothi
         ours(&hook.accepted_ids(), "evt_redrive").len() >= 12
     })
     .await;
-    drain(&app).await;
+    audit_log_tests::drain_queue(&app).await;
     let delivered: Vec<String> = hook
         .accepted_ids()
         .into_iter()
@@ -725,6 +707,76 @@ async fn an_admin_redrives_from_the_api_and_an_operator_redrive_then_sends_nothi
     assert_eq!(events[0]["resource"]["id"], id.as_str(), "{log}");
 }
 
+/// More dead jobs than one redrive sends: the first call sends 100 and says
+/// `more`, the next sends the rest.
+#[tokio::test]
+async fn a_redrive_sends_at_most_100_jobs_and_says_more_remain() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    let id = create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
+    let now = Timestamp::now();
+    let window = audit_domain::export::ExportWindow {
+        from: now.plus_millis(-60_000),
+        to: now,
+    };
+    let job = audit_domain::export::ExportJob::new(id.clone(), o.id.clone(), window, now);
+    for part in 0..101 {
+        let dead = audit_domain::export::ExportJob {
+            part,
+            ..job.clone()
+        };
+        s.store
+            .put_dead_job(&dead, "HTTP 503 for 30 minutes", now)
+            .await
+            .expect("a dead job's record");
+    }
+    let (code, first) = redrive_via_api(&s, &id, &o.admin).await;
+    assert_eq!(code, 202, "{first}");
+    assert_eq!(
+        (first["jobs"].as_u64(), first["more"].as_bool()),
+        (Some(100), Some(true)),
+        "{first}"
+    );
+    let (_, second) = redrive_via_api(&s, &id, &o.admin).await;
+    assert_eq!(
+        (second["jobs"].as_u64(), second["more"].as_bool()),
+        (Some(1), Some(false)),
+        "{second}"
+    );
+    assert!(s
+        .store
+        .dead_jobs(&o.id, &id, 10)
+        .await
+        .expect("records")
+        .is_empty());
+    let app = s.exporter(fast(1800)).await;
+    assert_eq!(
+        app.queue.depth().await.expect("depth"),
+        101,
+        "each sent once"
+    );
+}
+
+/// A webhook destination of `o` whose receiver answers 503 for an hour,
+/// 12 events ingested (ids `<prefix>_…`) and their window dead-lettered
+/// (a 2 s retry deadline): the receiver, the destination, the ids, the app.
+async fn dead_lettered_webhook(
+    s: &Stack,
+    o: &Org,
+    prefix: &str,
+) -> (Receiver, String, Vec<String>, ExportApp) {
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    let id = create(s, o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let ids = ingest(s, o, prefix, 12, Action::ALL).await;
+    hook.fail_until(Instant::now() + Duration::from_secs(3600), 503);
+    let app = s.exporter(fast(2)).await;
+    export::schedule(&app, Timestamp::now()).await;
+    until_dead_lettered(&app).await;
+    (hook, id, ids, app)
+}
+
 /// Runs the worker until a job is in the DLQ.
 async fn until_dead_lettered(app: &ExportApp) {
     let started = Instant::now();
@@ -737,13 +789,4 @@ async fn until_dead_lettered(app: &ExportApp) {
             .await
             .expect("poll");
     }
-}
-
-/// Polls the worker until a poll receives nothing.
-async fn drain(app: &ExportApp) {
-    while auditctl::export_runner::poll_once(app, 1)
-        .await
-        .expect("poll")
-        > 0
-    {}
 }

@@ -663,12 +663,16 @@ async fn worker_flow() {
         "the job is in the DLQ"
     );
 
-    // The operator redrives it (`auditctl export redrive`), the worker delivers it.
-    let moved = admin_queue
-        .redrive(None, Timestamp::now())
+    // The operator redrives it (`auditctl export redrive`, operator
+    // credentials: the admin's; it takes the org's record of the job), the
+    // worker delivers it.
+    let operator = as_admin();
+    let operator_app = export_app(&queue, &dlq, tick_config()).await;
+    let redriven = export::redrive_dlq(&operator_app, None, Timestamp::now())
         .await
         .expect("redrive (operator)");
-    assert_eq!(moved.len(), 1, "one job redriven: {moved:?}");
+    operator.restore();
+    assert_eq!(redriven.moved.len(), 1, "one job redriven: {redriven:?}");
     let before = hook.accepted_requests();
     let (answer, _) = work_batch(&app, &sqs, &queue).await;
     assert_eq!(

@@ -92,7 +92,7 @@ async fn seal_and_deliver(app: &ExportApp, hook: &Receiver) -> Timestamp {
         (0..3).all(|i| ids.contains(&format!("evt_on_time_{i}")))
     })
     .await;
-    drain(app).await;
+    audit_log_tests::drain_queue(app).await;
     now
 }
 
@@ -129,16 +129,6 @@ async fn deliver_until(
             .await
             .expect("poll");
     }
-}
-
-/// Runs the worker until the queue is empty (so no window's lease holds
-/// the next tick back).
-async fn drain(app: &ExportApp) {
-    while auditctl::export_runner::poll_once(app, 1)
-        .await
-        .expect("poll")
-        > 0
-    {}
 }
 
 /// Writes `e` as the store writes events, past ingest: a late write.
@@ -208,7 +198,7 @@ async fn a_late_event_behind_the_cursor_and_the_sealed_head_is_delivered_and_ver
     // original kept in the item.
     let settle_at = sealed_at.plus_millis(PERIOD_MS);
     let tick = export::schedule(&app, settle_at).await;
-    drain(&app).await;
+    audit_log_tests::drain_queue(&app).await;
     assert_eq!(
         (tick.late.marks, tick.late.restamped, tick.late.errors),
         (1, 1, 0),

@@ -252,7 +252,7 @@ async fn settle_one(
                 let passed = d.cursor.is_some_and(|c| c >= recorded_at);
                 let before = d.enabled_at.is_some_and(|at| at < recorded_at);
                 if d.enabled && passed && before {
-                    crate::replay(app, &mark.org, &d.id, window, now).await?;
+                    crate::replay_to(app, &d, window, now).await?;
                 }
             }
             tracing::info!(org = %mark.org, event = %mark.id, at = %recorded_at, "late event already sealed; re-delivered");

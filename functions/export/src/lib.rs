@@ -124,14 +124,25 @@ pub async fn replay(
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("org {org} has no destination {destination_id}"))?;
-    let mut job = audit_domain::export::ExportJob::new(dest.id, org.clone(), window, now);
+    replay_to(app, &dest, window, now).await
+}
+
+/// `replay` for a destination already read.
+pub(crate) async fn replay_to<S>(
+    app: &ExportApp,
+    dest: &audit_domain::export::Destination<S>,
+    window: audit_domain::export::ExportWindow,
+    now: audit_domain::time::Timestamp,
+) -> Result<audit_domain::export::ExportJob, String> {
+    let mut job =
+        audit_domain::export::ExportJob::new(dest.id.clone(), dest.org_id.clone(), window, now);
     job.replay = true;
     app.queue.send(&job).await.map_err(|e| e.to_string())?;
     let _ = app
         .store
         .count_jobs(
-            org,
-            destination_id,
+            &dest.org_id,
+            &dest.id,
             audit_aws::store::JobCounter::Pending,
             1,
         )

@@ -30,42 +30,31 @@ pub struct ScheduleReport {
 const TICK_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One tick within the configured budgets from now (`auditctl serve` and
-/// the tests; Lambda passes its invocation's deadline to `schedule_until`).
+/// the tests; Lambda passes its invocation's deadline to `schedule_until`):
+/// the deadline that leaves sealing its whole `seal_budget_ms`.
 pub async fn schedule(app: &ExportApp, now: Timestamp) -> ScheduleReport {
-    let started = std::time::Instant::now();
-    let sealing = started + std::time::Duration::from_millis(app.config.seal_budget_ms);
-    schedule_within(app, now, sealing, sealing + crate::SETTLE_BUDGET).await
+    let budget = std::time::Duration::from_millis(app.config.seal_budget_ms);
+    let deadline = std::time::Instant::now() + budget + crate::SETTLE_BUDGET + TICK_MARGIN;
+    schedule_until(app, now, deadline).await
 }
 
-/// One tick that ends by `deadline` (the invocation's): sealing stops with
-/// time left for settling late arrivals, settling with time left to answer.
+/// One tick that ends by `deadline` (the invocation's). For each
+/// destination with no job in flight: one window, full size
+/// (`max_window_ms`) when catching up; the worker releases its lease when
+/// the window is delivered or dead-lettered. Then sealing, for at most
+/// `seal_budget_ms` and until `SETTLE_BUDGET` + `TICK_MARGIN` before the
+/// deadline; then settling late arrivals, until `TICK_MARGIN` before it.
 pub async fn schedule_until(
     app: &ExportApp,
     now: Timestamp,
     deadline: std::time::Instant,
 ) -> ScheduleReport {
-    let end = deadline
-        .checked_sub(TICK_MARGIN)
-        .unwrap_or_else(std::time::Instant::now);
-    let budget =
-        std::time::Instant::now() + std::time::Duration::from_millis(app.config.seal_budget_ms);
-    let sealing = end
+    let started = std::time::Instant::now();
+    let settling = deadline.checked_sub(TICK_MARGIN).unwrap_or(started);
+    let sealing = settling
         .checked_sub(crate::SETTLE_BUDGET)
-        .unwrap_or(end)
-        .min(budget);
-    schedule_within(app, now, sealing, end).await
-}
-
-/// For each destination with no job in flight: one window, full size
-/// (`max_window_ms`) when catching up; the worker releases its lease when
-/// the window is delivered or dead-lettered. Then sealing until `sealing`,
-/// then settling late arrivals until `settling`.
-async fn schedule_within(
-    app: &ExportApp,
-    now: Timestamp,
-    sealing: std::time::Instant,
-    settling: std::time::Instant,
-) -> ScheduleReport {
+        .unwrap_or(started)
+        .min(started + std::time::Duration::from_millis(app.config.seal_budget_ms));
     let mut report = ScheduleReport::default();
     let destinations = match app.store.enabled_destinations::<DestinationSpec>().await {
         Ok(d) => d,

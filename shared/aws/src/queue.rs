@@ -320,20 +320,8 @@ impl ExportQueue {
 
     /// Puts dead-lettered jobs back on the main queue (receive → send →
     /// delete, which works on SQS and on moto alike), optionally only one
-    /// destination's. Returns the jobs moved back.
-    pub async fn redrive(
-        &self,
-        destination: Option<&str>,
-        now: Timestamp,
-    ) -> Result<Vec<ExportJob>, QueueError> {
-        let redriven = self
-            .redrive_with(destination, now, |_| async { Claim::Send })
-            .await?;
-        Ok(redriven.moved)
-    }
-
-    /// `redrive`, asking `claim` about each job first: send it again, drop
-    /// its message (someone else redrove it), or leave it in the DLQ.
+    /// destination's, asking `claim` about each job first: send it again,
+    /// drop its message (someone else redrove it), or leave it in the DLQ.
     pub async fn redrive_with<F, Fut>(
         &self,
         destination: Option<&str>,
@@ -384,62 +372,49 @@ impl ExportQueue {
     /// flight (`ApproximateNumberOfMessages` + `…NotVisible`: a job hidden
     /// for its backoff counts): what backpressure bounds.
     pub async fn depth(&self) -> Result<u64, QueueError> {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .map_err(|e| sqs_error("GetQueueAttributes", e))?;
-        let attributes = out.attributes.unwrap_or_default();
-        let count = |name: &QueueAttributeName| {
-            attributes
-                .get(name)
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        Ok(count(&QueueAttributeName::ApproximateNumberOfMessages)
-            + count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        self.count(
+            &self.queue_url,
+            &[
+                QueueAttributeName::ApproximateNumberOfMessages,
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            ],
+        )
+        .await
     }
 
     /// Approximate number of jobs on the export queue that are visible now
     /// (not in flight, not hidden for a backoff).
     pub async fn visible(&self) -> Result<u64, QueueError> {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .map_err(|e| sqs_error("GetQueueAttributes", e))?;
-        Ok(out
-            .attributes
-            .and_then(|a| {
-                a.get(&QueueAttributeName::ApproximateNumberOfMessages)
-                    .and_then(|n| n.parse().ok())
-            })
-            .unwrap_or(0))
+        self.count(
+            &self.queue_url,
+            &[QueueAttributeName::ApproximateNumberOfMessages],
+        )
+        .await
     }
 
     /// Approximate number of visible jobs in the DLQ.
     pub async fn dlq_depth(&self) -> Result<u64, QueueError> {
+        self.count(
+            &self.dlq_url,
+            &[QueueAttributeName::ApproximateNumberOfMessages],
+        )
+        .await
+    }
+
+    /// The sum of the queue's approximate counts `names`.
+    async fn count(&self, url: &str, names: &[QueueAttributeName]) -> Result<u64, QueueError> {
         let out = self
             .sqs
             .get_queue_attributes()
-            .queue_url(&self.dlq_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .queue_url(url)
+            .set_attribute_names(Some(names.to_vec()))
             .send()
             .await
             .map_err(|e| sqs_error("GetQueueAttributes", e))?;
-        Ok(out
-            .attributes
-            .and_then(|a| {
-                a.get(&QueueAttributeName::ApproximateNumberOfMessages)
-                    .and_then(|n| n.parse().ok())
-            })
-            .unwrap_or(0))
+        let attributes = out.attributes.unwrap_or_default();
+        Ok(names
+            .iter()
+            .filter_map(|name| attributes.get(name)?.parse::<u64>().ok())
+            .sum())
     }
 }

@@ -121,6 +121,26 @@ pub fn public_key_object_key(prefix: &str, org: &OrgId, key_id: &str) -> String 
     format!("{}{key_id}.json", public_keys_prefix(prefix, org))
 }
 
+/// `<prefix>/org=<org>/digests/checkpoints/`: the org's signed checkpoints
+/// as published outside the store (the stage's Object Lock bucket, with an
+/// empty prefix, and each S3 export that receives every event).
+pub fn checkpoints_prefix(prefix: &str, org: &OrgId) -> String {
+    format!("{}checkpoints/", digests_prefix(prefix, org))
+}
+
+/// `<checkpoints_prefix>/<tree size, 20 digits>.txt`: the signed note of the
+/// checkpoint at that size. Zero-padded, so a listing is in tree order.
+pub fn checkpoint_object_key(prefix: &str, org: &OrgId, size: u64) -> String {
+    format!("{}{size:020}.txt", checkpoints_prefix(prefix, org))
+}
+
+/// The tree size a published checkpoint's key names, if it is one.
+pub fn checkpoint_size_of_key(key: &str) -> Option<u64> {
+    let name = key.rsplit('/').next()?.strip_suffix(".txt")?;
+    (name.len() == 20).then_some(())?;
+    name.parse().ok()
+}
+
 fn compact(t: Timestamp) -> String {
     t.to_datetime().format("%Y%m%dT%H%M%S%.3fZ").to_string()
 }
@@ -151,5 +171,23 @@ mod tests {
             public_key_object_key("", &org, "ed25519-0123456789abcdef"),
             "org=acme/digests/public-keys/ed25519-0123456789abcdef.json"
         );
+    }
+
+    #[test]
+    fn published_checkpoints_list_in_tree_order() {
+        let org = OrgId::parse("acme").unwrap();
+        let key = checkpoint_object_key("", &org, 42);
+        assert_eq!(key, "org=acme/digests/checkpoints/00000000000000000042.txt");
+        assert_eq!(checkpoint_size_of_key(&key), Some(42));
+        assert!(checkpoint_object_key("", &org, 9) < checkpoint_object_key("", &org, 10));
+        assert_eq!(
+            checkpoint_size_of_key(&checkpoint_object_key("x/", &org, u64::MAX)),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            checkpoint_size_of_key("org=acme/digests/checkpoints/42.txt"),
+            None
+        );
+        assert_eq!(checkpoint_size_of_key("org=acme/digests/a.json"), None);
     }
 }

@@ -81,6 +81,12 @@ pub enum Finding {
         until: Timestamp,
         first: EventId,
     },
+    /// A checkpoint published outside the store (`key`, in the Object Lock
+    /// bucket or an S3 export) that the store's log does not contain.
+    PublishedCheckpoint {
+        key: String,
+        why: String,
+    },
 }
 
 impl fmt::Display for Finding {
@@ -145,6 +151,12 @@ impl fmt::Display for Finding {
                 write!(
                     f,
                     " should have been sealed by {until} but are in no digest (first: {first}): digests deleted, or sealing stalled"
+                )
+            }
+            Finding::PublishedCheckpoint { key, why } => {
+                write!(
+                    f,
+                    "published checkpoint {key}: {why}"
                 )
             }
         }

@@ -131,6 +131,29 @@ pub fn witness(
     })
 }
 
+/// Checks a checkpoint `published` outside the store (the Object Lock
+/// bucket, an S3 export) against the store's `latest` signed checkpoint, as
+/// a witness that saw `published` would: it must open with a pinned key, and
+/// the store's tree must be it or extend it (`consistency`: the proof from
+/// its size to the latest's, empty when [`proof_needed`] says none is). A
+/// store that lost its checkpoints, shrank or was rebuilt over other events
+/// is refused, even when every digest in it verifies.
+pub fn check_published(
+    published: &str,
+    latest: Option<&str>,
+    keys: &KeyRing,
+    consistency: &[Hash],
+) -> Result<(), Refusal> {
+    let seen = witness(None, published, keys, &[])?;
+    let Some(latest) = latest else {
+        return Err(Refusal::Rollback {
+            seen: seen.state().tree_size,
+            now: 0,
+        });
+    };
+    witness(Some(seen.state()), latest, keys, consistency).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +298,64 @@ mod tests {
         assert!(matches!(
             witness(Some(seen.state()), &other, &keys, &[]),
             Err(Refusal::OtherLog { .. })
+        ));
+    }
+
+    #[test]
+    fn a_published_checkpoint_holds_when_the_store_extends_it() {
+        let (signer, keys) = setup();
+        let all = leaves(40);
+        let published = note(&signer, "log/o1", &all[..12]);
+        let latest = note(&signer, "log/o1", &all);
+        assert_eq!(
+            check_published(&published, Some(&latest), &keys, &proof(12, &all)),
+            Ok(())
+        );
+        assert_eq!(check_published(&latest, Some(&latest), &keys, &[]), Ok(()));
+    }
+
+    #[test]
+    fn a_published_checkpoint_refuses_a_store_that_lost_shrank_or_was_rebuilt() {
+        let (signer, keys) = setup();
+        let all = leaves(40);
+        let published = note(&signer, "log/o1", &all[..12]);
+        assert_eq!(
+            check_published(&published, None, &keys, &[]),
+            Err(Refusal::Rollback { seen: 12, now: 0 })
+        );
+        let shrunk = note(&signer, "log/o1", &all[..5]);
+        assert_eq!(
+            check_published(&published, Some(&shrunk), &keys, &[]),
+            Err(Refusal::Rollback { seen: 12, now: 5 })
+        );
+        // Rebuilt with the real key over other events: one leaf changed.
+        let mut edited = all.clone();
+        edited[3] = leaf_hash(b"edited");
+        let same_size = note(&signer, "log/o1", &edited[..12]);
+        assert_eq!(
+            check_published(&published, Some(&same_size), &keys, &[]),
+            Err(Refusal::Fork { size: 12 })
+        );
+        let grown = note(&signer, "log/o1", &edited);
+        assert!(matches!(
+            check_published(&published, Some(&grown), &keys, &proof(12, &edited)),
+            Err(Refusal::NotExtended {
+                seen: 12,
+                now: 40,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_published_checkpoint_must_be_signed_by_a_pinned_key() {
+        let (signer, keys) = setup();
+        let all = leaves(12);
+        let forged = note(&Signer::from_seed([8; 32]), "log/o1", &all);
+        let latest = note(&signer, "log/o1", &all);
+        assert!(matches!(
+            check_published(&forged, Some(&latest), &keys, &[]),
+            Err(Refusal::Signature(_))
         ));
     }
 }

@@ -47,6 +47,10 @@ pub struct ExportConfig {
     /// stopped and yields to the next org (`AUDIT_SEAL_ORG_BUDGET_SECONDS`,
     /// default 20).
     pub seal_org_budget_ms: u64,
+    /// The stage's Object Lock bucket that every checkpoint is published to
+    /// (`AUDIT_CHECKPOINT_BUCKET`; unset or empty: none, as in tests that
+    /// do not look at it).
+    pub checkpoint_bucket: Option<String>,
 }
 
 /// The smallest export lag: the longest an ingest write can still land
@@ -87,6 +91,7 @@ impl Default for ExportConfig {
             settle_margin: Duration::from_secs(5),
             seal_budget_ms: 60_000,
             seal_org_budget_ms: 20_000,
+            checkpoint_bucket: None,
         }
     }
 }
@@ -116,6 +121,9 @@ impl ExportConfig {
                 .map_or(d.seal_budget_ms, |s| u64::from(s) * 1000),
             seal_org_budget_ms: num("AUDIT_SEAL_ORG_BUDGET_SECONDS")
                 .map_or(d.seal_org_budget_ms, |s| u64::from(s) * 1000),
+            checkpoint_bucket: std::env::var("AUDIT_CHECKPOINT_BUCKET")
+                .ok()
+                .filter(|b| !b.is_empty()),
             ..d
         }
     }

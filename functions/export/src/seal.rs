@@ -2,7 +2,10 @@
 //! closed period after its chain head (or from the period of its first
 //! event), in order, each chained to the one before. S3 destinations of the
 //! org also get each digest file, and the public key that signed it,
-//! beside their events.
+//! beside their events. Each checkpoint that grew the org's tree is also
+//! published outside the store: to the stage's Object Lock bucket
+//! (`AUDIT_CHECKPOINT_BUCKET`) and beside the digest files of those S3
+//! exports.
 
 use std::time::{Duration, Instant};
 
@@ -13,8 +16,8 @@ use audit_domain::export::ExportWindow;
 use audit_domain::ids::OrgId;
 use audit_domain::integrity::signing::secret_name_from_env;
 use audit_domain::integrity::{
-    digest_object_key, event_hash, period_containing, public_key_object_key, seal_with_tree,
-    Digest, EventsHasher, ManifestEntry, Signer,
+    checkpoint_object_key, digest_object_key, event_hash, period_containing, public_key_object_key,
+    seal_with_tree, Digest, EventsHasher, ManifestEntry, Signer,
 };
 use audit_domain::time::Timestamp;
 use {
@@ -178,6 +181,11 @@ async fn seal_org(
             return Ok(OrgSeal::OutOfTime(sealed));
         };
         let (size, root, note) = tree.finish_period(app, org, signer).await?;
+        // An empty period signs the same tree again: published once.
+        let grew = head
+            .as_ref()
+            .and_then(|h| h.tree_size)
+            .is_none_or(|before| size > before);
         let digest = seal_with_tree(
             org,
             start,
@@ -196,12 +204,16 @@ async fn seal_org(
             tracing::warn!(org = %org, "another sealer moved the chain head; stopping for this tick");
             break;
         }
+        let checkpoint = grew.then_some((size, note.as_str()));
+        if let (Some(bucket), Some(checkpoint)) = (&app.config.checkpoint_bucket, checkpoint) {
+            publish_checkpoint(app, bucket, org, checkpoint).await;
+        }
         if s3_targets.is_none() {
             s3_targets = Some(s3_targets_of(app, org).await);
         }
         for (id, settings, enabled_at) in s3_targets.iter().flatten() {
             if *enabled_at <= digest.period_start {
-                write_files(app, id, settings, signer, &digest, parts).await;
+                write_files(app, id, settings, signer, &digest, parts, checkpoint).await;
             }
         }
         head = Some(digest);
@@ -343,9 +355,41 @@ async fn s3_targets_of(app: &ExportApp, org: &OrgId) -> Vec<(String, s3::Setting
         .collect()
 }
 
+/// Publishes a checkpoint `(size, note)` to the stage's Object Lock bucket,
+/// where it cannot be deleted or overwritten for the bucket's retention, by
+/// the operator either: the record `auditctl verify --org --published`
+/// holds the store to. A failed write is logged; the next checkpoint that
+/// is published extends this one, so the evidence is only coarser.
+async fn publish_checkpoint(app: &ExportApp, bucket: &str, org: &OrgId, (size, note): (u64, &str)) {
+    let settings = s3::Settings {
+        bucket: bucket.to_string(),
+        prefix: String::new(),
+        region: None,
+        role_arn: None,
+    };
+    let key = checkpoint_object_key("", org, size);
+    let outcome = app
+        .deliverer
+        .put_s3_object(
+            &settings,
+            org,
+            &key,
+            note.as_bytes().to_vec(),
+            CHECKPOINT_TYPE,
+        )
+        .await;
+    if !outcome.is_delivered() {
+        tracing::error!(org = %org, key, outcome = ?outcome, "publishing a checkpoint failed");
+    }
+}
+
+/// A checkpoint object's content type: the C2SP signed note, as text.
+const CHECKPOINT_TYPE: &str = "text/plain; charset=utf-8";
+
 /// Writes the digest file (the digest and its manifest, read back part by
-/// part from the store) and the public key beside an S3 export. The file's
-/// body is held whole to be uploaded: about 95 bytes per event.
+/// part from the store), the public key and, when the tree grew, the
+/// checkpoint beside an S3 export. The file's body is held whole to be
+/// uploaded: about 95 bytes per event.
 async fn write_files(
     app: &ExportApp,
     destination: &str,
@@ -353,6 +397,7 @@ async fn write_files(
     signer: &Signer,
     digest: &Digest,
     parts: u32,
+    checkpoint: Option<(u64, &str)>,
 ) {
     let prefix = &settings.prefix;
     let public = serde_json::to_vec_pretty(&signer.public_key().view()).unwrap_or_default();
@@ -363,16 +408,25 @@ async fn write_files(
             return;
         }
     };
-    for (key, body) in [
+    let mut objects = vec![
         (
             public_key_object_key(prefix, &digest.org_id, signer.key_id()),
             public,
+            "application/json",
         ),
-        (digest_object_key(prefix, digest), body),
-    ] {
+        (digest_object_key(prefix, digest), body, "application/json"),
+    ];
+    if let Some((size, note)) = checkpoint {
+        objects.push((
+            checkpoint_object_key(prefix, &digest.org_id, size),
+            note.as_bytes().to_vec(),
+            CHECKPOINT_TYPE,
+        ));
+    }
+    for (key, body, content_type) in objects {
         let outcome = app
             .deliverer
-            .put_s3_object(settings, &digest.org_id, &key, body, "application/json")
+            .put_s3_object(settings, &digest.org_id, &key, body, content_type)
             .await;
         if !outcome.is_delivered() {
             tracing::warn!(destination, key, outcome = ?outcome, "writing a digest file failed");

@@ -14,6 +14,7 @@ use aws_sdk_s3::config::Region;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ChecksumAlgorithm;
 
 use audit_domain::export::outcome::Outcome;
 use audit_domain::ids::OrgId;
@@ -90,7 +91,9 @@ impl Clients {
     }
 
     /// PUTs an object unless one is already at `key` (`If-None-Match: *`,
-    /// which counts as delivered), and classifies the answer.
+    /// which counts as delivered), and classifies the answer. The body's
+    /// CRC32 goes with it: a bucket with Object Lock (the stage's checkpoint
+    /// bucket, or a customer's) refuses a PUT without a checksum.
     pub(crate) async fn put_new(
         &self,
         settings: &Settings,
@@ -107,6 +110,7 @@ impl Clients {
             .bucket(&settings.bucket)
             .key(key)
             .if_none_match("*")
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .content_type(content_type)
             .set_content_encoding(content_encoding.map(str::to_owned))
             .body(ByteStream::from(body))

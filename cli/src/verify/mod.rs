@@ -2,6 +2,7 @@
 //! say exactly what broke, either from the service's store (`--org`) or,
 //! offline from the service, from an S3 export (`--s3`).
 
+mod published;
 pub mod receipt;
 mod s3;
 
@@ -13,6 +14,7 @@ use audit_domain::integrity::{
 };
 use audit_domain::time::Timestamp;
 
+pub use published::verify_published;
 pub use s3::{parse_s3_url, verify_s3};
 
 /// The periods a verification covers: those overlapping `(from, to]`.
@@ -33,6 +35,8 @@ pub struct Report {
     /// The end of the org's last digest in the store (all of them, not
     /// only the range checked).
     pub last_sealed: Option<Timestamp>,
+    /// Published checkpoints (object versions) checked against the store.
+    pub published: usize,
 }
 
 impl Report {
@@ -211,6 +215,12 @@ pub struct VerifyArgs {
     /// against the --public-key keys (at least one is required).
     #[arg(long)]
     pub receipt: Option<std::path::PathBuf>,
+    /// With --org: also hold the store's log to the checkpoints published
+    /// at s3://bucket[/prefix] (the stage's `CheckpointBucket`, or an S3
+    /// export's prefix): each must be signed by a pinned key and be in the
+    /// store's tree. Catches a history rebuilt with the real key.
+    #[arg(long, requires = "org", conflicts_with = "s3")]
+    pub published: Option<String>,
 }
 
 /// Runs `auditctl verify`: prints what was checked and every finding;
@@ -272,10 +282,18 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
                     audit_aws::signing::ring(&crate::signing_key::list(store).await?)
                 }
             };
-            let report = match to {
+            let mut report = match to {
                 Some(_) => verify_store(store, &ring, &org, from, to).await?,
                 None => verify_store_sealed_by(store, &ring, &org, from, sealed_by_now()).await?,
             };
+            if let Some(url) = &args.published {
+                let (bucket, prefix) = parse_s3_url(url)?;
+                let s3 = s3_client().await;
+                let (checked, findings) =
+                    verify_published(&s3, &bucket, &prefix, store, &ring, &org).await?;
+                report.published = checked;
+                report.findings.extend(findings);
+            }
             vec![(org.clone(), report)]
         }
         (None, None) => return Err("give --org ORG, or --s3 s3://bucket/prefix".into()),
@@ -284,14 +302,18 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
     for (org, report) in &reports {
         if report.is_ok() {
             println!(
-                "OK org {org}: {} periods, {} events verified",
-                report.periods, report.events
+                "OK org {org}: {} periods, {} events verified{}",
+                report.periods,
+                report.events,
+                published_note(report.published)
             );
         } else {
             ok = false;
             println!(
-                "FAILED org {org}: {} periods, {} events checked",
-                report.periods, report.events
+                "FAILED org {org}: {} periods, {} events checked{}",
+                report.periods,
+                report.events,
+                published_note(report.published)
             );
             for line in report.lines() {
                 println!("  {line}");
@@ -302,6 +324,14 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
         println!("nothing to verify");
     }
     Ok(ok)
+}
+
+fn published_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => ", 1 published checkpoint".into(),
+        n => format!(", {n} published checkpoints"),
+    }
 }
 
 async fn s3_client() -> aws_sdk_s3::Client {

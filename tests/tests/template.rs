@@ -444,6 +444,9 @@ const ALLOWED: &[(&str, Grants)] = &[
             // Sealing signs digests with the key the stack created; creating
             // one is nobody's job in a deployment.
             ("SigningKeySecret", &["secretsmanager:GetSecretValue"]),
+            // Checkpoints published under Object Lock: written, never read
+            // or deleted.
+            ("CheckpointBucket/*", &["s3:PutObject"]),
             // Digest files and public keys beside S3 exports, through the
             // destination's role.
             ("ExportRoleArns", &["sts:AssumeRole"]),
@@ -1733,4 +1736,37 @@ fn a_route_matches_its_own_segments_only() {
         "/v1/integrity/consistency"
     ));
     assert!(!route_matches("/v1/integrity/{proxy+}", "/v1/integrity"));
+}
+
+#[test]
+fn checkpoints_are_published_under_a_compliance_lock_for_the_longest_retention() {
+    let t = template();
+    let bucket = resource(&t, "CheckpointBucket");
+    assert_eq!(bucket["Type"].as_str(), Some("AWS::S3::Bucket"));
+    assert_eq!(bucket["DeletionPolicy"].as_str(), Some("Retain"));
+    let props = &bucket["Properties"];
+    assert_eq!(props["ObjectLockEnabled"].as_bool(), Some(true));
+    assert_eq!(
+        props["VersioningConfiguration"]["Status"].as_str(),
+        Some("Enabled"),
+        "Object Lock needs versioning"
+    );
+    let lock = &props["ObjectLockConfiguration"];
+    assert_eq!(lock["ObjectLockEnabled"].as_str(), Some("Enabled"));
+    let retention = &lock["Rule"]["DefaultRetention"];
+    assert_eq!(
+        retention["Mode"].as_str(),
+        Some("COMPLIANCE"),
+        "governance mode lets a privileged insider delete"
+    );
+    let days = number(&retention["Days"]).expect("retention in days");
+    assert!(
+        days >= u64::from(audit_domain::limits::MAX_RETENTION_DAYS),
+        "checkpoints must outlive the longest org retention: {days} days"
+    );
+    let variables = &function_property(&t, "SchedulerFunction", "Environment")["Variables"];
+    assert_eq!(
+        target(&variables["AUDIT_CHECKPOINT_BUCKET"]),
+        "CheckpointBucket"
+    );
 }

@@ -421,6 +421,41 @@ pub async fn s3_bucket(label: &str) -> (aws_sdk_s3::Client, String) {
     (s3, bucket)
 }
 
+/// Creates `bucket` as the template's `CheckpointBucket` is: versioned,
+/// Object Lock in compliance mode (one day here), so no version can be
+/// deleted or overwritten in place.
+pub async fn create_locked_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    s3.create_bucket()
+        .bucket(bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .expect("a bucket with Object Lock");
+    let lock = ObjectLockConfiguration::builder()
+        .object_lock_enabled(ObjectLockEnabled::Enabled)
+        .rule(
+            ObjectLockRule::builder()
+                .default_retention(
+                    DefaultRetention::builder()
+                        .mode(ObjectLockRetentionMode::Compliance)
+                        .days(1)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    s3.put_object_lock_configuration()
+        .bucket(bucket)
+        .object_lock_configuration(lock)
+        .send()
+        .await
+        .expect("its default retention");
+}
+
 /// One object's bytes.
 pub async fn s3_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
     s3.get_object()
@@ -437,8 +472,6 @@ pub async fn s3_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
         .to_vec()
 }
 
-/// Export settings for integrity tests: no lag, and digest periods of
-/// `period_ms` so that a few sleeps span several.
 /// Runs the worker (`auditctl serve`'s poller) until a poll receives
 /// nothing, so no window's lease holds the next tick back.
 pub async fn drain_queue(app: &export::ExportApp) {
@@ -458,6 +491,8 @@ pub async fn signing_public_key(app: &export::ExportApp) -> audit_domain::integr
         .public_key()
 }
 
+/// Export settings for integrity tests: no lag, and digest periods of
+/// `period_ms` so that a few sleeps span several.
 pub fn sealing_config(period_ms: i64) -> export::ExportConfig {
     export::ExportConfig {
         lag_ms: 0,

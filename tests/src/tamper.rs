@@ -62,6 +62,35 @@ impl Stack {
             .await;
     }
 
+    /// Deletes every item of the org's integrity record (digests,
+    /// manifests, tiles, checkpoints, sealing progress) and its chain head,
+    /// as an operator rebuilding the log from scratch would.
+    pub async fn tamper_wipe_integrity(&self, org: &OrgId) {
+        let ddb = self.ddb().await;
+        let mut start = None;
+        loop {
+            let page = ddb
+                .query()
+                .table_name(&self.store.tables().control)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", digests_pk(org))
+                .projection_expression("PK, SK")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .expect("Query");
+            for item in page.items() {
+                self.delete_control(item["PK"].clone(), item["SK"].clone())
+                    .await;
+            }
+            match page.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => break,
+            }
+        }
+        self.tamper_delete_head(org).await;
+    }
+
     pub async fn tamper_delete_head(&self, org: &OrgId) {
         self.delete_control(s(format!("ORG#{org}")), s("DIGEST_HEAD".into()))
             .await;

@@ -261,21 +261,9 @@ fn s3_target() -> (String, String) {
 
 /// The keys in this flow's bucket, read with the admin credentials.
 async fn bucket_keys(bucket: &str) -> Vec<String> {
-    let creds = aws_sdk_s3::config::Credentials::new(
-        admin_env("IAMCHECK_ADMIN_ACCESS_KEY_ID"),
-        admin_env("IAMCHECK_ADMIN_SECRET_ACCESS_KEY"),
-        None,
-        None,
-        "iamcheck-admin",
-    );
-    let sdk = audit_aws::aws_config().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .credentials_provider(creds)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.list_objects_v2()
+    admin_s3()
+        .await
+        .list_objects_v2()
         .bucket(bucket)
         .send()
         .await
@@ -285,6 +273,24 @@ async fn bucket_keys(bucket: &str) -> Vec<String> {
         .into_iter()
         .filter_map(|o| o.key)
         .collect()
+}
+
+/// S3 with the admin credentials.
+async fn admin_s3() -> aws_sdk_s3::Client {
+    let creds = aws_sdk_s3::config::Credentials::new(
+        admin_env("IAMCHECK_ADMIN_ACCESS_KEY_ID"),
+        admin_env("IAMCHECK_ADMIN_SECRET_ACCESS_KEY"),
+        None,
+        None,
+        "iamcheck-admin",
+    );
+    let sdk = audit_aws::aws_config().await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .credentials_provider(creds)
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 /// An S3 destination body for this flow's bucket, through its role.
@@ -358,9 +364,16 @@ async fn scheduler_flow() {
     )
     .await
     .expect("signing key secret (admin)");
+    // The stage's checkpoint bucket, as the template creates it.
+    let checkpoints = format!("iamcheck-checkpoints-{}", org.as_str().replace('_', "-"));
+    audit_log_tests::create_locked_bucket(&admin_s3().await, &checkpoints).await;
+    let config = || export::ExportConfig {
+        checkpoint_bucket: Some(checkpoints.clone()),
+        ..tick_config()
+    };
     role.restore();
 
-    let app = export_app(&queue, &dlq, tick_config()).await;
+    let app = export_app(&queue, &dlq, config()).await;
     let t0 = Timestamp::now();
     let scheduled = export::schedule(&app, t0.plus_millis(300_000)).await;
     assert_eq!(scheduled.errors, 0, "{scheduled:?}");
@@ -381,6 +394,12 @@ async fn scheduler_flow() {
             .iter()
             .any(|k| k.starts_with(&digests) && !k.starts_with(&keys)),
         "a digest file in the S3 destination's bucket: {written:?}"
+    );
+    let published = bucket_keys(&checkpoints).await;
+    let prefix = audit_domain::integrity::checkpoints_prefix("", &org);
+    assert!(
+        published.iter().any(|k| k.starts_with(&prefix)),
+        "a checkpoint published to the locked bucket: {published:?}"
     );
 
     // The operator rotates the key (operator credentials), ...
@@ -421,7 +440,7 @@ async fn scheduler_flow() {
     operator.restore();
     // ... and the next tick, a fresh process, reads and signs with the new
     // one, and settles the late write.
-    let app = export_app(&queue, &dlq, tick_config()).await;
+    let app = export_app(&queue, &dlq, config()).await;
     let scheduled = export::schedule(&app, t0.plus_millis(600_000)).await;
     assert_eq!(scheduled.errors, 0, "{scheduled:?}");
     assert_eq!(

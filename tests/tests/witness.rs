@@ -307,3 +307,134 @@ async fn verify_names_what_an_insider_with_table_access_did() {
         "an extended registry would accept it: why keys are pinned"
     );
 }
+
+/// The insider `verify --org` alone cannot catch: the operator, holding the
+/// signing key and the table, wipes the org's whole integrity record
+/// (digests, head, tiles, checkpoints), deletes an event and re-seals from
+/// scratch with the real key. The rebuilt store verifies; held to the
+/// checkpoints published under Object Lock (`--published`) it fails, naming
+/// the checkpoints it no longer contains, and those cannot be deleted.
+#[tokio::test]
+async fn published_checkpoints_catch_a_history_rebuilt_with_the_real_key() {
+    let s = Stack::start_isolated().await;
+    let o = s.org_with_keys("rebuilt").await;
+    let s3 = audit_log_tests::s3_client().await;
+    let bucket = format!(
+        "checkpoints-{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    audit_log_tests::create_locked_bucket(&s3, &bucket).await;
+    let app = s
+        .exporter(export::ExportConfig {
+            checkpoint_bucket: Some(bucket.clone()),
+            ..audit_log_tests::sealing_config(PERIOD_MS)
+        })
+        .await;
+    let seal = || async {
+        tokio::time::sleep(Duration::from_millis(PERIOD_MS as u64 + 100)).await;
+        let report = export::seal(&app, Timestamp::now()).await;
+        assert_eq!(report.errors, 0, "{report:?}");
+        report
+    };
+    for (batch, n) in [("a", 3usize), ("b", 4)] {
+        let events: Vec<Value> = (0..n)
+            .map(|i| event(&format!("evt_r{batch}_{i:03}"), Action::ALL[i], false))
+            .collect();
+        let (status, body) = s.post(&o.ingest, &json!({ "events": events })).await;
+        assert_eq!(status, 200, "{body}");
+        seal().await;
+    }
+    let pinned = KeyRing::from(audit_log_tests::signing_public_key(&app).await);
+
+    // One object per tree size the log grew to, each the store's own note.
+    let prefix = audit_domain::integrity::checkpoints_prefix("", &o.id);
+    let keys: Vec<String> = audit_log_tests::s3_keys(&s3, &bucket)
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with(&prefix))
+        .collect();
+    let sizes: Vec<u64> = keys
+        .iter()
+        .filter_map(|k| audit_domain::integrity::checkpoint_size_of_key(k))
+        .collect();
+    assert_eq!(sizes.last(), Some(&7), "{keys:?}");
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+    for (key, size) in keys.iter().zip(&sizes) {
+        let stored = s.store.checkpoint_at(&o.id, *size).await.expect("read");
+        let published = audit_log_tests::s3_object(&s3, &bucket, key).await;
+        assert_eq!(stored.as_deref().map(str::as_bytes), Some(&published[..]));
+    }
+    let published = || async {
+        auditctl::verify::verify_published(&s3, &bucket, "", &s.store, &pinned, &o.id)
+            .await
+            .expect("verify published")
+    };
+    let (checked, findings) = published().await;
+    assert_eq!((checked, findings), (sizes.len(), vec![]));
+
+    // Compliance mode: no version can be deleted, by anyone.
+    let latest_key = keys.last().expect("a checkpoint");
+    let versions = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix(latest_key)
+        .send()
+        .await
+        .expect("versions");
+    let version = versions.versions()[0].version_id().expect("a version id");
+    let deleted = s3
+        .delete_object()
+        .bucket(&bucket)
+        .key(latest_key)
+        .version_id(version)
+        .send()
+        .await;
+    assert!(deleted.is_err(), "a locked checkpoint was deleted");
+
+    // The rebuild: everything of the org's integrity record gone, batch a's
+    // second event deleted, and the log sealed again with the real key.
+    s.tamper_wipe_integrity(&o.id).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await);
+    ddb.delete_item()
+        .table_name(&s.store.tables().events)
+        .key("PK", AttributeValue::S(format!("ORG#{}", o.id)))
+        .key("SK", AttributeValue::S("EVT#evt_ra_001".into()))
+        .send()
+        .await
+        .expect("delete event");
+    let resealed = seal().await;
+    assert!(resealed.digests >= 1, "{resealed:?}");
+    let sealed_by = Timestamp::now().plus_millis(-PERIOD_MS);
+    let store_only =
+        auditctl::verify::verify_store_sealed_by(&s.store, &pinned, &o.id, None, sealed_by)
+            .await
+            .expect("verify");
+    assert!(
+        store_only.is_ok(),
+        "the rebuilt store verifies on its own: {:?}",
+        store_only.lines()
+    );
+    assert_eq!(store_only.events, 6);
+
+    let (_, findings) = published().await;
+    let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    eprintln!("published {sizes:?}; after the rebuild: {lines:#?}");
+    let at_7 = audit_domain::integrity::checkpoint_object_key("", &o.id, 7);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&at_7) && l.contains("rollback: the log shrank from 7 to 6")),
+        "the checkpoint at 7 is no longer in the log: {lines:#?}"
+    );
+    // Every finding is about a checkpoint of the first history.
+    for line in &lines {
+        assert!(
+            sizes.iter().any(
+                |n| line.contains(&audit_domain::integrity::checkpoint_object_key(
+                    "", &o.id, *n
+                ))
+            ),
+            "{line}"
+        );
+    }
+}

@@ -10,7 +10,8 @@ use audit_aws::store::Store;
 use audit_domain::export::ExportWindow;
 use audit_domain::ids::OrgId;
 use audit_domain::integrity::{
-    event_hash, verify_chain, Anchor, Finding, KeyRing, Observed, PeriodEvidence, PublicKey,
+    event_hash, public_keys_prefix, verify_chain, Anchor, Finding, KeyRing, Observed,
+    PeriodEvidence, PublicKey,
 };
 use audit_domain::time::Timestamp;
 
@@ -208,7 +209,7 @@ pub struct VerifyArgs {
     /// A public key (base64, from GET /v1/integrity/public-keys) to accept;
     /// repeat it for every key the periods were signed with. Default: every
     /// registered key (from the service), or for --s3 the export's
-    /// digests/public-keys/.
+    /// digests/public-keys/, or with --published the keys published there.
     #[arg(long)]
     pub public_key: Vec<String>,
     /// Check a saved receipt (GET /v1/events/{id}/proof's answer) offline,
@@ -275,9 +276,17 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
             verify_s3(&s3, &bucket, &prefix, org.as_ref(), pinned.as_ref(), range).await?
         }
         (None, Some(org)) => {
-            let ring = match pinned {
-                Some(ring) => ring,
-                None => {
+            let published = match &args.published {
+                Some(url) => Some((parse_s3_url(url)?, s3_client().await)),
+                None => None,
+            };
+            let ring = match (pinned, &published) {
+                (Some(ring), _) => ring,
+                (None, Some(((bucket, prefix), s3))) => {
+                    eprintln!("auditctl: checking with the public keys published beside the checkpoints (s3://{bucket}/{})", public_keys_prefix(prefix, &org));
+                    s3::published_ring(s3, bucket, prefix, &org).await?
+                }
+                (None, None) => {
                     eprintln!("auditctl: checking with the keys of the service's own registry; pin them with --public-key for a check that someone with table access cannot pass");
                     audit_aws::signing::ring(&crate::signing_key::list(store).await?)
                 }
@@ -286,11 +295,9 @@ pub async fn run(store: &Store, args: VerifyArgs) -> Result<bool, String> {
                 Some(_) => verify_store(store, &ring, &org, from, to).await?,
                 None => verify_store_sealed_by(store, &ring, &org, from, sealed_by_now()).await?,
             };
-            if let Some(url) = &args.published {
-                let (bucket, prefix) = parse_s3_url(url)?;
-                let s3 = s3_client().await;
+            if let Some(((bucket, prefix), s3)) = &published {
                 let (checked, findings) =
-                    verify_published(&s3, &bucket, &prefix, store, &ring, &org).await?;
+                    verify_published(s3, bucket, prefix, store, &ring, &org).await?;
                 report.published = checked;
                 report.findings.extend(findings);
             }

@@ -145,6 +145,37 @@ async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>
     Ok(bytes.into_bytes().to_vec())
 }
 
+/// The public keys published for `org` under `s3://bucket/prefix`
+/// (`digests/public-keys/`): an S3 export's, or the stage's checkpoint
+/// bucket, where Object Lock keeps every key that ever signed.
+pub(super) async fn published_ring(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    org: &OrgId,
+) -> Result<KeyRing, String> {
+    let keys = list_keys(s3, bucket, &public_keys_prefix(prefix, org)).await?;
+    ring_of(s3, bucket, keys.iter()).await
+}
+
+/// The public-key objects at `keys`, read into a ring.
+async fn ring_of(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: impl Iterator<Item = &String>,
+) -> Result<KeyRing, String> {
+    let mut ring = KeyRing::default();
+    for k in keys {
+        let body = get(s3, bucket, k).await?;
+        let view: PublicKeyView = serde_json::from_slice(&body)
+            .map_err(|e| format!("s3://{bucket}/{k} is not a public key: {e}"))?;
+        let key = PublicKey::from_base64(&view.public_key)
+            .map_err(|e| format!("s3://{bucket}/{k}: {e}"))?;
+        ring.add(key, None);
+    }
+    Ok(ring)
+}
+
 async fn verify_s3_org(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -160,16 +191,12 @@ async fn verify_s3_org(
     let ring = match pinned {
         Some(ring) => ring.clone(),
         None => {
-            let mut ring = KeyRing::default();
-            for k in objects.iter().filter(|k| k.starts_with(&keys_dir)) {
-                let body = get(s3, bucket, k).await?;
-                let view: PublicKeyView = serde_json::from_slice(&body)
-                    .map_err(|e| format!("s3://{bucket}/{k} is not a public key: {e}"))?;
-                let key = PublicKey::from_base64(&view.public_key)
-                    .map_err(|e| format!("s3://{bucket}/{k}: {e}"))?;
-                ring.add(key, None);
-            }
-            ring
+            ring_of(
+                s3,
+                bucket,
+                objects.iter().filter(|k| k.starts_with(&keys_dir)),
+            )
+            .await?
         }
     };
     let mut report = Report::default();

@@ -7,6 +7,8 @@
 //! (`AUDIT_CHECKPOINT_BUCKET`) and beside the digest files of those S3
 //! exports.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use audit_aws::signing::current_signer;
@@ -206,7 +208,7 @@ async fn seal_org(
         }
         let checkpoint = grew.then_some((size, note.as_str()));
         if let (Some(bucket), Some(checkpoint)) = (&app.config.checkpoint_bucket, checkpoint) {
-            publish_checkpoint(app, bucket, org, checkpoint).await;
+            publish_checkpoint(app, bucket, org, signer, checkpoint).await;
         }
         if s3_targets.is_none() {
             s3_targets = Some(s3_targets_of(app, org).await);
@@ -360,27 +362,50 @@ async fn s3_targets_of(app: &ExportApp, org: &OrgId) -> Vec<(String, s3::Setting
 /// the operator either: the record `auditctl verify --org --published`
 /// holds the store to. A failed write is logged; the next checkpoint that
 /// is published extends this one, so the evidence is only coarser.
-async fn publish_checkpoint(app: &ExportApp, bucket: &str, org: &OrgId, (size, note): (u64, &str)) {
+/// The public key that signed it goes beside it (`digests/public-keys/`,
+/// as in an S3 export) once per process, org and key, so `verify
+/// --published` can take its keys from the same locked place.
+async fn publish_checkpoint(
+    app: &ExportApp,
+    bucket: &str,
+    org: &OrgId,
+    signer: &Signer,
+    (size, note): (u64, &str),
+) {
     let settings = s3::Settings {
         bucket: bucket.to_string(),
         prefix: String::new(),
         region: None,
         role_arn: None,
     };
-    let key = checkpoint_object_key("", org, size);
-    let outcome = app
-        .deliverer
-        .put_s3_object(
-            &settings,
-            org,
-            &key,
-            note.as_bytes().to_vec(),
-            CHECKPOINT_TYPE,
-        )
-        .await;
-    if !outcome.is_delivered() {
-        tracing::error!(org = %org, key, outcome = ?outcome, "publishing a checkpoint failed");
+    let published = (bucket.to_string(), org.clone(), signer.key_id().to_string());
+    let mut objects = Vec::with_capacity(2);
+    if !published_keys().contains(&published) {
+        let view = serde_json::to_vec_pretty(&signer.public_key().view()).unwrap_or_default();
+        let key = public_key_object_key("", org, signer.key_id());
+        objects.push((key, view, "application/json", true));
     }
+    let key = checkpoint_object_key("", org, size);
+    objects.push((key, note.as_bytes().to_vec(), CHECKPOINT_TYPE, false));
+    for (key, body, content_type, is_public_key) in objects {
+        let outcome = app
+            .deliverer
+            .put_s3_object(&settings, org, &key, body, content_type)
+            .await;
+        if !outcome.is_delivered() {
+            tracing::error!(org = %org, key, outcome = ?outcome, "publishing a checkpoint failed");
+        } else if is_public_key {
+            published_keys().insert(published.clone());
+        }
+    }
+}
+
+/// (bucket, org, key id) of the public keys this process has published.
+fn published_keys() -> std::sync::MutexGuard<'static, BTreeSet<(String, OrgId, String)>> {
+    static PUBLISHED: Mutex<BTreeSet<(String, OrgId, String)>> = Mutex::new(BTreeSet::new());
+    PUBLISHED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A checkpoint object's content type: the C2SP signed note, as text.

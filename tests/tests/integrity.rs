@@ -328,15 +328,35 @@ async fn an_s3_export_verifies_offline_and_tampering_with_it_is_named() {
     let keys = audit_log_tests::s3_keys(&s3, &bucket).await;
     let digest_files: Vec<&String> = keys
         .iter()
-        .filter(|k| k.contains("/digests/") && !k.contains("/public-keys/"))
+        .filter(|k| k.contains("/digests/") && k.ends_with(".json"))
+        .filter(|k| !k.contains("/public-keys/"))
         .collect();
     assert!(digest_files.len() >= 3, "{keys:#?}");
     let prefix = format!("audit/org={}/digests/", o.id);
-    let key_id = public_key(&app).await.key_id().to_string();
+    let key = public_key(&app).await;
+    let key_id = key.key_id().to_string();
     assert!(
         keys.contains(&format!("{prefix}public-keys/{key_id}.json")),
         "{keys:#?}"
     );
+    // The checkpoints that grew the tree, published beside the digests.
+    let checkpoints = audit_domain::integrity::checkpoints_prefix("audit", &o.id);
+    let published: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.starts_with(&checkpoints))
+        .collect();
+    assert!(!published.is_empty(), "{keys:#?}");
+    let ring = audit_domain::integrity::KeyRing::from(key);
+    for k in published {
+        let note = String::from_utf8(audit_log_tests::s3_object(&s3, &bucket, k).await)
+            .expect("a checkpoint is text");
+        let checkpoint =
+            audit_domain::integrity::Checkpoint::open_any(&note, &ring).expect("signed");
+        assert_eq!(
+            audit_domain::integrity::checkpoint_size_of_key(k),
+            Some(checkpoint.size)
+        );
+    }
 
     let url = format!("s3://{bucket}/audit");
     let (b, p) = auditctl::verify::parse_s3_url(&url).expect("url");

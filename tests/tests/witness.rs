@@ -344,7 +344,8 @@ async fn published_checkpoints_catch_a_history_rebuilt_with_the_real_key() {
         assert_eq!(status, 200, "{body}");
         seal().await;
     }
-    let pinned = KeyRing::from(audit_log_tests::signing_public_key(&app).await);
+    let key = audit_log_tests::signing_public_key(&app).await;
+    let pinned = KeyRing::from(key.clone());
 
     // One object per tree size the log grew to, each the store's own note.
     let prefix = audit_domain::integrity::checkpoints_prefix("", &o.id);
@@ -371,6 +372,30 @@ async fn published_checkpoints_catch_a_history_rebuilt_with_the_real_key() {
     };
     let (checked, findings) = published().await;
     assert_eq!((checked, findings), (sizes.len(), vec![]));
+    // The CLI as an operator or auditor runs it, keys unpinned: it takes
+    // them from beside the locked checkpoints, not from the table.
+    let key_object = audit_domain::integrity::public_key_object_key("", &o.id, key.key_id());
+    assert!(
+        audit_log_tests::s3_keys(&s3, &bucket)
+            .await
+            .contains(&key_object),
+        "the signing key published beside the checkpoints"
+    );
+    let cli = || {
+        auditctl::verify::run(
+            &s.store,
+            auditctl::verify::VerifyArgs {
+                org: Some(o.id.to_string()),
+                s3: None,
+                from: None,
+                to: None,
+                public_key: Vec::new(),
+                receipt: None,
+                published: Some(format!("s3://{bucket}")),
+            },
+        )
+    };
+    assert_eq!(cli().await, Ok(true));
 
     // Compliance mode: no version can be deleted, by anyone.
     let latest_key = keys.last().expect("a checkpoint");
@@ -416,6 +441,7 @@ async fn published_checkpoints_catch_a_history_rebuilt_with_the_real_key() {
     );
     assert_eq!(store_only.events, 6);
 
+    assert_eq!(cli().await, Ok(false), "the CLI fails the rebuilt store");
     let (_, findings) = published().await;
     let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
     eprintln!("published {sizes:?}; after the rebuild: {lines:#?}");

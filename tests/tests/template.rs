@@ -1769,4 +1769,20 @@ fn checkpoints_are_published_under_a_compliance_lock_for_the_longest_retention()
         target(&variables["AUDIT_CHECKPOINT_BUCKET"]),
         "CheckpointBucket"
     );
+
+    // Nobody adds a version over a published checkpoint: a PUT without
+    // If-None-Match is denied to every principal.
+    let policy = &resource(&t, "CheckpointBucketPolicy")["Properties"];
+    assert_eq!(target(&policy["Bucket"]), "CheckpointBucket");
+    let statements = one_or_many(&policy["PolicyDocument"]["Statement"]);
+    assert!(
+        statements
+            .iter()
+            .any(|st| st["Effect"].as_str() == Some("Deny")
+                && st["Principal"].as_str() == Some("*")
+                && text(&st["Action"]) == "s3:PutObject"
+                && target(&st["Resource"]) == "CheckpointBucket/*"
+                && st["Condition"]["Null"]["s3:if-none-match"].as_str() == Some("true")),
+        "{statements:?}"
+    );
 }

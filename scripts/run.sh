@@ -67,6 +67,9 @@ log "cargo build -p auditctl"
 cargo build -p auditctl
 [[ -x "$BIN" ]] || die "cargo build -p auditctl did not produce $BIN"
 
+# A local stand-in for the template's CheckpointBucket: seals publish their
+# checkpoints there (auditctl verify --org demo --published s3://$AUDIT_CHECKPOINT_BUCKET).
+export AUDIT_CHECKPOINT_BUCKET="${AUDIT_CHECKPOINT_BUCKET:-audit-checkpoints-local}"
 "$BIN" init
 "$BIN" orgs set --org demo --uses-teams false --retention-days 365
 

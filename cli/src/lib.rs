@@ -96,3 +96,55 @@ pub async fn export_app(store: Store) -> Result<export::ExportApp, String> {
         config: export::ExportConfig::from_env(),
     })
 }
+
+/// Creates `bucket` as the template's `CheckpointBucket` is, for the local
+/// stack: versioned, Object Lock in compliance mode (one day here, 3,650
+/// days in the template), so no version can be deleted. An existing bucket
+/// of ours is left as it is.
+pub async fn ensure_locked_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), String> {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what} of bucket {bucket}: {e}");
+    match s3
+        .create_bucket()
+        .bucket(bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+        {
+            return Ok(())
+        }
+        Err(e) => {
+            return Err(failed(
+                "creation",
+                &aws_sdk_s3::error::DisplayErrorContext(&e),
+            ))
+        }
+    }
+    let retention = DefaultRetention::builder()
+        .mode(ObjectLockRetentionMode::Compliance)
+        .days(1)
+        .build();
+    let lock = ObjectLockConfiguration::builder()
+        .object_lock_enabled(ObjectLockEnabled::Enabled)
+        .rule(
+            ObjectLockRule::builder()
+                .default_retention(retention)
+                .build(),
+        )
+        .build();
+    s3.put_object_lock_configuration()
+        .bucket(bucket)
+        .object_lock_configuration(lock)
+        .send()
+        .await
+        .map_err(|e| failed("the lock", &aws_sdk_s3::error::DisplayErrorContext(&e)))?;
+    Ok(())
+}

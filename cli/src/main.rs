@@ -206,6 +206,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                     ))
                 }
             }
+            // The local stand-in for the template's CheckpointBucket.
+            if let Some(bucket) = std::env::var("AUDIT_CHECKPOINT_BUCKET")
+                .ok()
+                .filter(|b| !b.is_empty())
+            {
+                auditctl::ensure_locked_bucket(&s3, &bucket).await?;
+                eprintln!("checkpoint bucket ready: {bucket} (Object Lock, compliance, 1 day)");
+            }
         }
         Command::Export { command } => {
             let app = auditctl::export_app(store).await?;

@@ -421,39 +421,12 @@ pub async fn s3_bucket(label: &str) -> (aws_sdk_s3::Client, String) {
     (s3, bucket)
 }
 
-/// Creates `bucket` as the template's `CheckpointBucket` is: versioned,
-/// Object Lock in compliance mode (one day here), so no version can be
-/// deleted or overwritten in place.
+/// Creates `bucket` as the template's `CheckpointBucket` is (versioned,
+/// compliance-mode Object Lock), as `auditctl init` does locally.
 pub async fn create_locked_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
-    use aws_sdk_s3::types::{
-        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
-        ObjectLockRule,
-    };
-    s3.create_bucket()
-        .bucket(bucket)
-        .object_lock_enabled_for_bucket(true)
-        .send()
+    auditctl::ensure_locked_bucket(s3, bucket)
         .await
         .expect("a bucket with Object Lock");
-    let lock = ObjectLockConfiguration::builder()
-        .object_lock_enabled(ObjectLockEnabled::Enabled)
-        .rule(
-            ObjectLockRule::builder()
-                .default_retention(
-                    DefaultRetention::builder()
-                        .mode(ObjectLockRetentionMode::Compliance)
-                        .days(1)
-                        .build(),
-                )
-                .build(),
-        )
-        .build();
-    s3.put_object_lock_configuration()
-        .bucket(bucket)
-        .object_lock_configuration(lock)
-        .send()
-        .await
-        .expect("its default retention");
 }
 
 /// One object's bytes.

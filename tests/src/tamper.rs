@@ -91,6 +91,19 @@ impl Stack {
         self.tamper_delete_head(org).await;
     }
 
+    /// Deletes one of the org's events from the events table.
+    pub async fn tamper_delete_event(&self, org: &OrgId, id: &str) {
+        self.ddb()
+            .await
+            .delete_item()
+            .table_name(&self.store.tables().events)
+            .key("PK", s(format!("ORG#{org}")))
+            .key("SK", s(format!("EVT#{id}")))
+            .send()
+            .await
+            .expect("DeleteItem");
+    }
+
     pub async fn tamper_delete_head(&self, org: &OrgId) {
         self.delete_control(s(format!("ORG#{org}")), s("DIGEST_HEAD".into()))
             .await;

@@ -15,7 +15,6 @@ use audit_domain::integrity::{Checkpoint, KeyRing};
 use audit_domain::time::Timestamp;
 use audit_log_tests::{event, Stack};
 use auditctl::witness::{witness_once, Api, Outcome, Source};
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 
 const PERIOD_MS: i64 = 2_000;
@@ -253,14 +252,7 @@ async fn verify_names_what_an_insider_with_table_access_did() {
     }
     s.tamper_move_head_to(&o.id, digests[p - 1].0.period_start)
         .await;
-    let ddb = aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await);
-    ddb.delete_item()
-        .table_name(&s.store.tables().events)
-        .key("PK", AttributeValue::S(format!("ORG#{}", o.id)))
-        .key("SK", AttributeValue::S("EVT#evt_ib_001".into()))
-        .send()
-        .await
-        .expect("delete event");
+    s.tamper_delete_event(&o.id, "evt_ib_001").await;
 
     // The next ticks do not re-seal P with the edited events.
     for _ in 0..2 {
@@ -419,14 +411,7 @@ async fn published_checkpoints_catch_a_history_rebuilt_with_the_real_key() {
     // The rebuild: everything of the org's integrity record gone, batch a's
     // second event deleted, and the log sealed again with the real key.
     s.tamper_wipe_integrity(&o.id).await;
-    let ddb = aws_sdk_dynamodb::Client::new(&audit_aws::aws_config().await);
-    ddb.delete_item()
-        .table_name(&s.store.tables().events)
-        .key("PK", AttributeValue::S(format!("ORG#{}", o.id)))
-        .key("SK", AttributeValue::S("EVT#evt_ra_001".into()))
-        .send()
-        .await
-        .expect("delete event");
+    s.tamper_delete_event(&o.id, "evt_ra_001").await;
     let resealed = seal().await;
     assert!(resealed.digests >= 1, "{resealed:?}");
     let sealed_by = Timestamp::now().plus_millis(-PERIOD_MS);

@@ -99,34 +99,43 @@ pub async fn export_app(store: Store) -> Result<export::ExportApp, String> {
 
 /// Creates `bucket` as the template's `CheckpointBucket` is, for the local
 /// stack: versioned, Object Lock in compliance mode (one day here, 3,650
-/// days in the template), so no version can be deleted. An existing bucket
-/// of ours is left as it is.
+/// days in the template), so no version can be deleted. A bucket of ours
+/// that already has its lock is left as it is (a second `auditctl init`).
 pub async fn ensure_locked_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), String> {
     use aws_sdk_s3::types::{
         DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
         ObjectLockRule,
     };
     let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what} of bucket {bucket}: {e}");
-    match s3
+    // S3 in us-east-1 (and moto) answers a second create by the owner
+    // with success, so the lock is looked at rather than assumed.
+    if let Err(e) = s3
         .create_bucket()
         .bucket(bucket)
         .object_lock_enabled_for_bucket(true)
         .send()
         .await
     {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+        if !e
+            .as_service_error()
+            .is_some_and(|s| s.is_bucket_already_owned_by_you())
         {
-            return Ok(())
-        }
-        Err(e) => {
             return Err(failed(
                 "creation",
                 &aws_sdk_s3::error::DisplayErrorContext(&e),
-            ))
+            ));
         }
+    }
+    let locked = s3
+        .get_object_lock_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+        .ok()
+        .and_then(|out| out.object_lock_configuration)
+        .is_some_and(|c| c.rule.is_some());
+    if locked {
+        return Ok(());
     }
     let retention = DefaultRetention::builder()
         .mode(ObjectLockRetentionMode::Compliance)

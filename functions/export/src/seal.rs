@@ -370,7 +370,7 @@ async fn publish_checkpoint(
     bucket: &str,
     org: &OrgId,
     signer: &Signer,
-    (size, note): (u64, &str),
+    checkpoint: (u64, &str),
 ) {
     let settings = s3::Settings {
         bucket: bucket.to_string(),
@@ -379,25 +379,63 @@ async fn publish_checkpoint(
         role_arn: None,
     };
     let published = (bucket.to_string(), org.clone(), signer.key_id().to_string());
+    let key_known = published_keys().contains(&published);
     let mut objects = Vec::with_capacity(2);
-    if !published_keys().contains(&published) {
-        let view = serde_json::to_vec_pretty(&signer.public_key().view()).unwrap_or_default();
-        let key = public_key_object_key("", org, signer.key_id());
-        objects.push((key, view, "application/json", true));
+    if !key_known {
+        objects.push(public_key_object("", org, signer));
     }
-    let key = checkpoint_object_key("", org, size);
-    objects.push((key, note.as_bytes().to_vec(), CHECKPOINT_TYPE, false));
-    for (key, body, content_type, is_public_key) in objects {
-        let outcome = app
-            .deliverer
-            .put_s3_object(&settings, org, &key, body, content_type)
-            .await;
+    objects.push(checkpoint_object("", org, checkpoint));
+    let mut all_delivered = true;
+    for (key, outcome) in put_objects(app, &settings, org, objects).await {
         if !outcome.is_delivered() {
+            all_delivered = false;
             tracing::error!(org = %org, key, outcome = ?outcome, "publishing a checkpoint failed");
-        } else if is_public_key {
-            published_keys().insert(published.clone());
         }
     }
+    if !key_known && all_delivered {
+        published_keys().insert(published);
+    }
+}
+
+/// An object for `put_objects`: its key, body and content type.
+type Object = (String, Vec<u8>, &'static str);
+
+/// The public half of `signer` at its place under `prefix`.
+fn public_key_object(prefix: &str, org: &OrgId, signer: &Signer) -> Object {
+    let view = serde_json::to_vec_pretty(&signer.public_key().view()).unwrap_or_default();
+    (
+        public_key_object_key(prefix, org, signer.key_id()),
+        view,
+        "application/json",
+    )
+}
+
+/// The signed note of the checkpoint `(size, note)` at its place under `prefix`.
+fn checkpoint_object(prefix: &str, org: &OrgId, (size, note): (u64, &str)) -> Object {
+    (
+        checkpoint_object_key(prefix, org, size),
+        note.as_bytes().to_vec(),
+        CHECKPOINT_TYPE,
+    )
+}
+
+/// PUTs each object to the bucket of `settings`, never over one already
+/// there; returns each key with its outcome.
+async fn put_objects(
+    app: &ExportApp,
+    settings: &s3::Settings,
+    org: &OrgId,
+    objects: Vec<Object>,
+) -> Vec<(String, audit_domain::export::outcome::Outcome)> {
+    let mut outcomes = Vec::with_capacity(objects.len());
+    for (key, body, content_type) in objects {
+        let outcome = app
+            .deliverer
+            .put_s3_object(settings, org, &key, body, content_type)
+            .await;
+        outcomes.push((key, outcome));
+    }
+    outcomes
 }
 
 /// (bucket, org, key id) of the public keys this process has published.
@@ -425,7 +463,7 @@ async fn write_files(
     checkpoint: Option<(u64, &str)>,
 ) {
     let prefix = &settings.prefix;
-    let public = serde_json::to_vec_pretty(&signer.public_key().view()).unwrap_or_default();
+    let org = &digest.org_id;
     let body = match digest_file_body(app, digest, parts).await {
         Ok(body) => body,
         Err(e) => {
@@ -434,25 +472,11 @@ async fn write_files(
         }
     };
     let mut objects = vec![
-        (
-            public_key_object_key(prefix, &digest.org_id, signer.key_id()),
-            public,
-            "application/json",
-        ),
+        public_key_object(prefix, org, signer),
         (digest_object_key(prefix, digest), body, "application/json"),
     ];
-    if let Some((size, note)) = checkpoint {
-        objects.push((
-            checkpoint_object_key(prefix, &digest.org_id, size),
-            note.as_bytes().to_vec(),
-            CHECKPOINT_TYPE,
-        ));
-    }
-    for (key, body, content_type) in objects {
-        let outcome = app
-            .deliverer
-            .put_s3_object(settings, &digest.org_id, &key, body, content_type)
-            .await;
+    objects.extend(checkpoint.map(|c| checkpoint_object(prefix, org, c)));
+    for (key, outcome) in put_objects(app, settings, org, objects).await {
         if !outcome.is_delivered() {
             tracing::warn!(destination, key, outcome = ?outcome, "writing a digest file failed");
         }

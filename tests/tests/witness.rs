@@ -13,7 +13,7 @@ use audit_domain::integrity::merkle::{leaf_hash, root_of};
 use audit_domain::integrity::witness::{Accepted, Refusal, WitnessState};
 use audit_domain::integrity::{Checkpoint, KeyRing};
 use audit_domain::time::Timestamp;
-use audit_log_tests::{event, Stack};
+use audit_log_tests::{event, OrgKeys, Stack};
 use auditctl::witness::{witness_once, Api, Outcome, Source};
 use serde_json::{json, Value};
 
@@ -32,24 +32,24 @@ fn saved(path: &PathBuf) -> WitnessState {
     serde_json::from_str(&std::fs::read_to_string(path).expect("state")).expect("state json")
 }
 
+/// Ingests `n` events `evt_<label>_000…`, lets their period close and
+/// seals it.
+async fn ingest_and_seal(s: &Stack, o: &OrgKeys, app: &export::ExportApp, label: &str, n: usize) {
+    let events: Vec<Value> = (0..n)
+        .map(|i| event(&format!("evt_{label}_{i:03}"), Action::ALL[i], false))
+        .collect();
+    let (status, body) = s.post(&o.ingest, &json!({ "events": events })).await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(PERIOD_MS as u64 + 100)).await;
+    let report = export::seal(app, Timestamp::now()).await;
+    assert_eq!(report.errors, 0, "{report:?}");
+}
+
 #[tokio::test]
 async fn a_witness_accepts_extensions_and_refuses_a_rollback_or_a_rewrite() {
     let s = Stack::start_isolated().await;
     let o = s.org_with_keys("witness").await;
     let app = s.exporter(audit_log_tests::sealing_config(PERIOD_MS)).await;
-    let ingest_and_seal = |batch: &'static str, n: usize| {
-        let (s, o, app) = (&s, &o, &app);
-        async move {
-            let events: Vec<Value> = (0..n)
-                .map(|i| event(&format!("evt_w{batch}_{i:03}"), Action::ALL[i], false))
-                .collect();
-            let (status, body) = s.post(&o.ingest, &json!({ "events": events })).await;
-            assert_eq!(status, 200, "{body}");
-            tokio::time::sleep(Duration::from_millis(PERIOD_MS as u64 + 100)).await;
-            let report = export::seal(app, Timestamp::now()).await;
-            assert_eq!(report.errors, 0, "{report:?}");
-        }
-    };
     let api = || Source::Api(Api::new(&s.base, o.admin.clone()).expect("api"));
     let path = state_file("api");
     let stranger = KeyRing::from(audit_domain::integrity::Signer::from_seed([9; 32]).public_key());
@@ -59,7 +59,7 @@ async fn a_witness_accepts_extensions_and_refuses_a_rollback_or_a_rewrite() {
     assert!(matches!(first, Outcome::NothingYet), "{first:?}");
     assert!(!path.exists());
 
-    ingest_and_seal("a", 3).await;
+    ingest_and_seal(&s, &o, &app, "wa", 3).await;
     // The first seal created the signing key.
     let name = audit_domain::integrity::signing::secret_name_from_env();
     let signer = audit_aws::signing::load(&app.secrets, &name)
@@ -78,7 +78,7 @@ async fn a_witness_accepts_extensions_and_refuses_a_rollback_or_a_rewrite() {
         "{r:?}"
     );
 
-    ingest_and_seal("b", 5).await;
+    ingest_and_seal(&s, &o, &app, "wb", 5).await;
     let r = witness_once(&api(), &path, &keys).await.expect("run");
     assert!(
         matches!(r, Outcome::Accepted(Accepted::Extended { from: 3, ref state }) if state.tree_size == 8),
@@ -117,7 +117,7 @@ async fn a_witness_accepts_extensions_and_refuses_a_rollback_or_a_rewrite() {
     // grows to 10 for real, then its checkpoint at 10 is replaced by one
     // over other leaves. The consistency proof 8 → 10 the API serves from
     // the real tiles cannot join it to the tree the witness saw.
-    ingest_and_seal("c", 2).await;
+    ingest_and_seal(&s, &o, &app, "wc", 2).await;
     let forged_leaves: Vec<[u8; 32]> = (0..10u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
     let forged = Checkpoint {
         origin: good.origin.clone(),
@@ -211,21 +211,9 @@ async fn verify_names_what_an_insider_with_table_access_did() {
     let s = Stack::start_isolated().await;
     let o = s.org_with_keys("insider").await;
     let app = s.exporter(audit_log_tests::sealing_config(PERIOD_MS)).await;
-    for (batch, n) in [("a", 3usize), ("b", 4)] {
-        let events: Vec<Value> = (0..n)
-            .map(|i| event(&format!("evt_i{batch}_{i:03}"), Action::ALL[i], false))
-            .collect();
-        let (status, body) = s.post(&o.ingest, &json!({ "events": events })).await;
-        assert_eq!(status, 200, "{body}");
-        tokio::time::sleep(Duration::from_millis(PERIOD_MS as u64 + 100)).await;
-        let report = export::seal(&app, Timestamp::now()).await;
-        assert_eq!(report.errors, 0, "{report:?}");
-    }
-    let name = audit_domain::integrity::signing::secret_name_from_env();
-    let key = audit_aws::signing::load(&app.secrets, &name)
-        .await
-        .expect("key")
-        .public_key();
+    ingest_and_seal(&s, &o, &app, "ia", 3).await;
+    ingest_and_seal(&s, &o, &app, "ib", 4).await;
+    let key = audit_log_tests::signing_public_key(&app).await;
     let pinned = KeyRing::from(key.clone());
     let check = || async {
         let sealed_by = Timestamp::now().plus_millis(-PERIOD_MS);
@@ -322,20 +310,8 @@ async fn published_checkpoints_catch_a_history_rebuilt_with_the_real_key() {
             ..audit_log_tests::sealing_config(PERIOD_MS)
         })
         .await;
-    let seal = || async {
-        tokio::time::sleep(Duration::from_millis(PERIOD_MS as u64 + 100)).await;
-        let report = export::seal(&app, Timestamp::now()).await;
-        assert_eq!(report.errors, 0, "{report:?}");
-        report
-    };
-    for (batch, n) in [("a", 3usize), ("b", 4)] {
-        let events: Vec<Value> = (0..n)
-            .map(|i| event(&format!("evt_r{batch}_{i:03}"), Action::ALL[i], false))
-            .collect();
-        let (status, body) = s.post(&o.ingest, &json!({ "events": events })).await;
-        assert_eq!(status, 200, "{body}");
-        seal().await;
-    }
+    ingest_and_seal(&s, &o, &app, "ra", 3).await;
+    ingest_and_seal(&s, &o, &app, "rb", 4).await;
     let key = audit_log_tests::signing_public_key(&app).await;
     let pinned = KeyRing::from(key.clone());
 
@@ -389,6 +365,69 @@ async fn published_checkpoints_catch_a_history_rebuilt_with_the_real_key() {
     };
     assert_eq!(cli().await, Ok(true));
 
+    // What else can sit where checkpoints are published is named, each in
+    // its own words (under a prefix of its own, beside the real log).
+    let tampered = audit_domain::integrity::checkpoints_prefix("tampered", &o.id);
+    let at = |size: u64| audit_domain::integrity::checkpoint_object_key("tampered", &o.id, size);
+    let real_7 = s
+        .store
+        .checkpoint_at(&o.id, 7)
+        .await
+        .expect("read")
+        .expect("the checkpoint at 7");
+    let forged = Checkpoint {
+        origin: "elsewhere".into(),
+        size: 7,
+        root: [0; 32],
+    }
+    .sign(&audit_domain::integrity::Signer::from_seed([5; 32]));
+    for (key, body) in [
+        (at(7), forged.into_bytes()),
+        (at(8), vec![b'x'; 16 * 1024 + 1]),
+        (format!("{tampered}junk.txt"), b"junk".to_vec()),
+        (at(6), real_7.into_bytes()),
+    ] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+            .body(aws_sdk_s3::primitives::ByteStream::from(body))
+            .send()
+            .await
+            .expect("put into the locked bucket");
+    }
+    let (checked, findings) =
+        auditctl::verify::verify_published(&s3, &bucket, "tampered", &s.store, &pinned, &o.id)
+            .await
+            .expect("verify published");
+    let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    assert_eq!((checked, lines.len()), (4, 4), "{lines:#?}");
+    for (key, why) in [
+        (at(7), "not signed by a pinned key"),
+        (at(8), "more than 16384 bytes, not a checkpoint"),
+        (format!("{tampered}junk.txt"), "not a checkpoint's name"),
+        (at(6), "its name says tree size 6, its note 7"),
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(&key) && l.contains(why)),
+            "{key}: {why}: {lines:#?}"
+        );
+    }
+    let (checked, findings) =
+        auditctl::verify::verify_published(&s3, &bucket, "nowhere", &s.store, &pinned, &o.id)
+            .await
+            .expect("verify published");
+    assert_eq!(checked, 0);
+    assert!(
+        findings.len() == 1
+            && findings[0]
+                .to_string()
+                .contains("nothing is published there"),
+        "{findings:?}"
+    );
+    // A second init of the same bucket leaves it as it is.
+    audit_log_tests::create_locked_bucket(&s3, &bucket).await;
+
     // Compliance mode: no version can be deleted, by anyone.
     let latest_key = keys.last().expect("a checkpoint");
     let versions = s3
@@ -412,7 +451,9 @@ async fn published_checkpoints_catch_a_history_rebuilt_with_the_real_key() {
     // second event deleted, and the log sealed again with the real key.
     s.tamper_wipe_integrity(&o.id).await;
     s.tamper_delete_event(&o.id, "evt_ra_001").await;
-    let resealed = seal().await;
+    tokio::time::sleep(Duration::from_millis(PERIOD_MS as u64 + 100)).await;
+    let resealed = export::seal(&app, Timestamp::now()).await;
+    assert_eq!(resealed.errors, 0, "{resealed:?}");
     assert!(resealed.digests >= 1, "{resealed:?}");
     let sealed_by = Timestamp::now().plus_millis(-PERIOD_MS);
     let store_only =

@@ -29,6 +29,11 @@ pub const MODELS: [&str; 20] = [
     "command-r",
 ];
 
+/// A word one event of a data set holds (the model name of event
+/// `RARE_INDEX`), so free text can be measured on a word that rare.
+pub const RARE_WORD: &str = "quokka-7f3a";
+pub const RARE_INDEX: usize = 333;
+
 /// Users the events are spread over (plus system events).
 pub const ACTORS: usize = 40;
 
@@ -43,7 +48,11 @@ pub fn event(prefix: &str, i: usize, occurred_at_ms: Option<i64>) -> Value {
     let actions = actions();
     let action = actions[i % actions.len()];
     // Coprime strides so actor, model and action vary independently.
-    let model = MODELS[(i / 7) % MODELS.len()];
+    let model = if i == RARE_INDEX {
+        RARE_WORD
+    } else {
+        MODELS[(i / 7) % MODELS.len()]
+    };
     let mut e = json!({
         "id": format!("{prefix}_{i:07}"),
         "action": action.as_str(),

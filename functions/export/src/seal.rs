@@ -177,6 +177,19 @@ async fn seal_org(
             return Err("no tree".into());
         };
         let resume = progress.take().filter(|p| p.period_start == start);
+        if sealed == 0 {
+            // Free-text search trusts the summaries from the first period
+            // sealed whole with them (0: the org's first period).
+            let from_ms = match (&head, &resume) {
+                (_, Some(p)) if p.parts > 0 => end.millis(),
+                (None, _) => 0,
+                (Some(_), _) => start.millis(),
+            };
+            app.store
+                .mark_terms_from(org, from_ms)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         let Some((hasher, parts)) =
             hash_period(app, org, start, end, resume, deadline, expires_at, tree).await?
         else {
@@ -292,6 +305,12 @@ async fn hash_period(
                 hash: event_hash(e),
             })
             .collect();
+        if !page.events.is_empty() {
+            app.store
+                .put_term_summaries(org, start, parts, &page.events, expires_at)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         drop(page.events);
         for e in &manifest {
             hasher.push(&e.hash);

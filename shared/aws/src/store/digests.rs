@@ -235,6 +235,39 @@ impl Store {
             .transpose()
     }
 
+    /// Where the org's sealed periods end (the chain head's period end),
+    /// read eventually consistently: a search may see an older head, and
+    /// then reads more events as unsealed.
+    pub(crate) async fn sealed_until(
+        &self,
+        org: &OrgId,
+        cost: &mut super::ReadCost,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.control)
+            .key("PK", s(keys::org(org)))
+            .key("SK", s(HEAD_SK))
+            .projection_expression("period_end")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem", e))?;
+        cost.round_trips += 1;
+        cost.read_units += out
+            .consumed_capacity
+            .and_then(|c| c.capacity_units)
+            .unwrap_or(0.0);
+        match out.item.as_ref().and_then(|i| i.get("period_end")) {
+            None => Ok(None),
+            Some(AttributeValue::S(v)) => Timestamp::parse(v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("the digest head's period_end: {e}"))),
+            Some(_) => Err(StoreError::Corrupt("the digest head's period_end".into())),
+        }
+    }
+
     /// Where an unfinished seal of the org stopped, if one did.
     pub async fn sealing_progress(&self, org: &OrgId) -> Result<Option<SealProgress>, StoreError> {
         self.get_consistent(digests_pk(org), SEALING_SK.into())

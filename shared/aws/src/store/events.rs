@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::event_item::{decode_item, encode_event_item, event_sk, sort_key};
 use super::{dynamo_error, Item, Store, StoreError};
-use crate::store::plan::{keys, Index, QueryPlan};
+use crate::store::plan::{keys, Index, QueryPlan, TextRead};
 use audit_domain::cursor::CursorKey;
 use audit_domain::event::Event;
 use audit_domain::ids::{EventId, OrgId};
@@ -161,6 +161,14 @@ impl Store {
         budget: ReadBudget,
         cost: &mut ReadCost,
     ) -> Result<Page, StoreError> {
+        if let TextRead::Summaries(needles) = plan.text_read() {
+            if let Some(page) = self
+                .find_text_events(org, plan, &needles, start, limit, budget, cost)
+                .await?
+            {
+                return Ok(page);
+            }
+        }
         let mut events: Vec<Event> = Vec::with_capacity(limit);
         let mut exclusive_start = start.map(|k| start_key(org, plan, k));
         let mut round_trips = 0;
@@ -197,8 +205,8 @@ impl Store {
             let out = req.send().await.map_err(|e| dynamo_error("Query", e))?;
             round_trips += 1;
             items_read += usize::try_from(out.scanned_count).unwrap_or(0);
-            cost.round_trips = round_trips;
-            cost.items_read = items_read;
+            cost.round_trips += 1;
+            cost.items_read += usize::try_from(out.scanned_count).unwrap_or(0);
             cost.read_units += out
                 .consumed_capacity
                 .as_ref()

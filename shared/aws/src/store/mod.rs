@@ -13,6 +13,7 @@ pub mod plan;
 mod role_claims;
 pub mod schema;
 mod signing_keys;
+mod text;
 mod tick;
 mod tiles;
 
@@ -34,6 +35,7 @@ pub use event_item::{decode_event_item, encode_event_item, encode_full_event_ite
 pub use events::{cursor_key, recorded_key, Page, PutOutcome, ReadBudget, ReadCost, WindowPage};
 pub use late::LateMark;
 pub use signing_keys::RegisteredKey;
+pub use text::encode_term_items;
 pub use tick::TickMigration;
 pub use tiles::TileWrite;
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use audit_domain::catalog::Group;
 use audit_domain::ids::OrgId;
+use audit_domain::query::summary::{needles, Needles};
 use audit_domain::query::ActivityQuery;
+use audit_domain::time::Timestamp;
 
 /// The events table's indexes that the activity log reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +76,32 @@ pub struct QueryPlan {
     /// Free-text words (lower-cased) every returned event's `search_text()`
     /// must contain; the store applies them after decoding.
     pub text: Vec<String>,
+    /// The date range, `from <= occurred_at < to` (also in the key condition).
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+/// How a plan's free-text words are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextRead {
+    /// No words: the plan's query alone.
+    NoText,
+    /// The org's term summaries pick the events to read (`store::text`);
+    /// the store falls back to `Scan` where they do not cover the range.
+    Summaries(Needles),
+    /// Every event the key condition selects is read and matched.
+    Scan,
+}
+
+/// One query over an index other than the plan's own key condition, with
+/// the plan's filter: exactly the placeholders both expressions use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeRead {
+    pub index: &'static str,
+    pub key_condition: String,
+    pub filter: Option<String>,
+    pub names: BTreeMap<String, String>,
+    pub values: BTreeMap<String, String>,
 }
 
 impl QueryPlan {
@@ -90,6 +118,81 @@ impl QueryPlan {
         let search = e.search_text();
         self.text.iter().all(|w| search.contains(w.as_str()))
     }
+
+    /// Which read serves the free text: the summaries for a plan on
+    /// `by_time` whose words have a trigram; a selective index already reads
+    /// few items, and shorter words rule nothing out.
+    pub fn text_read(&self) -> TextRead {
+        if self.text.is_empty() {
+            return TextRead::NoText;
+        }
+        match (self.index, needles(&self.text)) {
+            (Index::ByTime, Some(n)) => TextRead::Summaries(n),
+            _ => TextRead::Scan,
+        }
+    }
+
+    /// The plan's filters over `by_time` for `lo <= ts <= hi` (sort keys):
+    /// the read of one run of candidates. Only for `by_time` plans.
+    pub fn on_time_range(&self, lo: String, hi: String) -> RangeRead {
+        self.range_read(
+            "by_time",
+            "ts",
+            "BETWEEN :rlo AND :rhi",
+            [(":rlo", lo), (":rhi", hi)],
+        )
+    }
+
+    /// The plan's filters over `by_recorded` for `rts >= lo`: the events
+    /// no sealed period's summary holds yet.
+    pub fn recorded_from(&self, lo: String) -> RangeRead {
+        self.range_read("by_recorded", "rts", ">= :rlo", [(":rlo", lo)])
+    }
+
+    fn range_read<const N: usize>(
+        &self,
+        index: &'static str,
+        sort_attr: &str,
+        condition: &str,
+        range: [(&str, String); N],
+    ) -> RangeRead {
+        let key_condition = format!("#rpk = :rpk AND #rsk {condition}");
+        let mut names = BTreeMap::from([
+            ("#rpk".to_string(), "PK".to_string()),
+            ("#rsk".to_string(), sort_attr.to_string()),
+        ]);
+        let mut values = BTreeMap::from([(":rpk".to_string(), self.partition.clone())]);
+        values.extend(range.into_iter().map(|(k, v)| (k.to_string(), v)));
+        if let Some(f) = &self.filter {
+            let used = placeholders(f);
+            names.extend(
+                self.names
+                    .iter()
+                    .filter(|(k, _)| used.contains(k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+            values.extend(
+                self.values
+                    .iter()
+                    .filter(|(k, _)| used.contains(k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+        RangeRead {
+            index,
+            key_condition,
+            filter: self.filter.clone(),
+            names,
+            values,
+        }
+    }
+}
+
+/// The `#name` and `:value` placeholders an expression uses.
+fn placeholders(expr: &str) -> std::collections::BTreeSet<&str> {
+    expr.split(|c: char| !(c.is_alphanumeric() || c == '#' || c == ':' || c == '_'))
+        .filter(|t| t.starts_with('#') || t.starts_with(':'))
+        .collect()
 }
 
 /// Picks the most selective index: actor, then a single action (or several
@@ -195,6 +298,8 @@ pub fn plan(org: &OrgId, q: &ActivityQuery) -> QueryPlan {
         text,
         names: b.names,
         values: b.values,
+        from: q.from,
+        to: q.to,
     }
 }
 
@@ -406,21 +511,97 @@ mod tests {
     }
 
     fn assert_placeholders_match(p: &QueryPlan) {
-        let text = format!(
-            "{} {}",
-            p.key_condition,
-            p.filter.clone().unwrap_or_default()
-        );
-        let used: std::collections::BTreeSet<&str> = text
-            .split(|c: char| !(c.is_alphanumeric() || c == '#' || c == ':' || c == '_'))
-            .filter(|t| t.starts_with('#') || t.starts_with(':'))
-            .collect();
-        let defined: std::collections::BTreeSet<&str> = p
-            .names
+        assert_used_is_defined(&p.key_condition, p.filter.as_deref(), &p.names, &p.values);
+    }
+
+    fn assert_used_is_defined(
+        key_condition: &str,
+        filter: Option<&str>,
+        names: &BTreeMap<String, String>,
+        values: &BTreeMap<String, String>,
+    ) {
+        let text = format!("{key_condition} {}", filter.unwrap_or_default());
+        let used = placeholders(&text);
+        let defined: std::collections::BTreeSet<&str> = names
             .keys()
-            .chain(p.values.keys())
+            .chain(values.keys())
             .map(String::as_str)
             .collect();
         assert_eq!(used, defined);
+    }
+
+    #[test]
+    fn free_text_on_by_time_is_read_through_the_summaries() {
+        let p = plan_for(&[("q", "mixtral"), ("from", "2026-11-01")]);
+        assert_eq!(p.index, Index::ByTime);
+        assert!(matches!(p.text_read(), TextRead::Summaries(_)));
+        assert!(p.from.is_some() && p.to.is_none());
+        let p = plan_for(&[("q", "mixtral -group:chains")]);
+        assert!(
+            matches!(p.text_read(), TextRead::Summaries(_)),
+            "negations stay on by_time"
+        );
+    }
+
+    #[test]
+    fn free_text_on_a_selective_index_or_without_a_trigram_is_scanned() {
+        assert_eq!(
+            plan_for(&[("q", "mixtral"), ("actor", "u")]).text_read(),
+            TextRead::Scan
+        );
+        assert_eq!(
+            plan_for(&[("q", "mixtral"), ("action", "USER_INVITED")]).text_read(),
+            TextRead::Scan
+        );
+        assert_eq!(
+            plan_for(&[("q", "mixtral"), ("group", "users")]).text_read(),
+            TextRead::Scan
+        );
+        assert_eq!(plan_for(&[("q", "ab c")]).text_read(), TextRead::Scan);
+        assert_eq!(
+            plan_for(&[("group", "users")]).text_read(),
+            TextRead::NoText
+        );
+        assert_eq!(plan_for(&[]).text_read(), TextRead::NoText);
+    }
+
+    #[test]
+    fn range_reads_keep_the_filter_and_only_its_placeholders() {
+        let p = plan_for(&[
+            ("q", "mixtral -actor:system resource_type:model"),
+            ("from", "2026-11-01"),
+            ("to", "2026-11-02"),
+        ]);
+        let run = p.on_time_range("1".into(), "2".into());
+        assert_eq!(run.index, "by_time");
+        assert_eq!(
+            run.key_condition,
+            "#rpk = :rpk AND #rsk BETWEEN :rlo AND :rhi"
+        );
+        assert_eq!(run.filter, p.filter);
+        assert_eq!(run.values[":rpk"], "ORG#acme");
+        assert_eq!(run.names["#rsk"], "ts");
+        assert!(
+            !run.values.contains_key(":v1"),
+            "the plan's own range is not used"
+        );
+        assert_used_is_defined(
+            &run.key_condition,
+            run.filter.as_deref(),
+            &run.names,
+            &run.values,
+        );
+        let tail = p.recorded_from("3".into());
+        assert_eq!(tail.index, "by_recorded");
+        assert_eq!(tail.names["#rsk"], "rts");
+        assert_used_is_defined(
+            &tail.key_condition,
+            tail.filter.as_deref(),
+            &tail.names,
+            &tail.values,
+        );
+        let bare = plan_for(&[("q", "mixtral")]).on_time_range("1".into(), "2".into());
+        assert_eq!(bare.filter, None);
+        assert_used_is_defined(&bare.key_condition, None, &bare.names, &bare.values);
     }
 }

@@ -6,6 +6,7 @@ use crate::event::SYSTEM_ACTOR;
 use crate::ids::{ActorId, ResourceId};
 use crate::limits::*;
 pub mod search;
+pub mod summary;
 
 use crate::problem::FieldError;
 use crate::time::Timestamp;

@@ -175,6 +175,9 @@ pub struct Store {
     /// Read units the scheduler tick's calls consumed, as DynamoDB reports
     /// them, in thousandths (shared by clones; `bench` and the tests read it).
     read_milli_units: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// What free-text search last read of each org's summaries' coverage
+    /// (shared by clones, `store::text`).
+    text_coverage: text::CoverageCache,
 }
 
 impl Store {
@@ -185,6 +188,7 @@ impl Store {
             tables,
             default_retention: RetentionDays::DEFAULT,
             read_milli_units: Default::default(),
+            text_coverage: Default::default(),
         }
     }
 

@@ -14,8 +14,13 @@
 //! a seal far behind) the plan is read as before, so every answer is the
 //! same either way.
 
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use lru::LruCache;
 
 use super::digests::digests_pk;
 use super::event_item::{decode_item, sort_key};
@@ -33,9 +38,47 @@ const TERMS_FROM_SK: &str = "TERMS_FROM";
 /// Unsealed events a search reads from `by_recorded` before it gives the
 /// summaries up for the plain read (a seal that far behind).
 const MAX_TAIL_ITEMS: usize = 5_000;
-/// Summary pages (≤ 1 MB each, about 15,000 events) one search page reads
-/// before it answers with what it has and a cursor at that hour.
+/// Round trips of summaries (each at most 1,024 items and 1 MB) one search
+/// page reads before it answers with what it has and a cursor at that hour.
 const MAX_SUMMARY_PAGES: u32 = 16;
+/// Summary items the first round trip reads (then twice as many each).
+const SUMMARY_READ_AHEAD: i32 = 8;
+
+/// How long a search trusts what it read of an org's coverage. The marker
+/// never changes once written; a chain head older by this much only makes
+/// the search read more events as unsealed.
+const COVERAGE_TTL: Duration = Duration::from_secs(30);
+/// Orgs whose coverage one process remembers.
+const COVERAGE_ORGS: usize = 4_096;
+
+/// `(TERMS_FROM, where sealing ended)`, for an org that has both.
+type Coverage = Option<(i64, Timestamp)>;
+
+/// Per org: when its coverage was read, and what it was.
+#[derive(Debug, Clone)]
+pub(crate) struct CoverageCache(Arc<Mutex<LruCache<OrgId, (Instant, Coverage)>>>);
+
+impl Default for CoverageCache {
+    fn default() -> Self {
+        let cap = NonZeroUsize::new(COVERAGE_ORGS).unwrap_or(NonZeroUsize::MIN);
+        CoverageCache(Arc::new(Mutex::new(LruCache::new(cap))))
+    }
+}
+
+impl CoverageCache {
+    fn get(&self, org: &OrgId) -> Option<Coverage> {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match cache.get(org) {
+            Some((at, c)) if at.elapsed() < COVERAGE_TTL => Some(*c),
+            _ => None,
+        }
+    }
+
+    fn put(&self, org: &OrgId, c: Coverage) {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache.put(org.clone(), (Instant::now(), c));
+    }
+}
 
 fn terms_sk(hour: i64, period_start: Timestamp, part: usize, chunk: usize) -> String {
     format!(
@@ -122,6 +165,9 @@ struct Found<'a> {
     events: Vec<(String, Event)>,
     /// Unsealed matches, read first.
     tail: Vec<(String, Event)>,
+    /// Where the sealed periods end: a run's events recorded after it are
+    /// the tail's.
+    sealed_until: i64,
 }
 
 impl Found<'_> {
@@ -131,6 +177,13 @@ impl Found<'_> {
             && self.hi.as_ref().is_none_or(|hi| k <= *hi)
             && self.below.is_none_or(|b| k.as_str() < b);
         (inside && self.plan.matches_text(e)).then_some(k)
+    }
+
+    /// `keep`, for an event a run read: one the tail holds is not kept twice.
+    fn keep_sealed(&self, e: &Event) -> Option<String> {
+        (e.recorded_at.millis() <= self.sealed_until)
+            .then(|| self.keep(e))
+            .flatten()
     }
 
     /// The page, when more than `limit` matches at or above `complete` are
@@ -230,6 +283,20 @@ impl Store {
         }))
     }
 
+    /// The org's `TERMS_FROM` and where its sealed periods end, when it
+    /// has both; remembered for `COVERAGE_TTL`.
+    async fn coverage(&self, org: &OrgId, cost: &mut ReadCost) -> Result<Coverage, StoreError> {
+        if let Some(c) = self.text_coverage.get(org) {
+            return Ok(c);
+        }
+        let c = match self.terms_from(org, cost).await? {
+            None => None,
+            Some(marker) => self.sealed_until(org, cost).await?.map(|end| (marker, end)),
+        };
+        self.text_coverage.put(org, c);
+        Ok(c)
+    }
+
     /// A page of a free-text search read through the summaries, or `None`
     /// when they do not cover the plan's range (the caller reads the plan).
     #[allow(clippy::too_many_arguments)] // find_events' inputs, and the needles
@@ -243,7 +310,7 @@ impl Store {
         budget: ReadBudget,
         cost: &mut ReadCost,
     ) -> Result<Option<Page>, StoreError> {
-        let Some(marker) = self.terms_from(org, cost).await? else {
+        let Some((marker, head_end)) = self.coverage(org, cost).await? else {
             return Ok(None);
         };
         // An event is recorded at most the skew before it occurred, so every
@@ -255,9 +322,6 @@ impl Store {
         if !covered {
             return Ok(None);
         }
-        let Some(head_end) = self.sealed_until(org, cost).await? else {
-            return Ok(None);
-        };
         let sealed_until = head_end.millis();
         let mut found = Found {
             plan,
@@ -266,6 +330,7 @@ impl Store {
             hi: plan.to.map(|t| t.sort_key()),
             events: Vec::new(),
             tail: Vec::new(),
+            sealed_until,
         };
 
         // The events no sealed summary holds.
@@ -322,6 +387,10 @@ impl Store {
                 .expression_attribute_values(":lo", s(sk_lo.clone()))
                 .expression_attribute_values(":hi", s(sk_hi.clone()))
                 .scan_index_forward(false)
+                // Hours are read a few at a time, more each round trip: a
+                // common word fills its page from the first ones, a rare
+                // one reaches the range's end in a few round trips.
+                .limit(SUMMARY_READ_AHEAD << pages.min(7))
                 .set_exclusive_start_key(lek.take())
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
@@ -402,7 +471,7 @@ impl Store {
                     .await?;
                 for item in out.items.unwrap_or_default() {
                     let e = decode_item(item)?;
-                    if let Some(k) = found.keep(&e) {
+                    if let Some(k) = found.keep_sealed(&e) {
                         found.events.push((k, e));
                     }
                 }

@@ -254,11 +254,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| dynamo_error("GetItem", e))?;
-        cost.round_trips += 1;
-        cost.read_units += out
-            .consumed_capacity
-            .and_then(|c| c.capacity_units)
-            .unwrap_or(0.0);
+        cost.add(out.consumed_capacity.as_ref(), 0);
         match out.item.as_ref().and_then(|i| i.get("period_end")) {
             None => Ok(None),
             Some(AttributeValue::S(v)) => Timestamp::parse(v)

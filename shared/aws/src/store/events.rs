@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::event_item::{decode_item, encode_event_item, event_sk, sort_key};
 use super::{dynamo_error, Item, Store, StoreError};
-use crate::store::plan::{keys, Index, QueryPlan, TextRead};
+use crate::store::plan::{keys, Index, QueryPlan, RangeRead, TextRead};
 use audit_domain::cursor::CursorKey;
 use audit_domain::event::Event;
 use audit_domain::ids::{EventId, OrgId};
@@ -52,6 +52,19 @@ pub struct ReadCost {
     pub round_trips: u32,
     /// Items DynamoDB read (before the filter).
     pub items_read: usize,
+}
+
+impl ReadCost {
+    /// Counts one round trip that read `items` items.
+    pub(crate) fn add(
+        &mut self,
+        consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>,
+        items: usize,
+    ) {
+        self.round_trips += 1;
+        self.items_read += items;
+        self.read_units += consumed.and_then(|c| c.capacity_units).unwrap_or(0.0);
+    }
 }
 
 impl Default for ReadBudget {
@@ -169,6 +182,7 @@ impl Store {
                 return Ok(page);
             }
         }
+        let own = plan.own_read();
         let mut events: Vec<Event> = Vec::with_capacity(limit);
         let mut exclusive_start = start.map(|k| start_key(org, plan, k));
         let mut round_trips = 0;
@@ -183,35 +197,11 @@ impl Store {
             } else {
                 remaining + 1
             };
-            let mut req = self
-                .ddb
-                .query()
-                .table_name(&self.tables.events)
-                .index_name(plan.index.name())
-                .key_condition_expression(&plan.key_condition)
-                .scan_index_forward(false)
-                .limit(i32::try_from(read_limit).unwrap_or(1000))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .set_exclusive_start_key(exclusive_start.take());
-            if let Some(filter) = &plan.filter {
-                req = req.filter_expression(filter);
-            }
-            for (k, v) in &plan.names {
-                req = req.expression_attribute_names(k, v);
-            }
-            for (k, v) in &plan.values {
-                req = req.expression_attribute_values(k, AttributeValue::S(v.clone()));
-            }
-            let out = req.send().await.map_err(|e| dynamo_error("Query", e))?;
+            let out = self
+                .range_query(&own, exclusive_start.take(), read_limit, cost)
+                .await?;
             round_trips += 1;
             items_read += usize::try_from(out.scanned_count).unwrap_or(0);
-            cost.round_trips += 1;
-            cost.items_read += usize::try_from(out.scanned_count).unwrap_or(0);
-            cost.read_units += out
-                .consumed_capacity
-                .as_ref()
-                .and_then(|c| c.capacity_units)
-                .unwrap_or(0.0);
             for item in out.items.unwrap_or_default() {
                 let event = decode_item(item)?;
                 if !plan.matches_text(&event) {
@@ -243,6 +233,43 @@ impl Store {
                 }
             }
         }
+    }
+}
+
+impl Store {
+    /// One page of `read` newest first, its cost added to `cost`.
+    pub(crate) async fn range_query(
+        &self,
+        read: &RangeRead,
+        start: Option<Item>,
+        limit: usize,
+        cost: &mut ReadCost,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
+        let mut req = self
+            .ddb
+            .query()
+            .table_name(&self.tables.events)
+            .index_name(read.index)
+            .key_condition_expression(&read.key_condition)
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(1000))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .set_exclusive_start_key(start);
+        if let Some(f) = &read.filter {
+            req = req.filter_expression(f);
+        }
+        for (k, v) in &read.names {
+            req = req.expression_attribute_names(k, v);
+        }
+        for (k, v) in &read.values {
+            req = req.expression_attribute_values(k, AttributeValue::S(v.clone()));
+        }
+        let out = req.send().await.map_err(|e| dynamo_error("Query", e))?;
+        cost.add(
+            out.consumed_capacity.as_ref(),
+            usize::try_from(out.scanned_count).unwrap_or(0),
+        );
+        Ok(out)
     }
 }
 

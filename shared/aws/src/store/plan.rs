@@ -93,8 +93,9 @@ pub enum TextRead {
     Scan,
 }
 
-/// One query over an index other than the plan's own key condition, with
-/// the plan's filter: exactly the placeholders both expressions use.
+/// One query of the events table as the store sends it: the plan's own,
+/// or the plan's filter over another key range (then with exactly the
+/// placeholders both expressions use).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RangeRead {
     pub index: &'static str,
@@ -129,6 +130,17 @@ impl QueryPlan {
         match (self.index, needles(&self.text)) {
             (Index::ByTime, Some(n)) => TextRead::Summaries(n),
             _ => TextRead::Scan,
+        }
+    }
+
+    /// The plan's own query.
+    pub fn own_read(&self) -> RangeRead {
+        RangeRead {
+            index: self.index.name(),
+            key_condition: self.key_condition.clone(),
+            filter: self.filter.clone(),
+            names: self.names.clone(),
+            values: self.values.clone(),
         }
     }
 

@@ -26,7 +26,7 @@ use super::digests::digests_pk;
 use super::event_item::{decode_item, sort_key};
 use super::events::{cursor_key, Page, ReadBudget, ReadCost};
 use super::{dynamo_error, s, written, Item, Store, StoreError};
-use crate::store::plan::{QueryPlan, RangeRead};
+use crate::store::plan::QueryPlan;
 use audit_domain::cursor::CursorKey;
 use audit_domain::event::Event;
 use audit_domain::ids::OrgId;
@@ -276,7 +276,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| dynamo_error("GetItem", e))?;
-        add_cost(cost, out.consumed_capacity.as_ref(), 0);
+        cost.add(out.consumed_capacity.as_ref(), 0);
         Ok(out.item.and_then(|i| match i.get("from_ms") {
             Some(AttributeValue::N(n)) => n.parse().ok(),
             _ => None,
@@ -398,7 +398,7 @@ impl Store {
                 .map_err(|e| dynamo_error("Query", e))?;
             pages += 1;
             // `items_read` counts event items; summaries count in units.
-            add_cost(cost, out.consumed_capacity.as_ref(), 0);
+            cost.add(out.consumed_capacity.as_ref(), 0);
             for item in out.items.unwrap_or_default() {
                 let (hour, period, entries) = decode_term_item(&item)?;
                 if period >= sealed_until {
@@ -493,49 +493,4 @@ impl Store {
         }
         Ok(None)
     }
-
-    async fn range_query(
-        &self,
-        read: &RangeRead,
-        start: Option<Item>,
-        limit: usize,
-        cost: &mut ReadCost,
-    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
-        let mut req = self
-            .ddb
-            .query()
-            .table_name(&self.tables.events)
-            .index_name(read.index)
-            .key_condition_expression(&read.key_condition)
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(1000))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .set_exclusive_start_key(start);
-        if let Some(f) = &read.filter {
-            req = req.filter_expression(f);
-        }
-        for (k, v) in &read.names {
-            req = req.expression_attribute_names(k, v);
-        }
-        for (k, v) in &read.values {
-            req = req.expression_attribute_values(k, AttributeValue::S(v.clone()));
-        }
-        let out = req.send().await.map_err(|e| dynamo_error("Query", e))?;
-        add_cost(
-            cost,
-            out.consumed_capacity.as_ref(),
-            usize::try_from(out.scanned_count).unwrap_or(0),
-        );
-        Ok(out)
-    }
-}
-
-fn add_cost(
-    cost: &mut ReadCost,
-    consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>,
-    items: usize,
-) {
-    cost.round_trips += 1;
-    cost.items_read += items;
-    cost.read_units += consumed.and_then(|c| c.capacity_units).unwrap_or(0.0);
 }

@@ -477,4 +477,37 @@ async fn free_text_through_term_summaries_matches_the_oracle_sealed_or_not() {
         "read {} event items for a word found nowhere: {cost:?}",
         cost.items_read
     );
+
+    // An hour with more events than a search may hold is read the plain
+    // way (every event), with the same answers.
+    let small = s.store.clone().with_max_hour_entries(0);
+    let budget = audit_aws::store::ReadBudget::default();
+    let (page, cost) = small
+        .find_events_measured(&org, &plan, None, 50, budget)
+        .await
+        .expect("find");
+    assert!(page.events.is_empty() && page.next.is_none(), "{page:?}");
+    assert!(
+        cost.items_read >= raw.len(),
+        "the plain read reads every event: {cost:?}"
+    );
+    let q = audit_domain::query::ActivityQuery::parse([("q", "llama")]).expect("query");
+    let plan = audit_aws::store::plan::plan(&org, &q);
+    let ids = |p: audit_aws::store::Page| {
+        p.events
+            .iter()
+            .map(|e| e.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let plain = small
+        .find_events(&org, &plan, None, 50, budget)
+        .await
+        .expect("find");
+    let summarized = s
+        .store
+        .find_events(&org, &plan, None, 50, budget)
+        .await
+        .expect("find");
+    assert_eq!(plain.events.len(), 50);
+    assert_eq!(ids(plain), ids(summarized));
 }

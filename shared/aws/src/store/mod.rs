@@ -178,6 +178,8 @@ pub struct Store {
     /// What free-text search last read of each org's summaries' coverage
     /// (shared by clones, `store::text`).
     text_coverage: text::CoverageCache,
+    /// Most events of one hour a free-text search holds (`store::text`).
+    max_hour_entries: usize,
 }
 
 impl Store {
@@ -189,6 +191,7 @@ impl Store {
             default_retention: RetentionDays::DEFAULT,
             read_milli_units: Default::default(),
             text_coverage: Default::default(),
+            max_hour_entries: text::MAX_HOUR_ENTRIES,
         }
     }
 
@@ -198,6 +201,13 @@ impl Store {
     pub fn from_env(ddb: Client) -> Result<Self, RetentionError> {
         Ok(Self::new(ddb, Tables::from_env())
             .with_default_retention(RetentionDays::default_from_env()?))
+    }
+
+    /// Lowers the most events of one hour a free-text search holds in
+    /// memory before it reads the plain way (tests).
+    pub fn with_max_hour_entries(mut self, n: usize) -> Self {
+        self.max_hour_entries = n;
+        self
     }
 
     pub fn with_default_retention(mut self, days: RetentionDays) -> Self {

@@ -41,6 +41,9 @@ const MAX_TAIL_ITEMS: usize = 5_000;
 /// Round trips of summaries (each at most 1,024 items and 1 MB) one search
 /// page reads before it answers with what it has and a cursor at that hour.
 const MAX_SUMMARY_PAGES: u32 = 16;
+/// Most events of one hour a search holds (16 B each once matched against
+/// the needles): an hour with more reads the plain way.
+pub(crate) const MAX_HOUR_ENTRIES: usize = 500_000;
 /// Summary items the first round trip reads (then twice as many each).
 const SUMMARY_READ_AHEAD: i32 = 8;
 
@@ -425,6 +428,10 @@ impl Store {
                         })
                         .map(|e| (e.ms, summary::might_contain(&e.sig, needles))),
                 );
+                if g.len() > self.max_hour_entries {
+                    tracing::info!(org = %org, hour, "free text: an hour too large to hold; reading the plan");
+                    return Ok(None);
+                }
             }
             match (out.last_evaluated_key, &group) {
                 (Some(k), _)

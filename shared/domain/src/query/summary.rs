@@ -13,7 +13,8 @@ use thiserror::Error;
 /// The span a summary groups events by (of `occurred_at`).
 pub const HOUR_MS: i64 = 3_600_000;
 /// Bloom filter bits per distinct trigram of the text (two hash functions:
-/// about 0.24 false positives per trigram, 10⁻³ for a five-letter word).
+/// about 0.24 false positives per trigram; a word of n letters has n − 2,
+/// so 10⁻³ for a seven-letter word).
 const BITS_PER_TRIGRAM: usize = 3;
 /// The smallest filter, for short texts.
 const MIN_BITS: usize = 64;

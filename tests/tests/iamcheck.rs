@@ -102,10 +102,40 @@ async fn ingest_flow() {
 #[ignore = "run by scripts/iam-check.sh against an IAM-enforcing moto"]
 async fn query_flow() {
     let admin = admin_store().await;
-    let (_org, key) = org_and_key(&admin, Role::Admin).await;
+    let (org, key) = org_and_key(&admin, Role::Admin).await;
+    // A sealed event (set up as admin), so that free text is served by the
+    // term summaries: their marker, the chain head, the summaries, a run
+    // on by_time and the unsealed tail on by_recorded.
+    let role = as_admin();
+    let (queue, dlq) = queues().await;
+    let admin_app = export_app(&queue, &dlq, tick_config()).await;
+    let now = Timestamp::now();
+    let new = audit_domain::validate::parse_event(
+        &event("evt_iam_sealed", Action::ALL[0], false),
+        now,
+        "",
+    )
+    .expect("event");
+    let sealed_event = audit_domain::event::Event::from_new(org.clone(), new, now);
+    admin_app
+        .store
+        .put_event(
+            &sealed_event,
+            audit_domain::retention::RetentionDays::DEFAULT,
+        )
+        .await
+        .expect("event (admin)");
+    let sealed = export::seal(&admin_app, now.plus_millis(180_000)).await;
+    assert_eq!(sealed.errors, 0, "{sealed:?}");
+    assert!(sealed.digests >= 1, "{sealed:?}");
+    role.restore();
+
     let s = Stack::serve_prepared(auditctl::store_from_env().await.expect("store")).await;
     let (status, body) = s.get(Some(&key), "/v1/events?limit=10").await;
     assert_eq!(status, 200, "search: {body}");
+    let (status, body) = s.get(Some(&key), "/v1/events?q=lovelace").await;
+    assert_eq!(status, 200, "free text through the summaries: {body}");
+    assert_eq!(body["events"][0]["id"], "evt_iam_sealed", "{body}");
     let (status, body) = s.get(Some(&key), "/v1/events/evt_iam_missing").await;
     assert_eq!(status, 404, "read by id: {body}");
 }

@@ -480,7 +480,14 @@ async fn free_text_through_term_summaries_matches_the_oracle_sealed_or_not() {
 
     // An hour with more events than a search may hold is read the plain
     // way (every event), with the same answers.
-    let small = s.store.clone().with_max_hour_entries(0);
+    let limits = audit_aws::store::TextLimits::default;
+    let small = s
+        .store
+        .clone()
+        .with_text_limits(audit_aws::store::TextLimits {
+            max_hour_entries: 0,
+            ..limits()
+        });
     let budget = audit_aws::store::ReadBudget::default();
     let (page, cost) = small
         .find_events_measured(&org, &plan, None, 50, budget)
@@ -509,5 +516,57 @@ async fn free_text_through_term_summaries_matches_the_oracle_sealed_or_not() {
         .await
         .expect("find");
     assert_eq!(plain.events.len(), 50);
-    assert_eq!(ids(plain), ids(summarized));
+    assert_eq!(ids(plain), ids(summarized.clone()));
+
+    // A seal further behind than the tail bound reads the plain way too.
+    let behind = s
+        .store
+        .clone()
+        .with_text_limits(audit_aws::store::TextLimits {
+            max_tail_items: unsealed.len() - 1,
+            ..limits()
+        });
+    let (page, cost) = behind
+        .find_events_measured(&org, &plan, None, 50, budget)
+        .await
+        .expect("find");
+    assert!(cost.items_read >= 50 + unsealed.len(), "{cost:?}");
+    assert_eq!(ids(page), ids(summarized));
+
+    // Out of summary round trips, a page answers with a cursor at an hour
+    // boundary; followed to the end, the pages are the plain read's.
+    let short = s
+        .store
+        .clone()
+        .with_text_limits(audit_aws::store::TextLimits {
+            max_summary_pages: 1,
+            ..limits()
+        });
+    let (mut cursor, mut via_pages, mut short_pages) = (None, Vec::new(), 0);
+    loop {
+        let page = short
+            .find_events(&org, &plan, cursor.as_ref(), 50, budget)
+            .await
+            .expect("find");
+        short_pages += usize::from(page.events.len() < 50 && page.next.is_some());
+        via_pages.extend(ids(page.clone()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let (mut cursor, mut plainly) = (None, Vec::new());
+    loop {
+        let page = small
+            .find_events(&org, &plan, cursor.as_ref(), 50, budget)
+            .await
+            .expect("find");
+        plainly.extend(ids(page.clone()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert!(short_pages > 0, "no page stopped at the round-trip bound");
+    assert_eq!(via_pages, plainly);
 }

@@ -176,7 +176,7 @@ impl Store {
     ) -> Result<Page, StoreError> {
         if let TextRead::Summaries(needles) = plan.text_read() {
             if let Some(page) = self
-                .find_text_events(org, plan, &needles, start, limit, budget, cost)
+                .find_text_events(org, plan, &needles, start, limit, cost)
                 .await?
             {
                 return Ok(page);

@@ -35,7 +35,7 @@ pub use event_item::{decode_event_item, encode_event_item, encode_full_event_ite
 pub use events::{cursor_key, recorded_key, Page, PutOutcome, ReadBudget, ReadCost, WindowPage};
 pub use late::LateMark;
 pub use signing_keys::RegisteredKey;
-pub use text::encode_term_items;
+pub use text::{encode_term_items, TextLimits};
 pub use tick::TickMigration;
 pub use tiles::TileWrite;
 
@@ -178,8 +178,8 @@ pub struct Store {
     /// What free-text search last read of each org's summaries' coverage
     /// (shared by clones, `store::text`).
     text_coverage: text::CoverageCache,
-    /// Most events of one hour a free-text search holds (`store::text`).
-    max_hour_entries: usize,
+    /// The bounds of a free-text search (`store::text`).
+    text_limits: text::TextLimits,
 }
 
 impl Store {
@@ -191,7 +191,7 @@ impl Store {
             default_retention: RetentionDays::DEFAULT,
             read_milli_units: Default::default(),
             text_coverage: Default::default(),
-            max_hour_entries: text::MAX_HOUR_ENTRIES,
+            text_limits: text::TextLimits::default(),
         }
     }
 
@@ -203,10 +203,9 @@ impl Store {
             .with_default_retention(RetentionDays::default_from_env()?))
     }
 
-    /// Lowers the most events of one hour a free-text search holds in
-    /// memory before it reads the plain way (tests).
-    pub fn with_max_hour_entries(mut self, n: usize) -> Self {
-        self.max_hour_entries = n;
+    /// Other bounds for free-text searches (tests reach each with small ones).
+    pub fn with_text_limits(mut self, limits: text::TextLimits) -> Self {
+        self.text_limits = limits;
         self
     }
 

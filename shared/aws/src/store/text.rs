@@ -24,7 +24,7 @@ use lru::LruCache;
 
 use super::digests::digests_pk;
 use super::event_item::{decode_item, sort_key};
-use super::events::{cursor_key, Page, ReadBudget, ReadCost};
+use super::events::{cursor_key, Page, ReadCost};
 use super::{dynamo_error, s, written, Item, Store, StoreError};
 use crate::store::plan::QueryPlan;
 use audit_domain::cursor::CursorKey;
@@ -35,15 +35,30 @@ use audit_domain::query::summary::{self, Entry, Needles};
 use audit_domain::time::Timestamp;
 
 const TERMS_FROM_SK: &str = "TERMS_FROM";
-/// Unsealed events a search reads from `by_recorded` before it gives the
-/// summaries up for the plain read (a seal that far behind).
-const MAX_TAIL_ITEMS: usize = 5_000;
-/// Round trips of summaries (each at most 1,024 items and 1 MB) one search
-/// page reads before it answers with what it has and a cursor at that hour.
-const MAX_SUMMARY_PAGES: u32 = 16;
-/// Most events of one hour a search holds (16 B each once matched against
-/// the needles): an hour with more reads the plain way.
-pub(crate) const MAX_HOUR_ENTRIES: usize = 500_000;
+/// The bounds of one free-text search through the summaries; past any of
+/// them it reads the plain way (the tail, an hour) or answers with a cursor
+/// (the summaries' round trips).
+#[derive(Debug, Clone, Copy)]
+pub struct TextLimits {
+    /// Unsealed events read from `by_recorded` (a seal further behind).
+    pub max_tail_items: usize,
+    /// Round trips of summaries (each at most 1,024 items and 1 MB) one
+    /// page reads before it answers with a cursor at an hour boundary.
+    pub max_summary_pages: u32,
+    /// Events of one hour held (16 B each once matched against the needles).
+    pub max_hour_entries: usize,
+}
+
+impl Default for TextLimits {
+    fn default() -> Self {
+        TextLimits {
+            max_tail_items: 5_000,
+            max_summary_pages: 16,
+            max_hour_entries: 500_000,
+        }
+    }
+}
+
 /// Summary items the first round trip reads (then twice as many each).
 const SUMMARY_READ_AHEAD: i32 = 8;
 
@@ -302,7 +317,6 @@ impl Store {
 
     /// A page of a free-text search read through the summaries, or `None`
     /// when they do not cover the plan's range (the caller reads the plan).
-    #[allow(clippy::too_many_arguments)] // find_events' inputs, and the needles
     pub(crate) async fn find_text_events(
         &self,
         org: &OrgId,
@@ -310,7 +324,6 @@ impl Store {
         needles: &Needles,
         start: Option<&CursorKey>,
         limit: usize,
-        budget: ReadBudget,
         cost: &mut ReadCost,
     ) -> Result<Option<Page>, StoreError> {
         let Some((marker, head_end)) = self.coverage(org, cost).await? else {
@@ -343,7 +356,7 @@ impl Store {
         loop {
             let out = self.range_query(&tail_read, lek.take(), 1000, cost).await?;
             tail_items += usize::try_from(out.scanned_count).unwrap_or(0);
-            if tail_items > MAX_TAIL_ITEMS {
+            if tail_items > self.text_limits.max_tail_items {
                 tracing::info!(org = %org, tail_items, "free text: the seal is far behind; reading the plan");
                 return Ok(None);
             }
@@ -428,25 +441,22 @@ impl Store {
                         })
                         .map(|e| (e.ms, summary::might_contain(&e.sig, needles))),
                 );
-                if g.len() > self.max_hour_entries {
+                if g.len() > self.text_limits.max_hour_entries {
                     tracing::info!(org = %org, hour, "free text: an hour too large to hold; reading the plan");
                     return Ok(None);
                 }
             }
-            match (out.last_evaluated_key, &group) {
-                (Some(k), _)
-                    if pages < MAX_SUMMARY_PAGES.max(budget.max_round_trips) || !flushed =>
-                {
-                    lek = Some(k);
-                }
-                (Some(_), Some((h, _))) => {
-                    // Out of budget: answer down to the last whole hour read
-                    // (the one at the page's edge may go on), resume there.
+            let Some(next) = out.last_evaluated_key else {
+                break;
+            };
+            match &group {
+                // Out of round trips, and a whole hour answered: answer down
+                // to the hour at the page's edge (it may go on), resume there.
+                Some((h, _)) if flushed && pages >= self.text_limits.max_summary_pages => {
                     let edge = format!("{:013}", h + summary::HOUR_MS);
                     return Ok(Some(found.page(limit, Some(edge))));
                 }
-                (Some(k), None) => lek = Some(k),
-                (None, _) => break,
+                _ => lek = Some(next),
             }
         }
         if let Some((_, g)) = group.take() {

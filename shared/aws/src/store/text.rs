@@ -72,21 +72,18 @@ const COVERAGE_ORGS: usize = 4_096;
 /// `(TERMS_FROM, where sealing ended)`, for an org that has both.
 type Coverage = Option<(i64, Timestamp)>;
 
-/// Per org: when its coverage was read, and what it was.
-#[derive(Debug, Clone)]
-pub(crate) struct CoverageCache(Arc<Mutex<LruCache<OrgId, (Instant, Coverage)>>>);
+/// Per org: when its coverage was read, and what it was. Built by the
+/// first search, so a process that never searches (ingest, export) never
+/// allocates it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CoverageCache(Arc<Mutex<Option<Coverages>>>);
 
-impl Default for CoverageCache {
-    fn default() -> Self {
-        let cap = NonZeroUsize::new(COVERAGE_ORGS).unwrap_or(NonZeroUsize::MIN);
-        CoverageCache(Arc::new(Mutex::new(LruCache::new(cap))))
-    }
-}
+type Coverages = LruCache<OrgId, (Instant, Coverage)>;
 
 impl CoverageCache {
     fn get(&self, org: &OrgId) -> Option<Coverage> {
         let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match cache.get(org) {
+        match cache.as_mut()?.get(org) {
             Some((at, c)) if at.elapsed() < COVERAGE_TTL => Some(*c),
             _ => None,
         }
@@ -94,7 +91,10 @@ impl CoverageCache {
 
     fn put(&self, org: &OrgId, c: Coverage) {
         let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        cache.put(org.clone(), (Instant::now(), c));
+        let cap = NonZeroUsize::new(COVERAGE_ORGS).unwrap_or(NonZeroUsize::MIN);
+        cache
+            .get_or_insert_with(|| LruCache::new(cap))
+            .put(org.clone(), (Instant::now(), c));
     }
 }
 

@@ -156,11 +156,12 @@ impl Receiver {
         self.shared.log().accepted_requests
     }
 
-    /// The most events one accepted request carried.
+    /// The bytes of every accepted request's body, together.
     pub fn accepted_bytes(&self) -> usize {
         self.shared.log().accepted_bytes
     }
 
+    /// The most entries one accepted request carried.
     pub fn max_entries(&self) -> usize {
         self.shared.log().max_entries
     }

@@ -465,6 +465,67 @@ async fn a_window_over_a_jobs_byte_budget_arrives_in_parts_each_event_once() {
 }
 
 #[tokio::test]
+async fn a_window_over_several_jobs_reaches_splunk_in_full_bodies_each_event_once() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let hec = Receiver::splunk(HEC_TOKEN).await;
+    create(&s, &o, json!({"name": "hec", "type": "splunk", "settings": {"url": hec.url()}, "secret": HEC_TOKEN})).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // 2,400 envelopes of about 1.4 KB (3.4 MB), in jobs of 1,000 events:
+    // each job holds a full body and part of another. Jobs that each sent
+    // their last body, not full, made five requests where four carry it all.
+    let ids: Vec<String> = (0..2_400).map(|i| format!("evt_full_{i:05}")).collect();
+    for chunk in ids.chunks(100) {
+        let events: Vec<Value> = chunk
+            .iter()
+            .map(|id| {
+                let mut e = event(id, Action::ModelDeployed, false);
+                e["metadata"]["note"] = "n".repeat(700).into();
+                e
+            })
+            .collect();
+        let (status, body) = s.post(&o.ingest, &json!({ "events": events })).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let config = ExportConfig {
+        max_events_per_job: 1_000,
+        ..fast(1800)
+    };
+    let app = s.exporter(config).await;
+    export::schedule(&app, Timestamp::now()).await;
+    work_until(
+        &app,
+        Duration::from_secs(90),
+        "2,400 events at Splunk",
+        || ours(&hec.accepted_ids(), "evt_full").len() >= 2_400,
+    )
+    .await;
+    for _ in 0..3 {
+        auditctl::export_runner::poll_once(&app, 1)
+            .await
+            .expect("poll");
+    }
+    let arrived: Vec<String> = hec
+        .accepted_ids()
+        .into_iter()
+        .filter(|i| i.starts_with("evt_full"))
+        .collect();
+    assert_eq!(arrived.len(), 2_400, "each event once");
+    assert_eq!(unique(&arrived), unique(&ids));
+    let bytes = hec.accepted_bytes();
+    let fewest = bytes.div_ceil(audit_destinations::splunk::DEFAULT_MAX_BYTES);
+    assert!(
+        fewest >= 3,
+        "{bytes} bytes: the window must need several bodies"
+    );
+    assert_eq!(
+        hec.accepted_requests(),
+        fewest,
+        "{bytes} bytes in full 1 MiB bodies"
+    );
+}
+
+#[tokio::test]
 async fn a_destination_filter_sends_only_the_chosen_groups_and_actions() {
     let s = Stack::start_isolated().await;
     let o = org(&s).await;

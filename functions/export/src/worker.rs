@@ -8,6 +8,7 @@
 //! its first undelivered event, and a job not started goes back to the
 //! queue at once.
 
+use audit_destinations::deliver::Within;
 use audit_destinations::DestinationSpec;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -275,11 +276,15 @@ pub async fn process_job_within(
     let (outcome, requests, cut_short) = if events.is_empty() {
         (Outcome::Delivered, 0, None)
     } else {
+        let within = Within {
+            stop_starting_at,
+            more_follows: page.resume_after.is_some(),
+        };
         let delivery = app
             .deliverer
-            .deliver_within(&dest, secret.as_deref(), job, &events, stop_starting_at)
+            .deliver_within(&dest, secret.as_deref(), job, &events, within)
             .await;
-        let cut_short = delivery.out_of_time.then_some(delivery.events);
+        let cut_short = delivery.continues_after();
         (delivery.outcome, delivery.requests, cut_short)
     };
     if cut_short == Some(0) {
@@ -293,9 +298,9 @@ pub async fn process_job_within(
         if delivered { sent } else { 0 },
         if delivered { 0 } else { events.len() },
     );
-    // Out of time: the rest continues after the last event delivered
-    // (events are read and delivered in `rts` order); otherwise after the
-    // page, when the window goes on.
+    // Out of time, or a last body held back: the rest continues after the
+    // last event delivered (events are read and delivered in `rts` order);
+    // otherwise after the page, when the window goes on.
     let resume_after = match cut_short {
         Some(n) => events
             .get(n.saturating_sub(1))

@@ -24,6 +24,24 @@ impl Framing<'_> {
     };
 }
 
+/// Request bodies in order, and whether the last one is full.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bodies {
+    pub bodies: Vec<Vec<u8>>,
+    /// The last body holds `max_items` items, or one more item of its
+    /// items' average size would not fit in `max_bytes`. Every body
+    /// before the last is full by construction: the next item did not fit.
+    pub last_is_full: bool,
+}
+
+impl std::ops::Deref for Bodies {
+    type Target = [Vec<u8>];
+
+    fn deref(&self) -> &[Vec<u8>] {
+        &self.bodies
+    }
+}
+
 /// Packs `items` in order into bodies of at most `max_items` items and
 /// `max_bytes` bytes (framing included). An item too big on its own still
 /// goes out, alone, so the destination can say what it thinks of it.
@@ -32,10 +50,12 @@ pub fn pack(
     framing: Framing<'_>,
     max_items: usize,
     max_bytes: usize,
-) -> Vec<Vec<u8>> {
+) -> Bodies {
     let mut bodies = Vec::new();
     let mut body: Vec<u8> = Vec::new();
     let mut count = 0;
+    // The last body's items' bytes, for its average.
+    let mut item_bytes = 0usize;
     for item in items {
         // `body` already holds the opening and earlier items.
         let grown = body.len() + framing.separator.len() + item.len() + framing.close.len();
@@ -43,6 +63,7 @@ pub fn pack(
             body.extend_from_slice(framing.close);
             bodies.push(std::mem::take(&mut body));
             count = 0;
+            item_bytes = 0;
         }
         if count == 0 {
             body.extend_from_slice(framing.open);
@@ -50,13 +71,21 @@ pub fn pack(
             body.extend_from_slice(framing.separator);
         }
         body.extend_from_slice(&item);
+        item_bytes += item.len();
         count += 1;
     }
+    let mut last_is_full = false;
     if count > 0 {
+        let average = item_bytes.div_ceil(count);
+        last_is_full = count >= max_items
+            || body.len() + framing.separator.len() + average + framing.close.len() > max_bytes;
         body.extend_from_slice(framing.close);
         bodies.push(body);
     }
-    bodies
+    Bodies {
+        bodies,
+        last_is_full,
+    }
 }
 
 #[cfg(test)]
@@ -87,7 +116,7 @@ mod tests {
         // "[x,x,x]" is 7 bytes, "[x,x,x,x]" is 9.
         let bodies = pack(items(8, 1), Framing::JSON_ARRAY, 100, 8);
         assert_eq!(
-            bodies,
+            bodies.bodies,
             [b"[x,x,x]".to_vec(), b"[x,x,x]".to_vec(), b"[x,x]".to_vec()]
         );
         for max in 3..40 {
@@ -103,13 +132,35 @@ mod tests {
     fn an_oversize_item_goes_alone() {
         let input = vec![b"a".to_vec(), vec![b'b'; 50], b"c".to_vec()];
         let bodies = pack(input, Framing::LINES, 100, 10);
-        assert_eq!(bodies, [b"a".to_vec(), vec![b'b'; 50], b"c".to_vec()]);
+        assert_eq!(
+            bodies.bodies,
+            [b"a".to_vec(), vec![b'b'; 50], b"c".to_vec()]
+        );
+    }
+
+    #[test]
+    fn the_last_body_is_full_when_one_more_item_would_not_fit() {
+        // By count: 20 items in bodies of 10.
+        assert!(pack(items(20, 1), Framing::JSON_ARRAY, 10, 1_000).last_is_full);
+        assert!(!pack(items(15, 1), Framing::JSON_ARRAY, 10, 1_000).last_is_full);
+        // By bytes: "[xx,xx,xx]" is 10 bytes; one more "xx" makes 13.
+        assert!(pack(items(3, 2), Framing::JSON_ARRAY, 100, 12).last_is_full);
+        assert!(!pack(items(3, 2), Framing::JSON_ARRAY, 100, 13).last_is_full);
+        // Full or not, a body is never over its limit, and nothing is full
+        // when there is nothing.
+        for n in 1..30 {
+            let packed = pack(items(n, 3), Framing::LINES, 100, 20);
+            assert!(packed.iter().all(|b| b.len() <= 20));
+            let last = packed.last().map_or(0, Vec::len);
+            assert_eq!(packed.last_is_full, last + 1 + 3 > 20, "{n}");
+        }
+        assert!(!pack(Vec::new(), Framing::LINES, 10, 100).last_is_full);
     }
 
     #[test]
     fn items_keep_their_order_across_bodies() {
         let input: Vec<Vec<u8>> = (0..10).map(|i| i.to_string().into_bytes()).collect();
-        let joined: Vec<u8> = pack(input, Framing::LINES, 3, 100).join(&b'\n');
+        let joined: Vec<u8> = pack(input, Framing::LINES, 3, 100).bodies.join(&b'\n');
         assert_eq!(joined, b"0\n1\n2\n3\n4\n5\n6\n7\n8\n9");
     }
 }

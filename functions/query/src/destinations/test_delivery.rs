@@ -41,6 +41,7 @@ pub(super) async fn test(app: &App, d: &Destination) -> Result<TestReport, Desti
                     requests: 0,
                     events: 0,
                     out_of_time: false,
+                    held_back: false,
                 };
                 return Ok(report(app, d, delivery, None).await);
             }

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::Settings;
-use crate::batch::{pack, Framing};
+use crate::batch::{pack, Bodies, Framing};
 use crate::format::Record;
 
 pub const MAX_ENTRIES: usize = 1000;
@@ -55,7 +55,7 @@ fn entry(record: &Record, settings: &Settings, tags: &str) -> Vec<u8> {
 }
 
 /// Request bodies (JSON arrays) within Datadog's per-request limits.
-pub fn batches(records: &[Record], settings: &Settings) -> Vec<Vec<u8>> {
+pub fn batches(records: &[Record], settings: &Settings) -> Bodies {
     let tags = settings.tags.join(",");
     let entries = records.iter().map(|r| entry(r, settings, &tags));
     pack(entries, Framing::JSON_ARRAY, MAX_ENTRIES, MAX_BATCH_BYTES)

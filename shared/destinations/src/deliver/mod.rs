@@ -42,11 +42,21 @@ pub struct Attempt<'a> {
     pub secret: Option<&'a str>,
 }
 
+/// What one job's delivery is held to (`Deliverer::deliver_within`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Within {
+    /// No request starts that could still be running at this instant.
+    pub stop_starting_at: Instant,
+    /// More of the window follows these events, in another job: only full
+    /// bodies are sent, and the events of a last one that is not full are
+    /// left for that job (`Delivery::held_back`).
+    pub more_follows: bool,
+}
+
 tokio::task_local! {
-    /// The instant after which a delivery starts no further request, set by
-    /// `Deliverer::deliver_within` around one job's delivery and read by the
-    /// send loop between requests (so no destination type has to carry it).
-    static STOP_STARTING_AT: Instant;
+    /// Set by `Deliverer::deliver_within` around one job's delivery and read
+    /// by the send loop (so no destination type has to carry it).
+    static WITHIN: Within;
 }
 
 /// How one job's delivery went.
@@ -62,6 +72,11 @@ pub struct Delivery {
     /// too little time was left before the caller's deadline. The caller
     /// continues after the `events` delivered.
     pub out_of_time: bool,
+    /// Every request sent was delivered, and the events of a last body that
+    /// was not full were not sent, because more of the window follows
+    /// (`Within::more_follows`). The caller continues after the `events`
+    /// delivered.
+    pub held_back: bool,
 }
 
 impl Delivery {
@@ -71,7 +86,15 @@ impl Delivery {
             requests,
             events,
             out_of_time: false,
+            held_back: false,
         }
+    }
+
+    /// How many of the events were delivered when the rest is left for a
+    /// job that continues after them (out of time, or held back); `None`
+    /// when the delivery took every event or failed.
+    pub fn continues_after(&self) -> Option<usize> {
+        (self.outcome.is_delivered() && (self.out_of_time || self.held_back)).then_some(self.events)
     }
 }
 
@@ -168,20 +191,21 @@ impl Deliverer {
         }
     }
 
-    /// `deliver`, but starts no request that could still be running at
-    /// `stop_starting_at`: a request is started only while the per-request
-    /// timeout fits before it (`time_for_one_more`). What was not sent is
-    /// reported as `out_of_time`, after the `events` that were delivered.
+    /// `deliver`, held to `within`: a request is started only while the
+    /// per-request timeout fits before `stop_starting_at`
+    /// (`time_for_one_more`), and what was not sent is reported as
+    /// `out_of_time`; with `more_follows`, a last body that is not full is
+    /// not sent (`held_back`). Either way, after the `events` delivered.
     pub async fn deliver_within(
         &self,
         dest: &Destination,
         secret: Option<&str>,
         job: &ExportJob,
         events: &[Event],
-        stop_starting_at: Instant,
+        within: Within,
     ) -> Delivery {
-        STOP_STARTING_AT
-            .scope(stop_starting_at, self.deliver(dest, secret, job, events))
+        WITHIN
+            .scope(within, self.deliver(dest, secret, job, events))
             .await
     }
 
@@ -189,9 +213,15 @@ impl Deliverer {
     /// ends before the current delivery's `stop_starting_at` (always, for
     /// a delivery without one).
     pub(crate) fn time_for_one_more(&self) -> bool {
-        STOP_STARTING_AT
-            .try_with(|stop| fits(Instant::now(), self.timeout, *stop))
+        WITHIN
+            .try_with(|w| fits(Instant::now(), self.timeout, w.stop_starting_at))
             .unwrap_or(true)
+    }
+
+    /// Whether more of the window follows the current delivery's events
+    /// (never, for a delivery outside `deliver_within`).
+    pub(crate) fn more_follows(&self) -> bool {
+        WITHIN.try_with(|w| w.more_follows).unwrap_or(false)
     }
 
     /// The per-request timeout every delivery gets.
@@ -416,18 +446,23 @@ mod tests {
             UrlPolicy::from_env(),
         );
         assert!(d.time_for_one_more());
-        let soon = Instant::now() + Duration::from_secs(1);
-        assert!(
-            !STOP_STARTING_AT
-                .scope(soon, async { d.time_for_one_more() })
-                .await
-        );
-        let later = Instant::now() + Duration::from_secs(60);
-        assert!(
-            STOP_STARTING_AT
-                .scope(later, async { d.time_for_one_more() })
-                .await
-        );
+        assert!(!d.more_follows());
+        let within = |secs, more_follows| Within {
+            stop_starting_at: Instant::now() + Duration::from_secs(secs),
+            more_follows,
+        };
+        let (time, more) = WITHIN
+            .scope(within(1, true), async {
+                (d.time_for_one_more(), d.more_follows())
+            })
+            .await;
+        assert!(!time && more);
+        let (time, more) = WITHIN
+            .scope(within(60, false), async {
+                (d.time_for_one_more(), d.more_follows())
+            })
+            .await;
+        assert!(time && !more);
     }
 
     #[test]

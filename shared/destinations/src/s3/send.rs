@@ -87,6 +87,7 @@ impl Clients {
             requests: 1,
             events,
             out_of_time: false,
+            held_back: false,
         }
     }
 

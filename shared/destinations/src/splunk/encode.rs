@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::Settings;
-use crate::batch::{pack, Framing};
+use crate::batch::{pack, Bodies, Framing};
 use crate::format::Record;
 
 /// Splunk's recommended ceiling for one HEC request.
@@ -43,7 +43,7 @@ pub fn envelope(record: &Record, settings: &Settings) -> Vec<u8> {
 
 /// Request bodies of newline-separated envelopes, each at most `max_bytes`
 /// unless a single envelope is bigger on its own.
-pub fn batches(records: &[Record], settings: &Settings, max_bytes: usize) -> Vec<Vec<u8>> {
+pub fn batches(records: &[Record], settings: &Settings, max_bytes: usize) -> Bodies {
     let envelopes = records.iter().map(|r| envelope(r, settings));
     pack(envelopes, Framing::LINES, usize::MAX, max_bytes)
 }

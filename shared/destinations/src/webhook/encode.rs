@@ -3,7 +3,7 @@
 
 use audit_domain::time::Timestamp;
 
-use crate::batch::{pack, Framing};
+use crate::batch::{pack, Bodies, Framing};
 use crate::format::Record;
 
 pub const EVENT_TYPE: &str = "audit_log.events";
@@ -18,7 +18,7 @@ pub fn batches(
     timestamp: Timestamp,
     max_events: usize,
     max_bytes: usize,
-) -> Vec<Vec<u8>> {
+) -> Bodies {
     let open = format!(
         r#"{{"type":"{EVENT_TYPE}","timestamp":"{}","data":["#,
         timestamp.to_rfc3339()
@@ -45,7 +45,7 @@ mod tests {
         let ts = at("2026-11-28T09:01:00Z");
         let bodies = batches(&records, ts, 100, DEFAULT_MAX_BYTES);
         let mut ids = Vec::new();
-        for body in &bodies {
+        for body in bodies.iter() {
             assert!(body.len() <= DEFAULT_MAX_BYTES);
             let v: Value = serde_json::from_slice(body).unwrap();
             assert_eq!(v["type"], "audit_log.events");

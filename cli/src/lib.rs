@@ -94,6 +94,7 @@ pub async fn export_app(store: Store) -> Result<export::ExportApp, String> {
             UrlPolicy::from_env(),
         ),
         config: export::ExportConfig::from_env(),
+        reads: Default::default(),
     })
 }
 

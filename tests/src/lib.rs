@@ -148,6 +148,7 @@ impl Stack {
                 },
             ),
             config,
+            reads: Default::default(),
         }
     }
 

@@ -526,6 +526,78 @@ async fn a_window_over_several_jobs_reaches_splunk_in_full_bodies_each_event_onc
 }
 
 #[tokio::test]
+async fn an_orgs_destinations_cut_the_same_window_share_one_read_of_it() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let dd = Receiver::datadog(DD_KEY).await;
+    let hec = Receiver::splunk(HEC_TOKEN).await;
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    // Slow receivers: each job still holds its page when the others read.
+    for receiver in [&dd, &hec, &hook] {
+        receiver.delay_each(Duration::from_millis(400));
+    }
+    create(&s, &o, json!({"name": "dd", "type": "datadog", "settings": {"site": "datadoghq.com", "intake_url": dd.url()}, "secret": DD_KEY})).await;
+    create(&s, &o, json!({"name": "hec", "type": "splunk", "settings": {"url": hec.url()}, "secret": HEC_TOKEN})).await;
+    // A filter: this job takes the shared page and sends only its part.
+    create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET, "filter": {"actions": ["MODEL_DELETED"]}})).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let app = s.exporter(fast(1800)).await;
+    // The first tick brings the three cursors to one point (each started
+    // when its destination was created); from then on a tick cuts them the
+    // same window.
+    export::schedule(&app, Timestamp::now()).await;
+    work_until(
+        &app,
+        Duration::from_secs(30),
+        "the self-audit events",
+        || dd.accepted_ids().len() >= 3 && hec.accepted_ids().len() >= 2,
+    )
+    .await;
+    for _ in 0..2 {
+        auditctl::export_runner::poll_once(&app, 0)
+            .await
+            .expect("poll");
+    }
+    let from = Timestamp::now();
+    let actions = [Action::ModelDeployed, Action::ModelDeleted];
+    let ids = ingest(&s, &o, "evt_shared", 300, &actions).await;
+    let deleted: BTreeSet<String> = ids.iter().skip(1).step_by(2).cloned().collect();
+
+    let to = Timestamp::now();
+    export::schedule(&app, to).await;
+    let before = app.store.read_units_consumed();
+    work_until(&app, Duration::from_secs(60), "300 events at each", || {
+        ours(&dd.accepted_ids(), "evt_shared").len() >= 300
+            && ours(&hec.accepted_ids(), "evt_shared").len() >= 300
+            && ours(&hook.accepted_ids(), "evt_shared").len() >= 150
+    })
+    .await;
+    let delivering = app.store.read_units_consumed() - before;
+    assert_eq!(ours(&dd.accepted_ids(), "evt_shared"), unique(&ids));
+    assert_eq!(ours(&hec.accepted_ids(), "evt_shared"), unique(&ids));
+    assert_eq!(ours(&hook.accepted_ids(), "evt_shared"), deleted);
+    assert_eq!(app.reads.held(), 0, "no page outlives its jobs");
+
+    // What one job's read of the same events costs.
+    let window = audit_domain::export::ExportWindow {
+        from: from.plus_millis(-1),
+        to,
+    };
+    let before = app.store.read_units_consumed();
+    let page = app
+        .store
+        .window_events_within(&o.id, &window, None, 5_000, 1 << 22)
+        .await
+        .expect("read");
+    let one_read = app.store.read_units_consumed() - before;
+    assert_eq!(page.events.len(), 300);
+    assert!(
+        delivering < 1.5 * one_read,
+        "three destinations read {delivering} units; one read of their window is {one_read}"
+    );
+}
+
+#[tokio::test]
 async fn a_destination_filter_sends_only_the_chosen_groups_and_actions() {
     let s = Stack::start_isolated().await;
     let o = org(&s).await;

@@ -218,6 +218,7 @@ async fn export_app(queue: &str, dlq: &str, config: export::ExportConfig) -> exp
             },
         ),
         config,
+        reads: Default::default(),
     }
 }
 

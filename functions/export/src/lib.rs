@@ -19,6 +19,7 @@
 mod arrivals;
 mod config;
 mod event;
+mod reads;
 mod scheduler;
 mod seal;
 mod tree;
@@ -33,6 +34,7 @@ pub use event::{
     handle_jobs_event, handle_jobs_event_until, handle_tick_event, handle_tick_event_until,
     ExportEventError,
 };
+pub use reads::SharedReads;
 pub use scheduler::{schedule, schedule_until, ScheduleReport};
 pub use seal::{seal, seal_until, SealReport};
 pub use worker::{
@@ -53,6 +55,9 @@ pub struct ExportApp {
     pub secrets: SecretStore,
     pub deliverer: Deliverer,
     pub config: ExportConfig,
+    /// The window pages running jobs hold, shared by jobs that want the
+    /// same one (`reads`).
+    pub reads: SharedReads,
 }
 
 /// Time a delivery request may take (a job's, or a digest file's).
@@ -72,6 +77,7 @@ impl ExportApp {
                 audit_destinations::UrlPolicy::from_env(),
             ),
             config: ExportConfig::from_env(),
+            reads: SharedReads::default(),
         })
     }
 }

@@ -10,11 +10,13 @@
 
 use audit_destinations::deliver::Within;
 use audit_destinations::DestinationSpec;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use audit_aws::queue::JobMessage;
 use audit_aws::store::JobCounter;
+use audit_domain::event::Event;
 use audit_domain::time::Timestamp;
 use futures::stream::{self, StreamExt};
 use {
@@ -22,6 +24,7 @@ use {
     audit_domain::export::Outcome,
 };
 
+use crate::reads::PageKey;
 use crate::ExportApp;
 
 /// How a job ended, for the message's fate and the log line.
@@ -245,17 +248,19 @@ pub async fn process_job_within(
             }
         },
     };
-    let page = match app
-        .store
-        .window_events_within(
-            org,
-            &job.window,
-            job.resume_after.as_deref(),
-            app.config.max_events_per_job,
-            app.config.max_bytes_per_job,
-        )
-        .await
-    {
+    // The org's other destinations cut the same window usually run beside
+    // this job: one of them reads it, the others take that page.
+    let (max_events, max_bytes) = (app.config.max_events_per_job, app.config.max_bytes_per_job);
+    let resume_after = job.resume_after.as_deref();
+    let key = PageKey::new(org, &job.window, resume_after, max_events, max_bytes);
+    let held = app
+        .reads
+        .page(key, || {
+            app.store
+                .window_events_within(org, &job.window, resume_after, max_events, max_bytes)
+        })
+        .await;
+    let held = match held {
         Ok(p) => p,
         Err(e) => {
             return retry(
@@ -268,11 +273,20 @@ pub async fn process_job_within(
             .await
         }
     };
-    let events: Vec<_> = page
+    let page = &held.page;
+    let events: Cow<'_, [Event]> = if page
         .events
-        .into_iter()
-        .filter(|e| dest.spec.filter.admits(e.action))
-        .collect();
+        .iter()
+        .all(|e| dest.spec.filter.admits(e.action))
+    {
+        Cow::Borrowed(&page.events)
+    } else {
+        page.events
+            .iter()
+            .filter(|e| dest.spec.filter.admits(e.action))
+            .cloned()
+            .collect()
+    };
     let (outcome, requests, cut_short) = if events.is_empty() {
         (Outcome::Delivered, 0, None)
     } else {
@@ -305,7 +319,7 @@ pub async fn process_job_within(
         Some(n) => events
             .get(n.saturating_sub(1))
             .map(audit_aws::store::recorded_key),
-        None => page.resume_after,
+        None => page.resume_after.clone(),
     };
     let events = &events[..sent];
     match outcome {

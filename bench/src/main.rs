@@ -50,6 +50,14 @@ fn cmd(figure: &str) -> String {
 
 #[tokio::main]
 async fn main() {
+    // `BENCH_LOG=info` (an `EnvFilter`) prints the functions' own log lines
+    // (one per job, tick or request, with its duration) on stderr.
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .init();
+    }
     let quick = std::env::var("QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

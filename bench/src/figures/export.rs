@@ -29,7 +29,7 @@ pub async fn fig_export(run: &mut Run, s: &Stack) {
     // destination is older than its first.
     export::schedule(&app, Timestamp::now()).await;
     let caught_up = Instant::now();
-    while dd.accepted_ids().len() < 2 || hec.accepted_ids().len() < 1 {
+    while dd.accepted_ids().len() < 2 || hec.accepted_ids().is_empty() {
         assert!(
             caught_up.elapsed() < Duration::from_secs(60),
             "the first windows"

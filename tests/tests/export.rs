@@ -101,6 +101,28 @@ async fn work_until(app: &ExportApp, limit: Duration, what: &str, mut done: impl
     }
 }
 
+/// Works until `n` of the test's events (ids starting with `prefix`)
+/// reached `receiver`, then polls a few more times, so that a duplicate
+/// would arrive too; returns the test's events that arrived, duplicates
+/// included.
+async fn all_arrived(app: &ExportApp, receiver: &Receiver, prefix: &str, n: usize) -> Vec<String> {
+    let what = format!("{n} events at the receiver");
+    work_until(app, Duration::from_secs(90), &what, || {
+        ours(&receiver.accepted_ids(), prefix).len() >= n
+    })
+    .await;
+    for _ in 0..3 {
+        auditctl::export_runner::poll_once(app, 1)
+            .await
+            .expect("poll");
+    }
+    receiver
+        .accepted_ids()
+        .into_iter()
+        .filter(|i| i.starts_with(prefix))
+        .collect()
+}
+
 fn unique(ids: &[String]) -> BTreeSet<String> {
     ids.iter().cloned().collect()
 }
@@ -429,23 +451,7 @@ async fn a_window_over_a_jobs_byte_budget_arrives_in_parts_each_event_once() {
     };
     let app = s.exporter(config).await;
     export::schedule(&app, Timestamp::now()).await;
-    work_until(
-        &app,
-        Duration::from_secs(60),
-        "400 events at Datadog and in S3",
-        || ours(&dd.accepted_ids(), "evt_part").len() >= 400,
-    )
-    .await;
-    for _ in 0..3 {
-        auditctl::export_runner::poll_once(&app, 1)
-            .await
-            .expect("poll");
-    }
-    let arrived: Vec<String> = dd
-        .accepted_ids()
-        .into_iter()
-        .filter(|i| i.starts_with("evt_part"))
-        .collect();
+    let arrived = all_arrived(&app, &dd, "evt_part", 400).await;
     assert_eq!(arrived.len(), 400, "each event once at Datadog");
     assert_eq!(unique(&arrived), unique(&ids));
     assert!(
@@ -493,23 +499,7 @@ async fn a_window_over_several_jobs_reaches_splunk_in_full_bodies_each_event_onc
     };
     let app = s.exporter(config).await;
     export::schedule(&app, Timestamp::now()).await;
-    work_until(
-        &app,
-        Duration::from_secs(90),
-        "2,400 events at Splunk",
-        || ours(&hec.accepted_ids(), "evt_full").len() >= 2_400,
-    )
-    .await;
-    for _ in 0..3 {
-        auditctl::export_runner::poll_once(&app, 1)
-            .await
-            .expect("poll");
-    }
-    let arrived: Vec<String> = hec
-        .accepted_ids()
-        .into_iter()
-        .filter(|i| i.starts_with("evt_full"))
-        .collect();
+    let arrived = all_arrived(&app, &hec, "evt_full", 2_400).await;
     assert_eq!(arrived.len(), 2_400, "each event once");
     assert_eq!(unique(&arrived), unique(&ids));
     let bytes = hec.accepted_bytes();

@@ -18,32 +18,23 @@ use audit_aws::store::{StoreError, WindowPage};
 use audit_domain::export::ExportWindow;
 use audit_domain::ids::OrgId;
 
-/// What decides a page's events: the same key, the same events.
+/// What decides a page's events: the same key, the same events (a page's
+/// bounds are the app's, the same for every job of one `SharedReads`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PageKey {
     org: String,
     from_ms: i64,
     to_ms: i64,
     resume_after: Option<String>,
-    max_events: usize,
-    max_bytes: usize,
 }
 
 impl PageKey {
-    pub fn new(
-        org: &OrgId,
-        window: &ExportWindow,
-        resume_after: Option<&str>,
-        max_events: usize,
-        max_bytes: usize,
-    ) -> Self {
+    pub fn new(org: &OrgId, window: &ExportWindow, resume_after: Option<&str>) -> Self {
         PageKey {
             org: org.to_string(),
             from_ms: window.from.millis(),
             to_ms: window.to.millis(),
             resume_after: resume_after.map(str::to_owned),
-            max_events,
-            max_bytes,
         }
     }
 }
@@ -60,8 +51,6 @@ pub struct SharedReads {
 pub struct HeldPage {
     _slot: Arc<Slot>,
     pub page: Arc<WindowPage>,
-    /// Whether this job read it (false: another job's read was taken).
-    pub read_here: bool,
 }
 
 impl SharedReads {
@@ -84,19 +73,11 @@ impl SharedReads {
                 }
             }
         };
-        let mut read_here = false;
         let page = slot
-            .get_or_try_init(|| async {
-                read_here = true;
-                read().await.map(Arc::new)
-            })
+            .get_or_try_init(|| async { read().await.map(Arc::new) })
             .await?
             .clone();
-        Ok(HeldPage {
-            _slot: slot,
-            page,
-            read_here,
-        })
+        Ok(HeldPage { _slot: slot, page })
     }
 
     /// How many pages running jobs hold.
@@ -117,13 +98,7 @@ mod tests {
             from: Timestamp::from_millis(0).unwrap(),
             to: Timestamp::from_millis(1_000).unwrap(),
         };
-        PageKey::new(
-            &OrgId::parse(org).unwrap(),
-            &window,
-            resume_after,
-            5_000,
-            1 << 22,
-        )
+        PageKey::new(&OrgId::parse(org).unwrap(), &window, resume_after)
     }
 
     fn page(marker: &str) -> WindowPage {
@@ -152,7 +127,6 @@ mod tests {
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!(count.load(Ordering::SeqCst), 1, "one read for both");
         assert!(Arc::ptr_eq(&a.page, &b.page));
-        assert_ne!(a.read_here, b.read_here);
         assert_eq!(reads.held(), 1);
 
         // Another org, or another part of the window, is its own read.
@@ -169,7 +143,6 @@ mod tests {
         drop((a, b, other, later));
         assert_eq!(reads.held(), 0);
         let again = reads.page(key("org_a", None), read("again")).await.unwrap();
-        assert!(again.read_here);
         assert_eq!(again.page.resume_after.as_deref(), Some("again"));
         assert_eq!(count.load(Ordering::SeqCst), 4);
     }
@@ -187,6 +160,6 @@ mod tests {
             .page(key("org_a", None), || async { Ok(page("ok")) })
             .await
             .unwrap();
-        assert!(next.read_here);
+        assert_eq!(next.page.resume_after.as_deref(), Some("ok"));
     }
 }

@@ -252,7 +252,7 @@ pub async fn process_job_within(
     // this job: one of them reads it, the others take that page.
     let (max_events, max_bytes) = (app.config.max_events_per_job, app.config.max_bytes_per_job);
     let resume_after = job.resume_after.as_deref();
-    let key = PageKey::new(org, &job.window, resume_after, max_events, max_bytes);
+    let key = PageKey::new(org, &job.window, resume_after);
     let held = app
         .reads
         .page(key, || {
@@ -274,11 +274,8 @@ pub async fn process_job_within(
         }
     };
     let page = &held.page;
-    let events: Cow<'_, [Event]> = if page
-        .events
-        .iter()
-        .all(|e| dest.spec.filter.admits(e.action))
-    {
+    // The page is shared: borrowed whole, or the filter's part copied.
+    let events: Cow<'_, [Event]> = if dest.spec.filter.admits_all() {
         Cow::Borrowed(&page.events)
     } else {
         page.events

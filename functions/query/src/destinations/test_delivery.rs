@@ -36,13 +36,7 @@ pub(super) async fn test(app: &App, d: &Destination) -> Result<TestReport, Desti
                 let outcome = Outcome::Permanent(
                     "the destination's secret is missing: set a new one (PATCH secret)".into(),
                 );
-                let delivery = Delivery {
-                    outcome,
-                    requests: 0,
-                    events: 0,
-                    out_of_time: false,
-                    held_back: false,
-                };
+                let delivery = Delivery::new(outcome, 0, 0);
                 return Ok(report(app, d, delivery, None).await);
             }
             Err(e) => return Err(e.into()),

@@ -44,11 +44,11 @@ impl Deliverer {
     pub(crate) async fn post(&self, prepared: Prepared<'_>) -> Delivery {
         let client = match self.http_client() {
             Ok(client) => client,
-            Err(outcome) => return Delivery::failed(outcome, 0, 0),
+            Err(outcome) => return Delivery::new(outcome, 0, 0),
         };
         match prepared {
             Ok((request, bodies)) => self.send_all(client, &request, bodies).await,
-            Err(outcome) => Delivery::failed(outcome, 0, 0),
+            Err(outcome) => Delivery::new(outcome, 0, 0),
         }
     }
 
@@ -62,7 +62,7 @@ impl Deliverer {
         request: &Request<'_>,
         bodies: Bodies,
     ) -> Delivery {
-        let mut delivery = Delivery::failed(Outcome::Delivered, 0, 0);
+        let mut delivery = Delivery::new(Outcome::Delivered, 0, 0);
         let held_back = bodies.len() > 1 && !bodies.last_is_full && self.more_follows();
         let mut bodies = bodies.bodies;
         if held_back {

@@ -80,7 +80,9 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub(crate) fn failed(outcome: Outcome, requests: u32, events: usize) -> Self {
+    /// A delivery that nothing continues: `outcome` after `requests`, of
+    /// which `events` were delivered.
+    pub fn new(outcome: Outcome, requests: u32, events: usize) -> Self {
         Delivery {
             outcome,
             requests,
@@ -176,7 +178,7 @@ impl Deliverer {
         events: &[Event],
     ) -> Delivery {
         if events.is_empty() {
-            return Delivery::failed(Outcome::Delivered, 0, 0);
+            return Delivery::new(Outcome::Delivered, 0, 0);
         }
         let records = Record::encode_all(events, dest.spec.format);
         let attempt = Attempt {
@@ -243,7 +245,7 @@ impl Deliverer {
             Ok(event) => event,
             Err(e) => {
                 let reason = format!("could not build the test event: {e}");
-                return Delivery::failed(Outcome::Permanent(reason), 0, 0);
+                return Delivery::new(Outcome::Permanent(reason), 0, 0);
             }
         };
         let window = ExportWindow {

@@ -64,7 +64,7 @@ impl Clients {
             Ok(body) => body,
             Err(e) => {
                 let reason = format!("could not compress the S3 object: {e}");
-                return Delivery::failed(Outcome::Permanent(reason), 0, 0);
+                return Delivery::new(Outcome::Permanent(reason), 0, 0);
             }
         };
         let outcome = self
@@ -82,13 +82,7 @@ impl Clients {
         } else {
             0
         };
-        Delivery {
-            outcome,
-            requests: 1,
-            events,
-            out_of_time: false,
-            held_back: false,
-        }
+        Delivery::new(outcome, 1, events)
     }
 
     /// PUTs an object unless one is already at `key` (`If-None-Match: *`,

@@ -21,10 +21,13 @@ pub struct DestinationFilter {
 }
 
 impl DestinationFilter {
+    /// Whether every action passes (no group or action chosen).
+    pub fn admits_all(&self) -> bool {
+        self.groups.is_empty() && self.actions.is_empty()
+    }
+
     pub fn admits(&self, action: Action) -> bool {
-        (self.groups.is_empty() && self.actions.is_empty())
-            || self.groups.contains(&action.group())
-            || self.actions.contains(&action)
+        self.admits_all() || self.groups.contains(&action.group()) || self.actions.contains(&action)
     }
 }
 
@@ -185,14 +188,14 @@ mod tests {
     #[test]
     fn filter_admits_listed_groups_or_actions_and_everything_when_empty() {
         let all = DestinationFilter::default();
-        assert!(all.admits(Action::ModelDeployed));
+        assert!(all.admits(Action::ModelDeployed) && all.admits_all());
         let f = DestinationFilter {
             groups: vec![Group::Users],
             actions: vec![Action::ApiKeyCreated],
         };
         assert!(f.admits(Action::UserInvited));
         assert!(f.admits(Action::ApiKeyCreated));
-        assert!(!f.admits(Action::ModelDeployed));
+        assert!(!f.admits(Action::ModelDeployed) && !f.admits_all());
     }
 
     #[test]

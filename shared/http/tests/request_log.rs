@@ -5,7 +5,7 @@
 //! test's subscriber was set, and the test then sees no line at all (CI,
 //! 2026-12-07: 0 lines of 4). Alone in its process, nothing races it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use audit_http::{finish, log_requests, only, RequestLog, RequestNotes};
 use axum::body::Body;
@@ -13,27 +13,15 @@ use axum::http::Request;
 use axum::routing::get;
 use axum::Router;
 use tower::ServiceExt;
+use tracing_subscriber::fmt::MakeWriter;
 
 const LOG: RequestLog = RequestLog {
     route: "things",
     counts_events: true,
 };
 
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+/// What the subscriber wrote (tracing-subscriber writes to a `Mutex<W>`).
+static LINES: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 /// The lines `requests` log, in order.
 async fn logged(requests: &[(&str, &str)]) -> Vec<String> {
@@ -49,12 +37,10 @@ async fn logged(requests: &[(&str, &str)]) -> Vec<String> {
         ),
     );
     let router = finish(log_requests(routes, LOG), LOG);
-    let lines = Lines::default();
-    let writer = lines.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)
         .without_time()
-        .with_writer(move || writer.clone())
+        .with_writer(|| LINES.make_writer())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     for (method, path) in requests {
@@ -66,7 +52,7 @@ async fn logged(requests: &[(&str, &str)]) -> Vec<String> {
         let _ = router.clone().oneshot(req).await;
     }
     let text =
-        String::from_utf8_lossy(&lines.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+        String::from_utf8_lossy(&LINES.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
     text.lines().map(str::to_string).collect()
 }
 

@@ -48,6 +48,8 @@ struct Log {
     /// Requests refused for breaking the contract: status and why.
     rejections: Vec<(u16, String)>,
     fail_next: Option<(usize, u16)>,
+    /// Requests still answered as usual before `fail_next` starts.
+    fail_after: Option<(usize, usize, u16)>,
     fail_until: Option<(Instant, u16)>,
     /// How long every request takes to answer (a slow destination).
     delay: Option<Duration>,
@@ -121,6 +123,12 @@ impl Receiver {
     /// The next `n` requests get `status`.
     pub fn fail_next(&self, n: usize, status: u16) {
         self.shared.log().fail_next = Some((n, status));
+    }
+
+    /// After the next `k` requests (answered as usual), the `n` after them
+    /// get `status`.
+    pub fn fail_after(&self, k: usize, n: usize, status: u16) {
+        self.shared.log().fail_after = Some((k, n, status));
     }
 
     /// Every request takes `delay` before it is answered, failed or not.
@@ -312,6 +320,17 @@ async fn receive(
 
 /// The status to fail this request with, if the receiver is told to.
 fn failing(log: &mut Log) -> Option<u16> {
+    match log.fail_after {
+        Some((0, n, status)) => {
+            log.fail_after = None;
+            log.fail_next = Some((n, status));
+        }
+        Some((k, n, status)) => {
+            log.fail_after = Some((k - 1, n, status));
+            return None;
+        }
+        None => {}
+    }
     if let Some((until, status)) = log.fail_until {
         if Instant::now() < until {
             return Some(status);

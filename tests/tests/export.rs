@@ -470,6 +470,135 @@ async fn a_window_over_a_jobs_byte_budget_arrives_in_parts_each_event_once() {
     assert_eq!(unique(&stored), unique(&ids));
 }
 
+/// 600 events, in parts of 150, to a webhook (bodies of 100: each part
+/// ends in a body of 50 that is held back, because more follows) and to
+/// S3 (one object per part); one tick, then one poll of the queue.
+/// Returns the webhook's and S3's events after that poll, S3's object
+/// count and the jobs left on the queue.
+async fn one_poll_of_a_window_in_parts(
+    continue_for: Duration,
+) -> (
+    Vec<String>,
+    Vec<String>,
+    usize,
+    u64,
+    BTreeSet<String>,
+    Receiver,
+) {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    let (s3, bucket) = audit_log_tests::s3_bucket("inproc").await;
+    create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
+    create(
+        &s,
+        &o,
+        json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let ids = ingest(&s, &o, "evt_inproc", 600, Action::ALL).await;
+    let config = ExportConfig {
+        max_events_per_job: 150,
+        continue_for,
+        ..fast(1800)
+    };
+    let app = s.exporter(config).await;
+    export::schedule(&app, Timestamp::now()).await;
+    let received = auditctl::export_runner::poll_once(&app, 1)
+        .await
+        .expect("poll");
+    assert_eq!(received, 2, "one job per destination");
+    let (objects, stored) = s3_ids(&s3, &bucket).await;
+    let stored = stored
+        .into_iter()
+        .filter(|i| i.starts_with("evt_inproc"))
+        .collect();
+    let sent = hook
+        .accepted_ids()
+        .into_iter()
+        .filter(|i| i.starts_with("evt_inproc"))
+        .collect();
+    let left = app.queue.depth().await.expect("depth");
+    (sent, stored, objects, left, unique(&ids), hook)
+}
+
+#[tokio::test]
+async fn one_message_delivers_a_window_of_several_parts_each_as_its_own_message_would() {
+    let (sent, stored, objects, left, ids, hook) =
+        one_poll_of_a_window_in_parts(ExportConfig::default().continue_for).await;
+    assert_eq!(sent.len(), 600, "each event once at the webhook");
+    assert_eq!(unique(&sent), ids);
+    assert_eq!(stored.len(), 600, "each event once in S3");
+    assert_eq!(unique(&stored), ids);
+    assert!(objects >= 4, "one S3 object per part: {objects}");
+    assert_eq!(left, 0, "nothing of the window was handed on");
+    // Each part's bodies have webhook ids of their own; the bodies held
+    // back at each part's end went first in the next, so all but the last
+    // are full.
+    let webhook_ids = hook.webhook_ids();
+    assert_eq!(
+        webhook_ids.iter().collect::<BTreeSet<_>>().len(),
+        webhook_ids.len()
+    );
+    let all = hook.accepted_ids().len();
+    assert_eq!(
+        hook.accepted_requests(),
+        all.div_ceil(audit_destinations::webhook::DEFAULT_MAX_EVENTS),
+        "{all} events in full bodies"
+    );
+}
+
+#[tokio::test]
+async fn without_time_to_go_on_each_part_of_a_window_is_a_message_of_its_own() {
+    let (sent, stored, objects, left, _, hook) =
+        one_poll_of_a_window_in_parts(Duration::ZERO).await;
+    // The webhook's first part: one full body (the self-audit events of
+    // the destinations' creation first), and the rest held back.
+    assert_eq!(hook.accepted_ids().len(), 100);
+    assert!(sent.len() < 100, "{} events", sent.len());
+    assert_eq!(objects, 1);
+    assert!(stored.len() <= 150, "{} events in S3", stored.len());
+    assert_eq!(left, 2, "each destination's next part is queued");
+}
+
+#[tokio::test]
+async fn a_part_that_fails_after_earlier_ones_went_is_retried_in_its_own_message_each_event_once() {
+    let s = Stack::start_isolated().await;
+    let o = org(&s).await;
+    let hook = Receiver::webhook(WEBHOOK_SECRET).await;
+    create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let ids = ingest(&s, &o, "evt_later", 600, Action::ALL).await;
+    let config = ExportConfig {
+        max_events_per_job: 150,
+        ..fast(1800)
+    };
+    let app = s.exporter(config).await;
+    // The first part's full body goes; the second part's first fails.
+    hook.fail_after(1, 1, 503);
+    export::schedule(&app, Timestamp::now()).await;
+    let received = auditctl::export_runner::poll_once(&app, 1)
+        .await
+        .expect("poll");
+    assert_eq!(received, 1);
+    assert_eq!(hook.accepted_ids().len(), 100, "the first part's full body");
+    assert_eq!(
+        app.queue.depth().await.expect("depth"),
+        1,
+        "the rest is queued"
+    );
+
+    let arrived = all_arrived(&app, &hook, "evt_later", 600).await;
+    assert_eq!(arrived.len(), 600, "each event once");
+    assert_eq!(unique(&arrived), unique(&ids));
+    // The failed body was sent again under its webhook id: the new message
+    // is the part the failing one was, so its first body is the same.
+    let webhook_ids = hook.webhook_ids();
+    let failed = &webhook_ids[1];
+    assert_eq!(webhook_ids.iter().filter(|i| *i == failed).count(), 2);
+}
+
 #[tokio::test]
 async fn a_window_over_several_jobs_reaches_splunk_in_full_bodies_each_event_once() {
     let s = Stack::start_isolated().await;

@@ -24,6 +24,12 @@ pub struct ExportConfig {
     /// Most stored bytes one job reads before it continues in a follow-up
     /// job (`audit_domain::limits::EXPORT_JOB_MAX_BYTES`), bounding its memory.
     pub max_bytes_per_job: usize,
+    /// How long one message's job goes on with its window's next parts
+    /// itself (reading each next page while the last one is sent) before it
+    /// hands the rest to a new message: a long window does not hold one of
+    /// the batch's places for longer, and other orgs' jobs get their turn.
+    /// Default 10 s; zero hands on after every part.
+    pub continue_for: Duration,
     /// Backoff and the retry deadline (`AUDIT_EXPORT_RETRY_BASE_SECONDS`,
     /// `AUDIT_EXPORT_RETRY_MAX_SECONDS`, `AUDIT_EXPORT_DEADLINE_SECONDS`,
     /// defaults 10 s, 300 s, 1800 s).
@@ -85,6 +91,7 @@ impl Default for ExportConfig {
             lease_ms: DEFAULT_LEASE_MS,
             max_events_per_job: 5_000,
             max_bytes_per_job: audit_domain::limits::EXPORT_JOB_MAX_BYTES,
+            continue_for: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             digest_period_ms: audit_domain::integrity::DEFAULT_PERIOD_MS,
             invocation_budget: Duration::from_secs(120),

@@ -6,7 +6,9 @@
 //! same events from DynamoDB: three destinations, three reads and three
 //! copies in memory. Now the first job reads the page and the others take
 //! it. Nothing is kept past the jobs: a page lives while a job that asked
-//! for it holds it, so the map holds at most one entry per running job.
+//! for it holds it, and a job holds at most two (the part it sends and the
+//! next, read meanwhile), so the map holds at most two entries per running
+//! job.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -8,23 +8,21 @@
 //! its first undelivered event, and a job not started goes back to the
 //! queue at once.
 
-use audit_destinations::deliver::Within;
-use audit_destinations::DestinationSpec;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use audit_aws::queue::JobMessage;
-use audit_aws::store::JobCounter;
+use audit_aws::store::{JobCounter, StoreError};
+use audit_destinations::deliver::{Delivery, Within};
+use audit_destinations::DestinationSpec;
 use audit_domain::event::Event;
+use audit_domain::export::{Disposition, ExportJob, ExportWindow, Outcome};
+use audit_domain::ids::OrgId;
 use audit_domain::time::Timestamp;
 use futures::stream::{self, StreamExt};
-use {
-    audit_domain::export::Disposition, audit_domain::export::ExportJob,
-    audit_domain::export::Outcome,
-};
 
-use crate::reads::PageKey;
+use crate::reads::{HeldPage, PageKey};
 use crate::ExportApp;
 
 /// How a job ended, for the message's fate and the log line.
@@ -248,113 +246,183 @@ pub async fn process_job_within(
             }
         },
     };
-    // The org's other destinations cut the same window usually run beside
-    // this job: one of them reads it, the others take that page.
+    // A window goes on in parts of at most `max_events_per_job` events or
+    // `max_bytes_per_job` stored bytes. This job delivers its part, and
+    // while that is sent it reads the next page, which it then delivers
+    // itself, for up to `continue_for`; then it hands the rest to a new
+    // message. The org's other destinations cut the same window usually run
+    // beside this job: one of them reads each page, the others take it.
+    let started = Instant::now();
+    let filter = &dest.spec.filter;
+    let kind = dest.spec.settings.kind();
+    // The part being delivered: exactly the job a new message would carry
+    // for it (same part number, resuming after the last event delivered),
+    // so its S3 object key and webhook ids are those of that message.
+    let mut part = Cow::Borrowed(job);
+    let mut prefetched: Option<Result<HeldPage, StoreError>> = None;
+    // Events of the last part's held-back body, this destination's, sent
+    // first in the next part (which reads on from the page's end).
+    let mut carried: Vec<Event> = Vec::new();
+    let (mut delivered, mut requests) = (0usize, 0u32);
+    for parts_here in 1u32.. {
+        let held = match prefetched.take() {
+            Some(held) => held,
+            None => read_page(app, org, &job.window, part.resume_after.as_deref()).await,
+        };
+        let held = match held {
+            Ok(held) => held,
+            Err(e) => {
+                let reason = format!("reading the window failed: {e}");
+                return if parts_here == 1 {
+                    retry(app, job, m, now, Outcome::Transient(reason)).await
+                } else {
+                    record_failure(app, job, &reason, now).await;
+                    hand_on(app, job, m, now, &part, delivered, requests).await
+                };
+            }
+        };
+        let page = &held.page;
+        // The page is shared: borrowed whole, or the filter's part copied.
+        let events: Cow<'_, [Event]> = if carried.is_empty() && filter.admits_all() {
+            Cow::Borrowed(&page.events)
+        } else {
+            let mut events = std::mem::take(&mut carried);
+            events.extend(
+                page.events
+                    .iter()
+                    .filter(|e| filter.admits(e.action))
+                    .cloned(),
+            );
+            Cow::Owned(events)
+        };
+        let more_follows = page.resume_after.is_some();
+        let go_on = more_follows
+            && started.elapsed() < app.config.continue_for
+            && Instant::now() + app.deliverer.timeout() < stop_starting_at;
+        let send = async {
+            if events.is_empty() {
+                return Delivery::new(Outcome::Delivered, 0, 0);
+            }
+            let within = Within {
+                stop_starting_at,
+                more_follows,
+            };
+            app.deliverer
+                .deliver_within(&dest, secret.as_deref(), &part, &events, within)
+                .await
+        };
+        let read_next = async {
+            match (&page.resume_after, go_on) {
+                (Some(after), true) => Some(read_page(app, org, &job.window, Some(after)).await),
+                _ => None,
+            }
+        };
+        let (delivery, next_page) = tokio::join!(send, read_next);
+        requests = requests.saturating_add(delivery.requests);
+        let cut_short = delivery.continues_after();
+        if cut_short == Some(0) {
+            // Nothing of this part was sent: it goes back as it is.
+            return if parts_here == 1 {
+                return_unstarted(app, job, m).await
+            } else {
+                hand_on(app, job, m, now, &part, delivered, requests).await
+            };
+        }
+        if !delivery.outcome.is_delivered() {
+            audit_domain::metrics::delivery(kind, 0, events.len());
+            if parts_here == 1 {
+                return retry(app, job, m, now, delivery.outcome).await;
+            }
+            // The parts before it are delivered: this one becomes a message
+            // of its own, as it would have been had this job stopped before
+            // it, and is retried from there.
+            if let Outcome::Transient(reason) | Outcome::Permanent(reason) = &delivery.outcome {
+                record_failure(app, job, reason, now).await;
+            }
+            return hand_on(app, job, m, now, &part, delivered, requests).await;
+        }
+        let sent = cut_short.unwrap_or(events.len()).min(events.len());
+        audit_domain::metrics::delivery(kind, sent, 0);
+        delivered += sent;
+        if sent > 0 {
+            if let Err(e) = app.store.record_delivery(org, id, sent as u64, now).await {
+                tracing::warn!(destination = id, error = %e, "recording delivery failed");
+            }
+        }
+        // Out of time, or a last body held back: the rest continues after the
+        // last event delivered (events are read and delivered in `rts`
+        // order); otherwise after the page, when the window goes on.
+        let resume_after = match cut_short {
+            Some(n) => events
+                .get(n.saturating_sub(1))
+                .map(audit_aws::store::recorded_key),
+            None => page.resume_after.clone(),
+        };
+        let Some(rts) = resume_after else {
+            release_lease(app, job).await;
+            settle_pending(app, job).await;
+            return JobOutcome::Done {
+                events: delivered,
+                requests,
+            };
+        };
+        let next = part.continued(rts, now);
+        match next_page {
+            Some(Ok(page)) if !delivery.out_of_time => {
+                carried = events[sent..].to_vec();
+                prefetched = Some(Ok(page));
+                part = Cow::Owned(next);
+            }
+            _ => return hand_on(app, job, m, now, &next, delivered, requests).await,
+        }
+    }
+    unreachable!("the loop over parts returns")
+}
+
+/// The page of `window` after `resume_after`: another running job's, or
+/// read now.
+async fn read_page(
+    app: &ExportApp,
+    org: &OrgId,
+    window: &ExportWindow,
+    resume_after: Option<&str>,
+) -> Result<HeldPage, StoreError> {
     let (max_events, max_bytes) = (app.config.max_events_per_job, app.config.max_bytes_per_job);
-    let resume_after = job.resume_after.as_deref();
-    let key = PageKey::new(org, &job.window, resume_after);
-    let held = app
-        .reads
+    let key = PageKey::new(org, window, resume_after);
+    app.reads
         .page(key, || {
             app.store
-                .window_events_within(org, &job.window, resume_after, max_events, max_bytes)
+                .window_events_within(org, window, resume_after, max_events, max_bytes)
         })
-        .await;
-    let held = match held {
-        Ok(p) => p,
-        Err(e) => {
-            return retry(
-                app,
-                job,
-                m,
-                now,
-                Outcome::Transient(format!("reading the window failed: {e}")),
-            )
-            .await
-        }
-    };
-    let page = &held.page;
-    // The page is shared: borrowed whole, or the filter's part copied.
-    let events: Cow<'_, [Event]> = if dest.spec.filter.admits_all() {
-        Cow::Borrowed(&page.events)
-    } else {
-        page.events
-            .iter()
-            .filter(|e| dest.spec.filter.admits(e.action))
-            .cloned()
-            .collect()
-    };
-    let (outcome, requests, cut_short) = if events.is_empty() {
-        (Outcome::Delivered, 0, None)
-    } else {
-        let within = Within {
-            stop_starting_at,
-            more_follows: page.resume_after.is_some(),
-        };
-        let delivery = app
-            .deliverer
-            .deliver_within(&dest, secret.as_deref(), job, &events, within)
-            .await;
-        let cut_short = delivery.continues_after();
-        (delivery.outcome, delivery.requests, cut_short)
-    };
-    if cut_short == Some(0) {
-        // Nothing was sent: the job goes back as it is, unstarted.
-        return return_unstarted(app, job, m).await;
+        .await
+}
+
+/// This message is done, and `next`, the rest of the window, goes on in a
+/// message of its own; `job`'s lease holds for it.
+async fn hand_on(
+    app: &ExportApp,
+    job: &ExportJob,
+    m: &JobMessage,
+    now: Timestamp,
+    next: &ExportJob,
+    events: usize,
+    requests: u32,
+) -> JobOutcome {
+    if let Err(e) = app.queue.send(next).await {
+        let reason = format!("queueing the rest of the window failed: {e}");
+        return retry(app, job, m, now, Outcome::Transient(reason)).await;
     }
-    let delivered = matches!(outcome, Outcome::Delivered);
-    let sent = cut_short.unwrap_or(events.len()).min(events.len());
-    audit_domain::metrics::delivery(
-        dest.spec.settings.kind(),
-        if delivered { sent } else { 0 },
-        if delivered { 0 } else { events.len() },
-    );
-    // Out of time, or a last body held back: the rest continues after the
-    // last event delivered (events are read and delivered in `rts` order);
-    // otherwise after the page, when the window goes on.
-    let resume_after = match cut_short {
-        Some(n) => events
-            .get(n.saturating_sub(1))
-            .map(audit_aws::store::recorded_key),
-        None => page.resume_after.clone(),
-    };
-    let events = &events[..sent];
-    match outcome {
-        Outcome::Delivered => {
-            if let Some(rts) = resume_after {
-                // The window goes on: the next part is its own job.
-                let next = job.continued(rts, now);
-                if let Err(e) = app.queue.send(&next).await {
-                    return retry(
-                        app,
-                        job,
-                        m,
-                        now,
-                        Outcome::Transient(format!("queueing the rest of the window failed: {e}")),
-                    )
-                    .await;
-                }
-                let _ = app.store.count_jobs(org, id, JobCounter::Pending, 1).await;
-                extend_lease(app, job, now, 0).await;
-            } else {
-                release_lease(app, job).await;
-            }
-            if !events.is_empty() {
-                if let Err(e) = app
-                    .store
-                    .record_delivery(org, id, events.len() as u64, now)
-                    .await
-                {
-                    tracing::warn!(destination = id, error = %e, "recording delivery failed");
-                }
-            }
-            settle_pending(app, job).await;
-            JobOutcome::Done {
-                events: events.len(),
-                requests,
-            }
-        }
-        failed => retry(app, job, m, now, failed).await,
+    let (org, id) = (&job.org_id, job.destination_id.as_str());
+    let _ = app.store.count_jobs(org, id, JobCounter::Pending, 1).await;
+    extend_lease(app, job, now, 0).await;
+    settle_pending(app, job).await;
+    JobOutcome::Done { events, requests }
+}
+
+async fn record_failure(app: &ExportApp, job: &ExportJob, reason: &str, now: Timestamp) {
+    let (org, id) = (&job.org_id, job.destination_id.as_str());
+    if let Err(e) = app.store.record_failure(org, id, reason, now).await {
+        tracing::warn!(destination = id, error = %e, "recording failure failed");
     }
 }
 
@@ -383,9 +451,7 @@ async fn retry(
         Disposition::DeadLetter(why) => why.as_str(),
         _ => reason.as_str(),
     };
-    if let Err(e) = app.store.record_failure(org, id, shown, now).await {
-        tracing::warn!(destination = id, error = %e, "recording failure failed");
-    }
+    record_failure(app, job, shown, now).await;
     match disposition {
         Disposition::RetryAfter(delay_secs) => {
             if let Err(e) = app.queue.retry_later(&m.receipt_handle, delay_secs).await {

@@ -299,9 +299,9 @@ mod tests {
 
     #[test]
     fn deflate_round_trips_small_and_incompressible_input_with_one_compressor() {
-        // A byte pattern that deflate cannot shrink, so the output outgrows
-        // its first allocation, then small and empty inputs on the same
-        // (reset) compressor.
+        // A byte pattern that deflate cannot shrink (stored blocks, the
+        // compression bound), then small and empty inputs on the same
+        // thread's compressor.
         let noise: Vec<u8> = (0u32..40_000)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
@@ -379,6 +379,27 @@ mod tests {
         eprintln!("typical event: compact item {compact} B, full item {full} B");
         assert!(full > 1024, "the full item took two units: {full} B");
         assert!(compact <= 1024, "the compact item takes one: {compact} B");
+    }
+
+    #[test]
+    fn a_blob_the_previous_compressor_wrote_still_decodes() {
+        // Releases before this one deflated `packed` through zlib-rs at
+        // level 2: the same raw deflate, with other block choices.
+        let e = typical_event();
+        let mut item = encode_event_item(&e, RetentionDays::DEFAULT).unwrap();
+        let Some(AttributeValue::B(ours)) = item.get(PACKED) else {
+            panic!("no packed blob");
+        };
+        let json = inflate(ours.as_ref()).unwrap();
+        let mut z = flate2::Compress::new(flate2::Compression::new(2), false);
+        let mut old = Vec::with_capacity(json.len() + 128);
+        let status = z
+            .compress_vec(&json, &mut old, flate2::FlushCompress::Finish)
+            .unwrap();
+        assert_eq!(status, flate2::Status::StreamEnd);
+        assert_ne!(&old[..], ours.as_ref(), "two writers, two blobs");
+        item.insert(PACKED.into(), AttributeValue::B(Blob::new(old)));
+        assert_eq!(decode_item(item).unwrap(), e);
     }
 
     #[test]

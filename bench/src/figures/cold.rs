@@ -171,7 +171,7 @@ pub async fn fig_cold(
         .map(|r| ours_count_in(&r.accepted_ids(), "evt_ce_").to_string())
         .collect();
     run.notes.push(format!(
-        "Figure 5: export's RSS run: an empty SQS batch, then its jobs as SQS batches of 10, four at once (two Datadog, two Splunk destinations, {export_n} events each); their first parts, cut at the {} MiB job budget, delivered {} events. Follow-up parts went back to the queue.",
+        "Figure 5: export's RSS run: an empty SQS batch, then its jobs as SQS batches of 10, four at once (two Datadog, two Splunk destinations, {export_n} events each); in parts cut at the {} MiB budget, each job going on with its next part (two pages held) while it sent the last, they delivered {} events; anything handed on went back to the queue.",
         audit_domain::limits::EXPORT_JOB_MAX_BYTES / (1024 * 1024),
         got.join(" / ")
     ));

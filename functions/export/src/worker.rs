@@ -259,14 +259,14 @@ pub async fn process_job_within(
     // for it (same part number, resuming after the last event delivered),
     // so its S3 object key and webhook ids are those of that message.
     let mut part = Cow::Borrowed(job);
-    let mut prefetched: Option<Result<HeldPage, StoreError>> = None;
+    let mut prefetched: Option<HeldPage> = None;
     // Events of the last part's held-back body, this destination's, sent
     // first in the next part (which reads on from the page's end).
     let mut carried: Vec<Event> = Vec::new();
     let (mut delivered, mut requests) = (0usize, 0u32);
     for parts_here in 1u32.. {
         let held = match prefetched.take() {
-            Some(held) => held,
+            Some(held) => Ok(held),
             None => read_page(app, org, &job.window, part.resume_after.as_deref()).await,
         };
         let held = match held {
@@ -370,8 +370,12 @@ pub async fn process_job_within(
         match next_page {
             Some(Ok(page)) if !delivery.out_of_time => {
                 carried = events[sent..].to_vec();
-                prefetched = Some(Ok(page));
+                prefetched = Some(page);
                 part = Cow::Owned(next);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(destination = id, error = %e, "reading the window's next part failed; it goes on in a new message");
+                return hand_on(app, job, m, now, &next, delivered, requests).await;
             }
             _ => return hand_on(app, job, m, now, &next, delivered, requests).await,
         }

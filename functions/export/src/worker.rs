@@ -203,48 +203,15 @@ pub async fn process_job_within(
 ) -> JobOutcome {
     let org = &job.org_id;
     let id = job.destination_id.as_str();
-    let dest = match app.store.get_destination::<DestinationSpec>(org, id).await {
-        Ok(Some(d)) => d,
-        // Its status went with it, so there is nowhere to show a reason:
-        // dropped with the log line `handle_one` writes.
-        Ok(None) => return JobOutcome::Skipped("destination deleted"),
-        Err(e) => {
-            return retry(
-                app,
-                job,
-                m,
-                now,
-                Outcome::Transient(format!("reading the destination failed: {e}")),
-            )
-            .await
-        }
-    };
-    if !dest.enabled && !job.replay {
-        release_lease(app, job).await;
-        settle_pending(app, job).await;
-        return JobOutcome::Skipped("destination disabled");
-    }
-    let secret = match &dest.secret_ref {
-        None => None,
-        Some(name) => match app.secrets.get(name).await {
-            Ok(s) => Some(s),
-            Err(e) if e.is_configuration() => {
-                let reason = format!(
-                    "reading the destination's secret failed: {e}; set a new secret, then redrive"
-                );
-                return retry(app, job, m, now, Outcome::Permanent(reason)).await;
-            }
-            Err(e) => {
-                return retry(
-                    app,
-                    job,
-                    m,
-                    now,
-                    Outcome::Transient(format!("reading the destination's secret failed: {e}")),
-                )
-                .await
-            }
-        },
+    // The first page does not depend on the destination (its filter is
+    // applied after): it is read while the destination and its secret are.
+    let (ready, first_page) = tokio::join!(
+        destination_and_secret(app, job, m, now),
+        read_page(app, org, &job.window, job.resume_after.as_deref()),
+    );
+    let (dest, secret) = match ready {
+        Ok(ready) => ready,
+        Err(outcome) => return outcome,
     };
     // A window goes on in parts of at most `max_events_per_job` events or
     // `max_bytes_per_job` stored bytes. This job delivers its part, and
@@ -259,26 +226,21 @@ pub async fn process_job_within(
     // for it (same part number, resuming after the last event delivered),
     // so its S3 object key and webhook ids are those of that message.
     let mut part = Cow::Borrowed(job);
-    let mut prefetched: Option<HeldPage> = None;
+    // The page read ahead for the next part: the first, then each next one
+    // read while the last part was sent.
+    let mut ahead: Result<HeldPage, StoreError> = first_page;
     // Events of the last part's held-back body, this destination's, sent
     // first in the next part (which reads on from the page's end).
     let mut carried: Vec<Event> = Vec::new();
     let (mut delivered, mut requests) = (0usize, 0u32);
     for parts_here in 1u32.. {
-        let held = match prefetched.take() {
-            Some(held) => Ok(held),
-            None => read_page(app, org, &job.window, part.resume_after.as_deref()).await,
-        };
-        let held = match held {
+        let held = match ahead {
             Ok(held) => held,
+            // Only the first page can have failed: a next page that could
+            // not be read ahead hands the rest on (below).
             Err(e) => {
                 let reason = format!("reading the window failed: {e}");
-                return if parts_here == 1 {
-                    retry(app, job, m, now, Outcome::Transient(reason)).await
-                } else {
-                    record_failure(app, job, &reason, now).await;
-                    hand_on(app, job, m, now, &part, delivered, requests).await
-                };
+                return retry(app, job, m, now, Outcome::Transient(reason)).await;
             }
         };
         let page = &held.page;
@@ -370,7 +332,7 @@ pub async fn process_job_within(
         match next_page {
             Some(Ok(page)) if !delivery.out_of_time => {
                 carried = events[sent..].to_vec();
-                prefetched = Some(page);
+                ahead = Ok(page);
                 part = Cow::Owned(next);
             }
             Some(Err(e)) => {
@@ -381,6 +343,49 @@ pub async fn process_job_within(
         }
     }
     unreachable!("the loop over parts returns")
+}
+
+/// The job's destination and its secret, or how the job ended without them
+/// (deleted, disabled, or a failed read, retried or dead-lettered).
+async fn destination_and_secret(
+    app: &ExportApp,
+    job: &ExportJob,
+    m: &JobMessage,
+    now: Timestamp,
+) -> Result<(audit_destinations::Destination, Option<String>), JobOutcome> {
+    let (org, id) = (&job.org_id, job.destination_id.as_str());
+    let dest = match app.store.get_destination::<DestinationSpec>(org, id).await {
+        Ok(Some(d)) => d,
+        // Its status went with it, so there is nowhere to show a reason:
+        // dropped with the log line `handle_one` writes.
+        Ok(None) => return Err(JobOutcome::Skipped("destination deleted")),
+        Err(e) => {
+            let reason = format!("reading the destination failed: {e}");
+            return Err(retry(app, job, m, now, Outcome::Transient(reason)).await);
+        }
+    };
+    if !dest.enabled && !job.replay {
+        release_lease(app, job).await;
+        settle_pending(app, job).await;
+        return Err(JobOutcome::Skipped("destination disabled"));
+    }
+    let secret = match &dest.secret_ref {
+        None => None,
+        Some(name) => match app.secrets.get(name).await {
+            Ok(s) => Some(s),
+            Err(e) if e.is_configuration() => {
+                let reason = format!(
+                    "reading the destination's secret failed: {e}; set a new secret, then redrive"
+                );
+                return Err(retry(app, job, m, now, Outcome::Permanent(reason)).await);
+            }
+            Err(e) => {
+                let reason = format!("reading the destination's secret failed: {e}");
+                return Err(retry(app, job, m, now, Outcome::Transient(reason)).await);
+            }
+        },
+    };
+    Ok((dest, secret))
 }
 
 /// The page of `window` after `resume_after`: another running job's, or

@@ -43,6 +43,126 @@ pub async fn fig_export(run: &mut Run, s: &Stack) {
             .await
             .expect("poll");
     }
+    // Rounds, each a tick's window of its own, because one round's ratio
+    // moves by a third from run to run on 2 shared CPUs: the figure is
+    // the round with the median ratio, and every round is in the notes.
+    let rounds = if run.quick { 1 } else { 5 };
+    let mut all = Vec::new();
+    for r in 0..rounds {
+        all.push(
+            round(
+                s,
+                &app,
+                &org,
+                &ingest_key,
+                (&dd, &hec),
+                n,
+                r * n,
+                run.quick,
+                &mut run.notes,
+            )
+            .await,
+        );
+    }
+    let ratio_of = |r: &Round| r.ours_eps / r.base_eps.max(f64::MIN_POSITIVE);
+    let mut ratios: Vec<f64> = all.iter().map(ratio_of).collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    let Some(m) = all.iter().find(|r| ratio_of(r) == median) else {
+        return;
+    };
+    run.rows.push(Row::num(
+        &format!("4. Export: events/s one worker delivers to Datadog + Splunk HEC ({n} events each, lag 0, both caught up), vs read window + POST directly (the median of {rounds} rounds)"),
+        m.ours_eps,
+        m.base_eps,
+        "events/s",
+        &cmd("export"),
+    ));
+    run.notes.push(format!(
+        "Figure 4: ratio per round, sorted: {}.",
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}×"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let (took, base_took, base_read) = (m.took, m.base_took, m.base_read);
+    let (exported, delivered) = (m.exported, m.delivered);
+    let (dd_requests, hec_requests, hec_bytes) = (m.dd_requests, m.hec_requests, m.hec_bytes);
+    let per_dest = (exported / 2.0).max(1.0);
+    let per_k = |req: usize| req as f64 * 1000.0 / per_dest;
+    // The fewest requests that can carry them: 1000 entries per request.
+    let min_per_k = (per_dest / 1000.0).ceil() * 1000.0 / per_dest;
+    run.rows.push(Row::num(
+        "4. Export: Datadog requests per 1000 events, vs the minimum (1000 entries per request)",
+        per_k(dd_requests),
+        min_per_k,
+        "requests",
+        &cmd("export"),
+    ));
+    // HEC bodies are capped by bytes (1 MB, Splunk's recommended ceiling), not by
+    // count: the fewest requests are the accepted bytes in 1 MB bodies.
+    let hec_min = (hec_bytes as f64 / audit_destinations::splunk::DEFAULT_MAX_BYTES as f64).ceil();
+    run.rows.push(Row::num(
+        "4. Export: Splunk HEC requests per 1000 events, vs the minimum (the same bytes in full 1 MB bodies)",
+        per_k(hec_requests),
+        hec_min * 1000.0 / per_dest,
+        "requests",
+        &cmd("export"),
+    ));
+    run.rows.push(Row::num(
+        "4. Export: processing delay, scheduler tick → last event at both receivers (lag 0), vs the direct read + POST",
+        took,
+        base_took,
+        "s",
+        &cmd("export"),
+    ));
+    let lag = export::ExportConfig::default().lag_ms as f64 / 1000.0;
+    run.rows.push(Row {
+        figure: "4. Export: delay ingest → arrival with the default lag (analytic: lag + up to one 1-minute schedule tick + processing)".into(),
+        ours: format!("{lag:.0}–{:.0} s + {took:.1} s", lag + 60.0),
+        baseline: "–".into(),
+        ratio: "–".into(),
+        command: cmd("export"),
+    });
+    run.notes.push(format!(
+        "Figure 4: the baseline read the window in {base_read:.2} s and POSTed it in {:.2} s.",
+        base_took - base_read
+    ));
+    run.notes.push(format!(
+        "Figure 4: the destinations' first windows (the self-audit events of their creation) were delivered before the measured tick, so that it cuts both the same window, as every tick does once a destination is past its first; the measured tick also delivered {} events not the figure's own, counted in requests per 1000 events' denominator.",
+        (exported - delivered) as usize
+    ));
+}
+
+/// What one round measured: one tick's window of `n` events per
+/// destination delivered by the worker, then the same window read and
+/// POSTed directly to fresh receivers.
+struct Round {
+    ours_eps: f64,
+    base_eps: f64,
+    took: f64,
+    base_took: f64,
+    base_read: f64,
+    dd_requests: usize,
+    hec_requests: usize,
+    hec_bytes: usize,
+    exported: f64,
+    delivered: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn round(
+    s: &Stack,
+    app: &export::ExportApp,
+    org: &audit_domain::ids::OrgId,
+    ingest_key: &str,
+    (dd, hec): (&Receiver, &Receiver),
+    n: usize,
+    first: usize,
+    quick: bool,
+    notes: &mut Vec<String>,
+) -> Round {
     // What the first windows took, left out of the figures below.
     let (dd_before, hec_before) = (dd.requests(), hec.requests());
     let ids_before = dd.accepted_ids().len() + hec.accepted_ids().len();
@@ -50,29 +170,37 @@ pub async fn fig_export(run: &mut Run, s: &Stack) {
     let window_from = Timestamp::now();
     for b in 0..n / 100 {
         let events: Vec<Value> = (0..100)
-            .map(|j| fixtures::event("evt_x", b * 100 + j, None))
+            .map(|j| fixtures::event("evt_x", first + b * 100 + j, None))
             .collect();
-        let (status, body) = s.post(&ingest_key, &json!({ "events": events })).await;
+        let (status, body) = s.post(ingest_key, &json!({ "events": events })).await;
         assert_eq!(status, 200, "{body}");
     }
     let started = Instant::now();
-    export::schedule(&app, Timestamp::now()).await;
-    let limit = Duration::from_secs(if run.quick { 60 } else { 240 });
-    while ours_count(&dd.accepted_ids()) < n || ours_count(&hec.accepted_ids()) < n {
+    export::schedule(app, Timestamp::now()).await;
+    let limit = Duration::from_secs(if quick { 60 } else { 240 });
+    let (dd_ours, hec_ours) = (
+        ours_count(&dd.accepted_ids()),
+        ours_count(&hec.accepted_ids()),
+    );
+    while ours_count(&dd.accepted_ids()) < dd_ours + n
+        || ours_count(&hec.accepted_ids()) < hec_ours + n
+    {
         if started.elapsed() > limit {
-            run.notes.push(format!(
+            notes.push(format!(
                 "Figure 4: gave up after {limit:?}: Datadog {}, Splunk {} of {n}.",
                 ours_count(&dd.accepted_ids()),
                 ours_count(&hec.accepted_ids())
             ));
             break;
         }
-        auditctl::export_runner::poll_once(&app, 0)
+        auditctl::export_runner::poll_once(app, 0)
             .await
             .expect("poll");
     }
     let took = started.elapsed().as_secs_f64();
-    let delivered = (ours_count(&dd.accepted_ids()) + ours_count(&hec.accepted_ids())) as f64;
+    let delivered = (ours_count(&dd.accepted_ids()) + ours_count(&hec.accepted_ids())
+        - dd_ours
+        - hec_ours) as f64;
     let ours_eps = delivered / took;
     let exported = (dd.accepted_ids().len() + hec.accepted_ids().len() - ids_before) as f64;
 
@@ -90,7 +218,7 @@ pub async fn fig_export(run: &mut Run, s: &Stack) {
     loop {
         let page = s
             .store
-            .window_events(&org, &window, resume.as_deref(), 1000)
+            .window_events(org, &window, resume.as_deref(), 1000)
             .await
             .expect("window");
         events.extend(page.events);
@@ -128,57 +256,16 @@ pub async fn fig_export(run: &mut Run, s: &Stack) {
     let base_delivered =
         (ours_count(&dd2.accepted_ids()) + ours_count(&hec2.accepted_ids())) as f64;
     let base_eps = base_delivered / base_took;
-    run.rows.push(Row::num(
-        &format!("4. Export: events/s one worker delivers to Datadog + Splunk HEC ({n} events each, lag 0, both caught up), vs read window + POST directly"),
+    Round {
         ours_eps,
         base_eps,
-        "events/s",
-        &cmd("export"),
-    ));
-    let per_dest = (exported / 2.0).max(1.0);
-    let per_k = |req: usize| req as f64 * 1000.0 / per_dest;
-    // The fewest requests that can carry them: 1000 entries per request.
-    let min_per_k = (per_dest / 1000.0).ceil() * 1000.0 / per_dest;
-    run.rows.push(Row::num(
-        "4. Export: Datadog requests per 1000 events, vs the minimum (1000 entries per request)",
-        per_k(dd.requests() - dd_before),
-        min_per_k,
-        "requests",
-        &cmd("export"),
-    ));
-    // HEC bodies are capped by bytes (1 MB, Splunk's recommended ceiling), not by
-    // count: the fewest requests are the accepted bytes in 1 MB bodies.
-    let hec_min = ((hec.accepted_bytes() - hec_bytes_before) as f64
-        / audit_destinations::splunk::DEFAULT_MAX_BYTES as f64)
-        .ceil();
-    run.rows.push(Row::num(
-        "4. Export: Splunk HEC requests per 1000 events, vs the minimum (the same bytes in full 1 MB bodies)",
-        per_k(hec.requests() - hec_before),
-        hec_min * 1000.0 / per_dest,
-        "requests",
-        &cmd("export"),
-    ));
-    run.rows.push(Row::num(
-        "4. Export: processing delay, scheduler tick → last event at both receivers (lag 0), vs the direct read + POST",
         took,
         base_took,
-        "s",
-        &cmd("export"),
-    ));
-    let lag = export::ExportConfig::default().lag_ms as f64 / 1000.0;
-    run.rows.push(Row {
-        figure: "4. Export: delay ingest → arrival with the default lag (analytic: lag + up to one 1-minute schedule tick + processing)".into(),
-        ours: format!("{lag:.0}–{:.0} s + {took:.1} s", lag + 60.0),
-        baseline: "–".into(),
-        ratio: "–".into(),
-        command: cmd("export"),
-    });
-    run.notes.push(format!(
-        "Figure 4: the baseline read the window in {base_read:.2} s and POSTed it in {:.2} s.",
-        base_took - base_read
-    ));
-    run.notes.push(format!(
-        "Figure 4: the destinations' first windows (the self-audit events of their creation) were delivered before the measured tick, so that it cuts both the same window, as every tick does once a destination is past its first; the measured tick also delivered {} events not the figure's own, counted in requests per 1000 events' denominator.",
-        (exported - delivered) as usize
-    ));
+        base_read,
+        dd_requests: dd.requests() - dd_before,
+        hec_requests: hec.requests() - hec_before,
+        hec_bytes: hec.accepted_bytes() - hec_bytes_before,
+        exported,
+        delivered,
+    }
 }

@@ -232,17 +232,18 @@ pub async fn process_job_within(
     // Events of the last part's held-back body, this destination's, sent
     // first in the next part (which reads on from the page's end).
     let mut carried: Vec<Event> = Vec::new();
-    let (mut delivered, mut requests) = (0usize, 0u32);
-    for parts_here in 1u32.. {
+    let (mut delivered, mut failed, mut requests) = (0usize, 0usize, 0u32);
+    let end = loop {
         let held = match ahead {
             Ok(held) => held,
             // Only the first page can have failed: a next page that could
             // not be read ahead hands the rest on (below).
             Err(e) => {
                 let reason = format!("reading the window failed: {e}");
-                return retry(app, job, m, now, Outcome::Transient(reason)).await;
+                break End::Failed(Outcome::Transient(reason));
             }
         };
+        let first_part = matches!(part, Cow::Borrowed(_));
         let page = &held.page;
         // The page is shared: borrowed whole, or the filter's part copied.
         let events: Cow<'_, [Event]> = if carried.is_empty() && filter.admits_all() {
@@ -284,33 +285,25 @@ pub async fn process_job_within(
         let cut_short = delivery.continues_after();
         if cut_short == Some(0) {
             // Nothing of this part was sent: it goes back as it is.
-            return if parts_here == 1 {
-                return_unstarted(app, job, m).await
+            break if first_part {
+                End::Unstarted
             } else {
-                hand_on(app, job, m, now, &part, delivered, requests).await
+                End::HandOn(part, None)
             };
         }
         if !delivery.outcome.is_delivered() {
-            audit_domain::metrics::delivery(kind, 0, events.len());
-            if parts_here == 1 {
-                return retry(app, job, m, now, delivery.outcome).await;
-            }
-            // The parts before it are delivered: this one becomes a message
-            // of its own, as it would have been had this job stopped before
-            // it, and is retried from there.
-            if let Outcome::Transient(reason) | Outcome::Permanent(reason) = &delivery.outcome {
-                record_failure(app, job, reason, now).await;
-            }
-            return hand_on(app, job, m, now, &part, delivered, requests).await;
+            failed = events.len();
+            // A later part: the parts before it are delivered, and this one
+            // becomes a message of its own, as it would have been had this
+            // job stopped before it, and is retried from there.
+            break if first_part {
+                End::Failed(delivery.outcome)
+            } else {
+                End::HandOn(part, Some(delivery.outcome))
+            };
         }
         let sent = cut_short.unwrap_or(events.len()).min(events.len());
-        audit_domain::metrics::delivery(kind, sent, 0);
         delivered += sent;
-        if sent > 0 {
-            if let Err(e) = app.store.record_delivery(org, id, sent as u64, now).await {
-                tracing::warn!(destination = id, error = %e, "recording delivery failed");
-            }
-        }
         // Out of time, or a last body held back: the rest continues after the
         // last event delivered (events are read and delivered in `rts`
         // order); otherwise after the page, when the window goes on.
@@ -321,28 +314,67 @@ pub async fn process_job_within(
             None => page.resume_after.clone(),
         };
         let Some(rts) = resume_after else {
-            release_lease(app, job).await;
-            settle_pending(app, job).await;
-            return JobOutcome::Done {
-                events: delivered,
-                requests,
-            };
+            break End::Done;
         };
-        let next = part.continued(rts, now);
+        let next = Cow::Owned(part.continued(rts, now));
         match next_page {
             Some(Ok(page)) if !delivery.out_of_time => {
                 carried = events[sent..].to_vec();
                 ahead = Ok(page);
-                part = Cow::Owned(next);
+                part = next;
             }
-            Some(Err(e)) => {
-                tracing::warn!(destination = id, error = %e, "reading the window's next part failed; it goes on in a new message");
-                return hand_on(app, job, m, now, &next, delivered, requests).await;
+            not_read => {
+                if let Some(Err(e)) = not_read {
+                    tracing::warn!(destination = id, error = %e, "reading the window's next part failed; it goes on in a new message");
+                }
+                break End::HandOn(next, None);
             }
-            _ => return hand_on(app, job, m, now, &next, delivered, requests).await,
+        }
+    };
+    // What this message delivered, once, whichever way it ended.
+    if delivered + failed > 0 {
+        audit_domain::metrics::delivery(kind, delivered, failed);
+    }
+    if delivered > 0 {
+        if let Err(e) = app
+            .store
+            .record_delivery(org, id, delivered as u64, now)
+            .await
+        {
+            tracing::warn!(destination = id, error = %e, "recording delivery failed");
         }
     }
-    unreachable!("the loop over parts returns")
+    match end {
+        End::Unstarted => return_unstarted(app, job, m).await,
+        End::Failed(outcome) => retry(app, job, m, now, outcome).await,
+        End::HandOn(next, failure) => {
+            if let Some(Outcome::Transient(reason) | Outcome::Permanent(reason)) = &failure {
+                record_failure(app, job, reason, now).await;
+            }
+            hand_on(app, job, m, now, &next, delivered, requests).await
+        }
+        End::Done => {
+            release_lease(app, job).await;
+            settle_pending(app, job).await;
+            JobOutcome::Done {
+                events: delivered,
+                requests,
+            }
+        }
+    }
+}
+
+/// How the loop over a message's parts ended.
+enum End<'a> {
+    /// Nothing of the first part was sent: the message goes back as it is.
+    Unstarted,
+    /// The first part failed: the message is retried or dead-lettered.
+    Failed(Outcome),
+    /// The rest of the window, from this part, goes on in a new message
+    /// (after a later part's failure, which is recorded).
+    HandOn(Cow<'a, ExportJob>, Option<Outcome>),
+    /// The window is delivered.
+    Done,
 }
 
 /// The job's destination and its secret, or how the job ended without them

@@ -147,31 +147,30 @@ fn key_time(v: &str) -> Option<Timestamp> {
     Timestamp::from_millis(ms.parse().ok()?).ok()
 }
 
-/// libdeflate's level 1: dynamic Huffman codes on a fast match finder, as
-/// small as zlib-rs's level 2 on an event's packed JSON (509 against 512 B
-/// for the bench's typical event) in well under its time. zlib-rs's level 1
-/// uses fixed codes (680 B, many items past 1 KB), and every zlib-rs call
-/// clears a 128 KiB hash table whatever the input's size. The output is raw
-/// deflate, as before: any inflater reads it, so stored items are unchanged.
-const DEFLATE_LEVEL: i32 = 1;
+/// libdeflate's level 1, checked when this compiles (its `fastest` is level
+/// 0, stored blocks, no compression at all).
+const DEFLATE_LEVEL: libdeflater::CompressionLvl = match libdeflater::CompressionLvl::new(1) {
+    Ok(level) => level,
+    Err(_) => panic!("libdeflate has a level 1"),
+};
 
 thread_local! {
-    /// One compressor per thread: allocating one takes a few hundred KB.
-    static DEFLATE: std::cell::RefCell<Option<libdeflater::Compressor>> =
-        const { std::cell::RefCell::new(None) };
+    /// `DEFLATE_LEVEL`: dynamic Huffman codes on a fast
+    /// match finder, as small as zlib-rs's level 2 on an event's packed
+    /// JSON (509 against 512 B for the bench's typical event) in well under
+    /// its time. zlib-rs's level 1 uses fixed codes (680 B, many items past
+    /// 1 KB), and every zlib-rs call clears a 128 KiB hash table whatever
+    /// the input's size. The output is raw deflate, as before: any inflater
+    /// reads it, so stored items are unchanged. One compressor per thread,
+    /// made on its first event: allocating one takes a few hundred KB.
+    static DEFLATE: std::cell::RefCell<libdeflater::Compressor> = std::cell::RefCell::new(
+        libdeflater::Compressor::new(DEFLATE_LEVEL),
+    );
 }
 
 /// Raw deflate (no zlib header) of `bytes`.
 fn deflate(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
-    DEFLATE.with_borrow_mut(|slot| {
-        let z = match slot {
-            Some(z) => z,
-            None => {
-                let level = libdeflater::CompressionLvl::new(DEFLATE_LEVEL)
-                    .map_err(|e| StoreError::Invalid(format!("deflate level: {e:?}")))?;
-                slot.insert(libdeflater::Compressor::new(level))
-            }
-        };
+    DEFLATE.with_borrow_mut(|z| {
         let mut out = vec![0; z.deflate_compress_bound(bytes.len())];
         let n = z
             .deflate_compress(bytes, &mut out)

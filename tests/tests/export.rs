@@ -82,6 +82,16 @@ async fn create(s: &Stack, o: &Org, body: Value) -> String {
     v["id"].as_str().expect("id").to_string()
 }
 
+/// An S3 destination named `lake` writing to `bucket`; returns its id.
+async fn create_lake(s: &Stack, o: &Org, bucket: &str) -> String {
+    create(
+        s,
+        o,
+        json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket}}),
+    )
+    .await
+}
+
 async fn status(s: &Stack, o: &Org, id: &str) -> Value {
     let (code, body) = s
         .get(Some(&o.admin), &format!("/v1/destinations/{id}/status"))
@@ -379,12 +389,7 @@ async fn a_1500_event_window_reaches_datadog_in_requests_of_at_most_1000_and_s3_
     let dd = Receiver::datadog(DD_KEY).await;
     let (s3, bucket) = audit_log_tests::s3_bucket("export").await;
     create(&s, &o, json!({"name": "dd", "type": "datadog", "settings": {"site": "datadoghq.com", "intake_url": dd.url()}, "secret": DD_KEY})).await;
-    let lake = create(
-        &s,
-        &o,
-        json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket}}),
-    )
-    .await;
+    let lake = create_lake(&s, &o, &bucket).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let from = Timestamp::now();
     let ids = ingest(&s, &o, "evt_big", 1500, Action::ALL).await;
@@ -435,12 +440,7 @@ async fn a_window_over_a_jobs_byte_budget_arrives_in_parts_each_event_once() {
     let dd = Receiver::datadog(DD_KEY).await;
     let (s3, bucket) = audit_log_tests::s3_bucket("parts").await;
     create(&s, &o, json!({"name": "dd", "type": "datadog", "settings": {"site": "datadoghq.com", "intake_url": dd.url()}, "secret": DD_KEY})).await;
-    create(
-        &s,
-        &o,
-        json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket}}),
-    )
-    .await;
+    create_lake(&s, &o, &bucket).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let ids = ingest(&s, &o, "evt_part", 400, Action::ALL).await;
 
@@ -490,12 +490,7 @@ async fn one_poll_of_a_window_in_parts(
     let hook = Receiver::webhook(WEBHOOK_SECRET).await;
     let (s3, bucket) = audit_log_tests::s3_bucket("inproc").await;
     create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
-    create(
-        &s,
-        &o,
-        json!({"name": "lake", "type": "s3", "settings": {"bucket": bucket}}),
-    )
-    .await;
+    create_lake(&s, &o, &bucket).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let ids = ingest(&s, &o, "evt_inproc", 600, Action::ALL).await;
     let config = ExportConfig {
@@ -567,7 +562,7 @@ async fn a_part_that_fails_after_earlier_ones_went_is_retried_in_its_own_message
     let s = Stack::start_isolated().await;
     let o = org(&s).await;
     let hook = Receiver::webhook(WEBHOOK_SECRET).await;
-    create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
+    let id = create(&s, &o, json!({"name": "hook", "type": "webhook", "settings": {"url": hook.webhook_url()}, "secret": WEBHOOK_SECRET})).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let ids = ingest(&s, &o, "evt_later", 600, Action::ALL).await;
     let config = ExportConfig {
@@ -587,6 +582,16 @@ async fn a_part_that_fails_after_earlier_ones_went_is_retried_in_its_own_message
         app.queue.depth().await.expect("depth"),
         1,
         "the rest is queued"
+    );
+    // The status shows both: the first part delivered, the second's failure.
+    let st = status(&s, &o, &id).await;
+    assert_eq!(st["events_delivered"], 100, "{st}");
+    assert!(
+        st["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("503"),
+        "{st}"
     );
 
     let arrived = all_arrived(&app, &hook, "evt_later", 600).await;
